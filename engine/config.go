@@ -1,0 +1,108 @@
+// Package engine runs ridematch's two stages on Kafka: the router (validate, dead-letter,
+// repartition by H3 region, tick) and the matcher (one state machine per region-log
+// partition). Each stage is a consumer group whose consumption, output and offset commit
+// happen in one Kafka transaction, and whose partition state is rebuilt from the log when
+// a partition is assigned. The logic lives in router and matcher; this package is the
+// plumbing around them.
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"ridematch"
+	"ridematch/cluster"
+	"ridematch/matcher"
+	"ridematch/router"
+)
+
+// Config holds every engine setting: the connection, the topics, both stages' logic, and
+// the plumbing. DefaultConfig gives the defaults; `ridematch match` maps its flags onto it.
+type Config struct {
+	Cluster cluster.Config
+	Topics  ridematch.Topics
+	Router  router.Config
+	Matcher matcher.Config
+
+	// RunRouter and RunMatcher choose the stages this instance runs (default both).
+	RunRouter, RunMatcher bool
+	// RouterGroup and MatcherGroup are the consumer groups (defaults ridematch-router and
+	// ridematch-matcher).
+	RouterGroup, MatcherGroup string
+	// TickInterval is how often a router writes its clock into every region-log partition
+	// (default 100ms). It bounds how late a request can expire.
+	TickInterval time.Duration
+	// MaxBatch bounds the records one transaction consumes (default 4096).
+	MaxBatch int
+	// RestoreSlack is added to the state's history when replaying a partition on
+	// assignment (default 30s): record timestamps come from producer clocks.
+	RestoreSlack time.Duration
+	// SessionTimeout and HeartbeatInterval govern how fast the group notices a member
+	// joining or dying (defaults 6s and 500ms; 6s is the least a stock Kafka accepts).
+	SessionTimeout, HeartbeatInterval time.Duration
+	// InstanceID names this process in transactional ids (default host-pid-random).
+	InstanceID string
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		Cluster:           cluster.DefaultConfig(),
+		Topics:            ridematch.DefaultTopics(),
+		Router:            router.DefaultConfig(),
+		Matcher:           matcher.DefaultConfig(),
+		RunRouter:         true,
+		RunMatcher:        true,
+		RouterGroup:       "ridematch-router",
+		MatcherGroup:      "ridematch-matcher",
+		TickInterval:      100 * time.Millisecond,
+		MaxBatch:          4096,
+		RestoreSlack:      30 * time.Second,
+		SessionTimeout:    6 * time.Second,
+		HeartbeatInterval: 500 * time.Millisecond,
+	}
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid engine config")
+
+// Validate rejects settings that cannot work together.
+func (c Config) Validate() error {
+	switch {
+	case !c.RunRouter && !c.RunMatcher:
+		return fmt.Errorf("%w: run at least one stage", ErrConfig)
+	case c.TickInterval < time.Millisecond:
+		return fmt.Errorf("%w: the tick interval must be at least 1ms", ErrConfig)
+	case c.MaxBatch < 1:
+		return fmt.Errorf("%w: the batch must hold at least one record", ErrConfig)
+	case c.HeartbeatInterval <= 0 || c.SessionTimeout < 3*c.HeartbeatInterval:
+		return fmt.Errorf("%w: the session timeout must be at least three heartbeats", ErrConfig)
+	case c.Router.DriverTTL != c.Matcher.DriverTTL:
+		return fmt.Errorf("%w: the router's and matcher's driver TTLs differ", ErrConfig)
+	case c.Router.Resolutions != c.Matcher.Resolutions:
+		return fmt.Errorf("%w: the router's and matcher's H3 resolutions differ", ErrConfig)
+	case c.RouterGroup == "" || c.MatcherGroup == "" || c.RouterGroup == c.MatcherGroup:
+		return fmt.Errorf("%w: the two stages need two distinct group names", ErrConfig)
+	}
+	if err := c.Topics.Validate(); err != nil {
+		return err
+	}
+	if err := c.Router.Validate(); err != nil {
+		return err
+	}
+	return c.Matcher.Validate()
+}
+
+func (c *Config) instance() string {
+	if c.InstanceID == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		c.InstanceID = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	return c.InstanceID
+}

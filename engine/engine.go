@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"ridematch"
+	"ridematch/cluster"
+)
+
+// Engine is one ridematch instance: the router stage, the matcher stage, or both.
+type Engine struct {
+	cfg   Config
+	log   zerolog.Logger
+	stats Stats
+}
+
+// New validates the config and returns an engine ready to Run.
+func New(cfg Config, log zerolog.Logger) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.instance()
+	return &Engine{cfg: cfg, log: log}, nil
+}
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Snapshot { return e.stats.Snapshot() }
+
+// Run connects, checks the topics, and runs the stages until ctx is done or one fails in
+// a way a new session cannot mend (bad settings). It returns nil after a clean stop.
+func (e *Engine) Run(ctx context.Context) error {
+	cl, err := cluster.Connect(ctx, e.cfg.Cluster, e.log)
+	if err != nil {
+		return err
+	}
+	regionLog := e.cfg.Topics.Get(ridematch.RoleRegionLog)
+	n, err := cluster.Partitions(ctx, cl, regionLog.Name)
+	if err == nil {
+		for _, r := range []ridematch.Role{ridematch.RoleDriverLocations, ridematch.RoleRideRequests, ridematch.RoleRideMatches, ridematch.RoleSurgePricing, ridematch.RoleDeadLetter} {
+			if _, err = cluster.Partitions(ctx, cl, e.cfg.Topics.Name(r)); err != nil {
+				break
+			}
+		}
+	}
+	cl.Close()
+	if err != nil {
+		return err
+	}
+	if n != regionLog.Partitions {
+		e.log.Warn().Int32("cluster", n).Int32("topics_yaml", regionLog.Partitions).Msg("the region log's partition count differs from topics.yaml; routing by the cluster's")
+	}
+
+	var stages []*stage
+	if e.cfg.RunRouter {
+		inputs := []string{e.cfg.Topics.Name(ridematch.RoleDriverLocations), e.cfg.Topics.Name(ridematch.RoleRideRequests)}
+		stages = append(stages, newStage("router", e.cfg.RouterGroup, inputs, &e.cfg, e.log, newRouterMachine(&e.cfg, n, &e.stats), &e.stats))
+	}
+	if e.cfg.RunMatcher {
+		stages = append(stages, newStage("matcher", e.cfg.MatcherGroup, []string{regionLog.Name}, &e.cfg, e.log, newMatcherMachine(&e.cfg, &e.stats), &e.stats))
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+	for _, s := range stages {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.run(ctx); err != nil {
+				once.Do(func() { first = fmt.Errorf("%s stage: %w", s.name, err) })
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}

@@ -1,0 +1,414 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ridematch/cluster"
+	"ridematch/event"
+)
+
+// tp names a topic partition.
+type tp struct {
+	topic     string
+	partition int32
+}
+
+// state is one partition's state machine as a stage sees it.
+type state interface {
+	// apply handles one record. out is nil while replaying: the record's outputs were
+	// written when it was first handled.
+	apply(r *kgo.Record, out *outbox)
+}
+
+// machine is what differs between the two stages.
+type machine interface {
+	// open returns the state for a newly assigned partition, and how much of its log
+	// to replay to rebuild it (0: nothing to rebuild).
+	open(t tp) (state, time.Duration, error)
+	// idle is called once per loop, in the transaction, with the wall clock; the router
+	// writes its ticks here. It reports whether it wrote anything.
+	idle(now time.Time, parts map[tp]state, out *outbox) bool
+	// pollWait is how long a poll may wait for records before idle must run.
+	pollWait() time.Duration
+}
+
+// outbox collects a transaction's output records.
+type outbox struct {
+	stage   string
+	records []*kgo.Record
+	stats   *Stats
+}
+
+func (o *outbox) add(r *kgo.Record) { o.records = append(o.records, r) }
+
+// deadLetter sends a record that failed validation to the dead-letter topic: the original
+// key, value and headers, plus headers saying why and where from.
+func (o *outbox) deadLetter(topic string, r *kgo.Record, err error) {
+	reason := event.ReasonOf(err)
+	if reason == "" {
+		reason = "unknown"
+	}
+	h := append([]kgo.RecordHeader(nil), r.Headers...)
+	h = append(h,
+		kgo.RecordHeader{Key: "ridematch.reason", Value: []byte(reason)},
+		kgo.RecordHeader{Key: "ridematch.error", Value: []byte(err.Error())},
+		kgo.RecordHeader{Key: "ridematch.source.topic", Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: "ridematch.source.partition", Value: []byte(strconv.FormatInt(int64(r.Partition), 10))},
+		kgo.RecordHeader{Key: "ridematch.source.offset", Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		kgo.RecordHeader{Key: "ridematch.source.timestamp", Value: []byte(strconv.FormatInt(r.Timestamp.UnixMilli(), 10))},
+		kgo.RecordHeader{Key: "ridematch.stage", Value: []byte(o.stage)},
+	)
+	o.add(&kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: h})
+	o.stats.deadLettered(reason)
+}
+
+// stage runs one consumer group: poll, apply, produce and commit in one transaction, with
+// partition state rebuilt from the log whenever it may be out of date.
+type stage struct {
+	name    string
+	group   string
+	topics  []string
+	cfg     *Config
+	log     zerolog.Logger
+	machine machine
+	stats   *Stats
+
+	// Written by the group's callbacks, read by the loop.
+	mu       sync.Mutex
+	assigned map[tp]bool
+	revoked  map[tp]bool
+
+	// Owned by the loop goroutine.
+	parts map[tp]state
+}
+
+func newStage(name, group string, topics []string, cfg *Config, log zerolog.Logger, m machine, stats *Stats) *stage {
+	return &stage{
+		name: name, group: group, topics: topics, cfg: cfg, machine: m, stats: stats,
+		log:      log.With().Str("stage", name).Logger(),
+		assigned: map[tp]bool{},
+		revoked:  map[tp]bool{},
+		parts:    map[tp]state{},
+	}
+}
+
+// run runs the stage until ctx is done. A session that fails (a fenced producer, a
+// broker gone for longer than the client retries) is closed, its state dropped, and a
+// new one started: the committed offsets are the truth, and state is rebuilt from them.
+func (s *stage) run(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		err := s.session(ctx, attempt)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, cluster.ErrConfig) {
+			return err
+		}
+		s.log.Error().Err(err).Msg("stage session failed; starting a new one with state rebuilt from the log")
+		s.stats.sessionRestarted()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *stage) session(ctx context.Context, attempt int) error {
+	clear(s.parts)
+	s.mu.Lock()
+	clear(s.assigned)
+	clear(s.revoked)
+	s.mu.Unlock()
+
+	opts, err := s.cfg.Cluster.Opts(s.log)
+	if err != nil {
+		return err
+	}
+	regionLog := s.cfg.Topics.Name(roleRegionLog)
+	opts = append(opts,
+		kgo.ConsumerGroup(s.group),
+		kgo.ConsumeTopics(s.topics...),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.TransactionalID(fmt.Sprintf("%s-%s-%d", s.group, s.cfg.instance(), attempt)),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.SessionTimeout(s.cfg.SessionTimeout),
+		kgo.HeartbeatInterval(s.cfg.HeartbeatInterval),
+		kgo.RebalanceTimeout(30*time.Second),
+		kgo.FetchMaxWait(s.machine.pollWait()),
+		kgo.RecordPartitioner(partitioner{manual: regionLog, keyed: kgo.StickyKeyPartitioner(nil)}),
+		kgo.OnPartitionsAssigned(s.onAssigned),
+		kgo.OnPartitionsRevoked(s.onRevoked),
+		kgo.OnPartitionsLost(s.onRevoked),
+	)
+	sess, err := kgo.NewGroupTransactSession(opts...)
+	if err != nil {
+		return fmt.Errorf("%w: %w", cluster.ErrConfig, err)
+	}
+	defer func() {
+		// Close leaves the group, so the partitions move at once rather than after a
+		// session timeout.
+		closed := make(chan struct{})
+		go func() { sess.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(5 * time.Second):
+			s.log.Warn().Msg("leaving the group took more than 5s")
+		}
+	}()
+	if err := s.cfg.Cluster.Ping(ctx, sess.Client()); err != nil {
+		return err
+	}
+	s.log.Info().Str("group", s.group).Strs("topics", s.topics).Msg("stage started")
+
+	adm := kadm.NewClient(sess.Client())
+	for {
+		pollCtx, cancel := context.WithTimeout(ctx, s.machine.pollWait())
+		fetches := sess.PollRecords(pollCtx, s.cfg.MaxBatch)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if fetches.IsClientClosed() {
+			return errors.New("client closed")
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return
+			}
+			s.log.Warn().Str("topic", t).Int32("partition", p).Err(err).Msg("fetch error")
+		})
+		s.dropRevoked()
+
+		// The batch in hand is finished and committed even if ctx ends meanwhile, within
+		// a bound: that is what a graceful stop promises.
+		work, cancelWork := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		committed, touched, err := s.transact(work, sess, adm, fetches)
+		cancelWork()
+		if err != nil {
+			return err
+		}
+		if !committed {
+			// The records of an aborted transaction will be consumed again from the last
+			// committed offsets; the state that saw them is rebuilt up to there.
+			for t := range touched {
+				delete(s.parts, t)
+			}
+			s.stats.aborted()
+			s.log.Info().Int("partitions", len(touched)).Msg("transaction aborted; rebuilding the partitions it touched")
+		}
+	}
+}
+
+// transact runs one transaction: restore what needs it, apply the records, produce the
+// outputs, commit. It reports whether it committed and which partitions it changed.
+func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, adm *kadm.Client, fetches kgo.Fetches) (bool, map[tp]bool, error) {
+	out := &outbox{stage: s.name, stats: s.stats}
+	touched := map[tp]bool{}
+
+	// Partitions with records but no state: rebuild them first, up to the first record
+	// we are about to handle, which is where the group's committed offset points.
+	need := map[tp]*kgo.Record{}
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		t := tp{p.Topic, p.Partition}
+		if _, ok := s.parts[t]; !ok && len(p.Records) > 0 {
+			need[t] = p.Records[0]
+		}
+	})
+	if len(need) > 0 {
+		if err := s.restore(ctx, adm, need); err != nil {
+			return false, touched, fmt.Errorf("restoring partitions: %w", err)
+		}
+	}
+
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		t := tp{p.Topic, p.Partition}
+		st := s.parts[t]
+		if st == nil {
+			return // revoked while restoring
+		}
+		touched[t] = true
+		for _, r := range p.Records {
+			st.apply(r, out)
+		}
+	})
+	wrote := s.machine.idle(time.Now(), s.parts, out)
+	if len(out.records) == 0 && !wrote && fetches.NumRecords() == 0 {
+		return true, touched, nil
+	}
+
+	if err := sess.Begin(); err != nil {
+		return false, touched, fmt.Errorf("beginning a transaction: %w", err)
+	}
+	var (
+		mu         sync.Mutex
+		produceErr error
+	)
+	for _, r := range out.records {
+		sess.Produce(ctx, r, func(r *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if produceErr == nil {
+					produceErr = fmt.Errorf("producing to %s: %w", r.Topic, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	if err := sess.Client().Flush(ctx); err != nil {
+		return false, touched, err
+	}
+	mu.Lock()
+	commit := kgo.TransactionEndTry(produceErr == nil)
+	if produceErr != nil {
+		s.log.Warn().Err(produceErr).Msg("aborting the transaction")
+	}
+	mu.Unlock()
+	committed, err := sess.End(ctx, commit)
+	if err != nil {
+		return false, touched, fmt.Errorf("ending the transaction: %w", err)
+	}
+	if committed {
+		s.stats.committed(fetches.NumRecords(), len(out.records))
+	}
+	return committed, touched, nil
+}
+
+// restore rebuilds partitions from their logs: for each, replay from History (plus
+// slack) before the first record about to be handled, up to that record, emitting
+// nothing. One direct read_committed consumer reads them all at once.
+func (s *stage) restore(ctx context.Context, adm *kadm.Client, need map[tp]*kgo.Record) error {
+	start := time.Now()
+	from := map[string]map[int32]kgo.Offset{}
+	until := map[tp]int64{}
+	for t, first := range need {
+		st, history, err := s.machine.open(t)
+		if err != nil {
+			return err
+		}
+		s.parts[t] = st
+		if history <= 0 {
+			continue
+		}
+		at := first.Timestamp.Add(-history - s.cfg.RestoreSlack).UnixMilli()
+		offs, err := adm.ListOffsetsAfterMilli(ctx, at, t.topic)
+		if err != nil {
+			return fmt.Errorf("finding where to replay %s/%d from: %w", t.topic, t.partition, err)
+		}
+		o, ok := offs.Lookup(t.topic, t.partition)
+		if !ok || o.Err != nil || o.Offset < 0 || o.Offset >= first.Offset {
+			continue
+		}
+		if from[t.topic] == nil {
+			from[t.topic] = map[int32]kgo.Offset{}
+		}
+		from[t.topic][t.partition] = kgo.NewOffset().At(o.Offset)
+		until[t] = first.Offset
+	}
+	replayed := 0
+	if len(until) > 0 {
+		opts, err := s.cfg.Cluster.Opts(s.log)
+		if err != nil {
+			return err
+		}
+		cl, err := kgo.NewClient(append(opts,
+			kgo.ConsumePartitions(from),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.FetchMaxWait(100*time.Millisecond),
+		)...)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		for len(until) > 0 {
+			fetches := cl.PollRecords(ctx, 10000)
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var ferr error
+			fetches.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("%s/%d: %w", t, p, err) })
+			if ferr != nil {
+				return ferr
+			}
+			fetches.EachRecord(func(r *kgo.Record) {
+				t := tp{r.Topic, r.Partition}
+				end, ok := until[t]
+				if !ok {
+					return
+				}
+				if r.Offset >= end {
+					delete(until, t)
+					return
+				}
+				s.parts[t].apply(r, nil)
+				replayed++
+			})
+		}
+	}
+	took := time.Since(start)
+	s.stats.restored(len(need), replayed, took)
+	s.log.Info().Int("partitions", len(need)).Int("records", replayed).Dur("took", took).Msg("partitions restored")
+	return nil
+}
+
+func (s *stage) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for topic, ps := range assigned {
+		for _, p := range ps {
+			s.assigned[tp{topic, p}] = true
+		}
+	}
+	s.stats.setAssigned(s.name, len(s.assigned))
+}
+
+func (s *stage) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for topic, ps := range revoked {
+		for _, p := range ps {
+			t := tp{topic, p}
+			delete(s.assigned, t)
+			s.revoked[t] = true
+		}
+	}
+	s.stats.setAssigned(s.name, len(s.assigned))
+}
+
+// dropRevoked forgets the state of partitions taken away since the last loop: another
+// member may handle them before they come back.
+func (s *stage) dropRevoked() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t := range s.revoked {
+		delete(s.parts, t)
+		delete(s.revoked, t)
+	}
+}
+
+// partitioner writes the region log to the partition the router chose and keys everything
+// else as Kafka's default partitioner would, so keyed records land where any client
+// expects them.
+type partitioner struct {
+	manual string
+	keyed  kgo.Partitioner
+}
+
+func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
+	if topic == p.manual {
+		return kgo.ManualPartitioner().ForTopic(topic)
+	}
+	return p.keyed.ForTopic(topic)
+}

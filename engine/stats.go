@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"maps"
+	"sync"
+	"time"
+
+	"ridematch/event"
+	"ridematch/matcher"
+)
+
+// Stats are an engine's counters, safe for concurrent use. Only records handled live
+// count; replays during a restore do not.
+type Stats struct {
+	mu sync.Mutex
+	s  Snapshot
+}
+
+// Snapshot is a copy of the counters at one moment.
+type Snapshot struct {
+	DriverUpdates uint64 // valid driver updates routed
+	Requests      uint64 // valid ride requests routed
+	Cancels       uint64 // valid cancels routed
+	StaleDrivers  uint64 // driver updates not newer than the last, dropped by the router
+	DeadLettered  map[event.Reason]uint64
+	Ticks         uint64
+
+	Matched        uint64
+	Unmatched      uint64
+	Cancelled      uint64
+	MatchCancelled uint64
+	SurgeUpdates   uint64
+	Duplicates     uint64 // requests whose id was already seen
+	Handoffs       uint64 // driver tokens passed between partitions
+
+	// Gauges from the matcher's partitions, as of each one's last transaction.
+	Drivers, Pending, SurgeCells int
+
+	Transactions  uint64
+	Aborted       uint64
+	RecordsIn     uint64
+	RecordsOut    uint64
+	Restores      uint64 // partitions rebuilt
+	Replayed      uint64 // records replayed to rebuild them
+	LastRestore   time.Duration
+	SessionErrors uint64
+	Assigned      map[string]int // partitions owned, per stage
+}
+
+func (st *Stats) update(f func(s *Snapshot)) {
+	st.mu.Lock()
+	f(&st.s)
+	st.mu.Unlock()
+}
+
+// Snapshot copies the counters.
+func (st *Stats) Snapshot() Snapshot {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s := st.s
+	s.DeadLettered = maps.Clone(st.s.DeadLettered)
+	s.Assigned = maps.Clone(st.s.Assigned)
+	return s
+}
+
+// DeadLetteredTotal sums the dead-letter counters.
+func (s Snapshot) DeadLetteredTotal() uint64 {
+	var n uint64
+	for _, v := range s.DeadLettered {
+		n += v
+	}
+	return n
+}
+
+func (st *Stats) deadLettered(r event.Reason) {
+	st.update(func(s *Snapshot) {
+		if s.DeadLettered == nil {
+			s.DeadLettered = map[event.Reason]uint64{}
+		}
+		s.DeadLettered[r]++
+	})
+}
+
+func (st *Stats) committed(in, out int) {
+	st.update(func(s *Snapshot) {
+		s.Transactions++
+		s.RecordsIn += uint64(in)
+		s.RecordsOut += uint64(out)
+	})
+}
+
+func (st *Stats) aborted()          { st.update(func(s *Snapshot) { s.Aborted++ }) }
+func (st *Stats) sessionRestarted() { st.update(func(s *Snapshot) { s.SessionErrors++ }) }
+
+func (st *Stats) restored(parts, records int, took time.Duration) {
+	st.update(func(s *Snapshot) {
+		s.Restores += uint64(parts)
+		s.Replayed += uint64(records)
+		s.LastRestore = took
+	})
+}
+
+func (st *Stats) setAssigned(stage string, n int) {
+	st.update(func(s *Snapshot) {
+		if s.Assigned == nil {
+			s.Assigned = map[string]int{}
+		}
+		s.Assigned[stage] = n
+	})
+}
+
+// addMatcher adds the difference between two readings of a partition's counters.
+func (st *Stats) addMatcher(before, after matcher.Stats) {
+	st.update(func(s *Snapshot) {
+		s.Matched += after.Matched - before.Matched
+		s.Unmatched += after.Unmatched - before.Unmatched
+		s.Cancelled += after.Cancelled - before.Cancelled
+		s.MatchCancelled += after.MatchCancelled - before.MatchCancelled
+		s.SurgeUpdates += after.SurgeUpdates - before.SurgeUpdates
+		s.Duplicates += after.Duplicates - before.Duplicates
+		s.Handoffs += after.TokensSent - before.TokensSent
+	})
+}

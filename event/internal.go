@@ -1,0 +1,240 @@
+package event
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+
+	"ridematch/geo"
+)
+
+// LogKind says what a region-log record holds.
+type LogKind uint8
+
+// Region-log record kinds.
+const (
+	// LogDriver is a validated driver_location_update routed to its region's partition.
+	LogDriver LogKind = iota + 1
+	// LogRequest is a validated ride_requested routed to its pickup's partition.
+	LogRequest
+	// LogCancel is a ride_cancelled; the router sends it to every partition, since only the
+	// partition that holds the request (or the reserved driver) can act on it.
+	LogCancel
+	// LogTick carries a router's clock into every partition, so that time passes in the log
+	// even when no events do.
+	LogTick
+	// LogLeft tells a partition that a driver it may own moved to another partition.
+	LogLeft
+	// LogToken hands a driver's ownership, with its reservation, to the partition it moved to.
+	LogToken
+)
+
+// Route says how a driver update reached its partition (see matcher/doc.go, ownership).
+type Route uint8
+
+// Driver routes.
+const (
+	// RouteStay: the router last sent this driver to the same partition.
+	RouteStay Route = iota
+	// RouteGenesis: the router has not seen the driver within the driver TTL; the
+	// receiving partition owns it at once.
+	RouteGenesis
+	// RouteArrival: the driver came from partition From, which will send its token.
+	RouteArrival
+)
+
+// Reservation is a driver held for a match until its own updates show it busy.
+type Reservation struct {
+	RequestID string
+	MatchID   string
+	Until     Time
+}
+
+// LogRecord is one record of the region log, decoded. Kind says which fields are set.
+type LogRecord struct {
+	Kind LogKind
+	// Time is the event time: the driver's or request's timestamp, the tick's clock, or the
+	// time of the move for Left and Token.
+	Time Time
+
+	Driver  DriverLocation // LogDriver
+	Route   Route          // LogDriver
+	From    int32          // LogDriver with RouteArrival
+	Request RideRequest    // LogRequest
+	Cancel  RideCancel     // LogCancel
+
+	DriverID    string      // LogLeft, LogToken
+	To          int32       // LogLeft: the partition the driver moved to
+	Reservation Reservation // LogToken; zero when the driver was not reserved
+}
+
+const logMagic, logVersion = 'R', 1
+
+// ErrLogRecord is wrapped by every region-log decoding error.
+var ErrLogRecord = errors.New("malformed region-log record")
+
+// AppendLog appends r's binary form to b. The form is a magic byte, a version, the kind,
+// then the kind's fields as varints, IEEE 754 doubles and length-prefixed strings: about
+// a third the size of the JSON and an order of magnitude cheaper to decode.
+func AppendLog(b []byte, r *LogRecord) []byte {
+	b = append(b, logMagic, logVersion, byte(r.Kind))
+	b = binary.AppendVarint(b, int64(r.Time))
+	switch r.Kind {
+	case LogDriver:
+		d := &r.Driver
+		b = appendString(b, d.DriverID)
+		b = appendPoint(b, d.Location)
+		b = appendF64(b, d.SpeedKMH)
+		b = appendF64(b, d.Heading)
+		b = append(b, byte(d.Availability), byte(d.Vehicle), byte(r.Route))
+		b = appendF64(b, d.Rating)
+		b = binary.AppendVarint(b, int64(r.From))
+	case LogRequest:
+		q := &r.Request
+		b = appendString(b, q.RequestID)
+		b = appendString(b, q.CustomerID)
+		b = appendString(b, q.PickupName)
+		b = appendString(b, q.DropName)
+		b = appendPoint(b, q.Pickup)
+		b = appendPoint(b, q.Drop)
+		b = append(b, byte(q.RideType))
+		b = appendF64(b, q.EstimatedKM)
+	case LogCancel:
+		c := &r.Cancel
+		b = appendString(b, c.RequestID)
+		b = appendString(b, c.CustomerID)
+		b = appendString(b, c.Reason)
+	case LogTick:
+	case LogLeft:
+		b = appendString(b, r.DriverID)
+		b = binary.AppendVarint(b, int64(r.To))
+	case LogToken:
+		b = appendString(b, r.DriverID)
+		b = appendString(b, r.Reservation.RequestID)
+		b = appendString(b, r.Reservation.MatchID)
+		b = binary.AppendVarint(b, int64(r.Reservation.Until))
+	}
+	return b
+}
+
+// DecodeLog decodes a region-log record. Strings are copied out of b, so b may be reused.
+func DecodeLog(b []byte, r *LogRecord) error {
+	*r = LogRecord{}
+	if len(b) < 3 || b[0] != logMagic {
+		return ErrLogRecord
+	}
+	if b[1] != logVersion {
+		return errors.Join(ErrLogRecord, errors.New("unknown region-log version"))
+	}
+	d := decoder{b: b[3:]}
+	r.Kind = LogKind(b[2])
+	r.Time = Time(d.varint())
+	switch r.Kind {
+	case LogDriver:
+		v := &r.Driver
+		v.Time = r.Time
+		v.DriverID = d.string()
+		v.Location = d.point()
+		v.SpeedKMH = d.f64()
+		v.Heading = d.f64()
+		v.Availability = Availability(d.byte())
+		v.Vehicle = Vehicle(d.byte())
+		r.Route = Route(d.byte())
+		v.Rating = d.f64()
+		r.From = int32(d.varint())
+	case LogRequest:
+		q := &r.Request
+		q.Time = r.Time
+		q.RequestID = d.string()
+		q.CustomerID = d.string()
+		q.PickupName = d.string()
+		q.DropName = d.string()
+		q.Pickup = d.point()
+		q.Drop = d.point()
+		q.RideType = RideType(d.byte())
+		q.EstimatedKM = d.f64()
+	case LogCancel:
+		c := &r.Cancel
+		c.Time = r.Time
+		c.RequestID = d.string()
+		c.CustomerID = d.string()
+		c.Reason = d.string()
+	case LogTick:
+	case LogLeft:
+		r.DriverID = d.string()
+		r.To = int32(d.varint())
+	case LogToken:
+		r.DriverID = d.string()
+		r.Reservation.RequestID = d.string()
+		r.Reservation.MatchID = d.string()
+		r.Reservation.Until = Time(d.varint())
+	default:
+		return errors.Join(ErrLogRecord, errors.New("unknown region-log kind"))
+	}
+	if d.bad || len(d.b) != 0 {
+		return ErrLogRecord
+	}
+	return nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendF64(b []byte, f float64) []byte {
+	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+}
+
+func appendPoint(b []byte, p geo.Point) []byte { return appendF64(appendF64(b, p.Lat), p.Lng) }
+
+// decoder reads the region-log form; the first short read sets bad and zeroes the rest.
+type decoder struct {
+	b   []byte
+	bad bool
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) f64() float64 {
+	if len(d.b) < 8 {
+		d.fail()
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *decoder) point() geo.Point { return geo.Point{Lat: d.f64(), Lng: d.f64()} }
+
+func (d *decoder) string() string {
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || n > uint64(len(d.b)-k) {
+		d.fail()
+		return ""
+	}
+	s := string(d.b[k : k+int(n)])
+	d.b = d.b[k+int(n):]
+	return s
+}
+
+func (d *decoder) fail() { d.bad, d.b = true, nil }

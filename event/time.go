@@ -1,0 +1,191 @@
+package event
+
+import (
+	"errors"
+	"time"
+)
+
+// Time is an event time in microseconds since the Unix epoch, UTC. The reference's
+// isoformat timestamps carry microseconds, so nothing is lost, and integer time keeps the
+// state machines free of time.Time's wall/monotonic subtleties.
+type Time int64
+
+// TimeOf converts a time.Time.
+func TimeOf(t time.Time) Time { return Time(t.UnixMicro()) }
+
+// Std converts to a time.Time in UTC.
+func (t Time) Std() time.Time { return time.UnixMicro(int64(t)).UTC() }
+
+// Add returns t+d.
+func (t Time) Add(d time.Duration) Time { return t + Time(d/time.Microsecond) }
+
+// Sub returns t-u.
+func (t Time) Sub(u Time) time.Duration { return time.Duration(t-u) * time.Microsecond }
+
+// Millis is t in milliseconds, the unit of Kafka record timestamps.
+func (t Time) Millis() int64 { return int64(t) / 1000 }
+
+// FromMillis converts a Kafka record timestamp.
+func FromMillis(ms int64) Time { return Time(ms * 1000) }
+
+// String is the RFC 3339 form with microseconds, for logs and tests.
+func (t Time) String() string { return string(t.AppendISO(nil)) }
+
+// AppendISO appends t as RFC 3339 in UTC with six fractional digits, a form both Go and
+// Python's datetime.fromisoformat read back exactly.
+func (t Time) AppendISO(b []byte) []byte {
+	us := int64(t)
+	secs, frac := us/1e6, us%1e6
+	if frac < 0 {
+		secs, frac = secs-1, frac+1e6
+	}
+	days, rem := secs/86400, secs%86400
+	if rem < 0 {
+		days, rem = days-1, rem+86400
+	}
+	y, m, d := civil(days)
+	b = appendInt(b, y, 4)
+	b = append(b, '-')
+	b = appendInt(b, m, 2)
+	b = append(b, '-')
+	b = appendInt(b, d, 2)
+	b = append(b, 'T')
+	b = appendInt(b, rem/3600, 2)
+	b = append(b, ':')
+	b = appendInt(b, rem/60%60, 2)
+	b = append(b, ':')
+	b = appendInt(b, rem%60, 2)
+	b = append(b, '.')
+	b = appendInt(b, frac, 6)
+	return append(b, 'Z')
+}
+
+func appendInt(b []byte, v int64, width int) []byte {
+	var buf [20]byte
+	i := len(buf)
+	for v > 0 || width > 0 {
+		i--
+		buf[i] = byte('0' + v%10)
+		v /= 10
+		width--
+	}
+	return append(b, buf[i:]...)
+}
+
+// ErrTimestamp is wrapped by every timestamp parse error.
+var ErrTimestamp = errors.New("timestamp is not ISO 8601")
+
+// ParseTime reads RFC 3339 ("2026-11-25T19:00:00.123Z", "+05:30" offsets) and Python's
+// isoformat() without a zone ("2026-11-25T19:00:00.123456"), which is read as UTC. A space
+// may stand for the T, as in str(datetime). Fractions beyond microseconds are truncated.
+func ParseTime(s string) (Time, error) {
+	// YYYY-MM-DDTHH:MM:SS is 19 bytes.
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
+		return 0, ErrTimestamp
+	}
+	y, ok1 := digits(s[0:4])
+	mo, ok2 := digits(s[5:7])
+	d, ok3 := digits(s[8:10])
+	h, ok4 := digits(s[11:13])
+	mi, ok5 := digits(s[14:16])
+	sec, ok6 := digits(s[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 || mi > 59 || sec > 59 {
+		return 0, ErrTimestamp
+	}
+	rest := s[19:]
+	var frac int64
+	if len(rest) > 0 && (rest[0] == '.' || rest[0] == ',') {
+		n := 1
+		scale := int64(100000)
+		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
+			frac += int64(rest[n]-'0') * scale
+			scale /= 10
+			n++
+		}
+		if n == 1 {
+			return 0, ErrTimestamp
+		}
+		rest = rest[n:]
+	}
+	var offset int64
+	switch {
+	case rest == "" || rest == "Z" || rest == "z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		oh, ok1 := digits(rest[1:3])
+		om, ok2 := digits(rest[4:6])
+		if !ok1 || !ok2 || oh > 23 || om > 59 {
+			return 0, ErrTimestamp
+		}
+		offset = oh*3600 + om*60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return 0, ErrTimestamp
+	}
+	secs := daysFromCivil(y, mo, d)*86400 + h*3600 + mi*60 + sec - offset
+	return Time(secs*1e6 + frac), nil
+}
+
+func digits(s string) (int64, bool) {
+	var v int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
+}
+
+func daysIn(y, m int64) int64 {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil and civil are Howard Hinnant's proleptic Gregorian algorithms.
+func daysFromCivil(y, m, d int64) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
+func civil(z int64) (y, m, d int64) {
+	z += 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = doy - (153*mp+2)/5 + 1
+	m = mp + 3
+	if m > 12 {
+		m -= 12
+	}
+	y = yoe + era*400
+	if m <= 2 {
+		y++
+	}
+	return y, m, d
+}

@@ -1,0 +1,163 @@
+package geo
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/uber/h3-go/v4"
+)
+
+// Cell is an H3 cell index.
+type Cell uint64
+
+// ErrResolution is returned for resolutions H3 does not have or that do not nest.
+var ErrResolution = errors.New("invalid H3 resolution")
+
+// CellOf returns the cell at res that contains p.
+func CellOf(p Point, res int) Cell {
+	return Cell(h3.LatLngToCell(h3.LatLng{Lat: p.Lat, Lng: p.Lng}, res))
+}
+
+// The H3 index layout: the resolution in bits 52-55, then one 3-bit digit per resolution
+// 1..15, digit r at bit 3*(15-r); digits finer than the cell's resolution are all 7.
+const (
+	resShift  = 52
+	resMask   = uint64(0xf) << resShift
+	digitBits = 3
+)
+
+// Parent returns c's ancestor at res, or c itself when res is not coarser. It is plain bit
+// arithmetic on the index (no cgo), as cheap as the hot path needs.
+func (c Cell) Parent(res int) Cell {
+	cur := c.Resolution()
+	if res >= cur || res < 0 {
+		return c
+	}
+	v := uint64(c)&^resMask | uint64(res)<<resShift
+	for r := res + 1; r <= cur; r++ {
+		v |= 7 << ((15 - r) * digitBits)
+	}
+	return Cell(v)
+}
+
+// Resolution is c's H3 resolution.
+func (c Cell) Resolution() int { return int(uint64(c) & resMask >> resShift) }
+
+// Center is c's centroid.
+func (c Cell) Center() Point {
+	ll := h3.Cell(c).LatLng()
+	return Point{Lat: ll.Lat, Lng: ll.Lng}
+}
+
+// Boundary returns c's vertices, counter-clockwise.
+func (c Cell) Boundary() []Point {
+	b := h3.Cell(c).Boundary()
+	out := make([]Point, len(b))
+	for i, ll := range b {
+		out[i] = Point{Lat: ll.Lat, Lng: ll.Lng}
+	}
+	return out
+}
+
+// Valid reports whether c is a valid H3 cell.
+func (c Cell) Valid() bool { return h3.Cell(c).IsValid() }
+
+// String is the canonical 15-hex-digit H3 form.
+func (c Cell) String() string { return h3.Cell(c).String() }
+
+// AppendText appends c's canonical form to b.
+func (c Cell) AppendText(b []byte) []byte {
+	const hex = "0123456789abcdef"
+	v := uint64(c)
+	start := len(b)
+	for i := 60; i >= 0; i -= 4 {
+		d := (v >> uint(i)) & 0xf
+		if len(b) == start && d == 0 && i > 0 {
+			continue
+		}
+		b = append(b, hex[d])
+	}
+	return b
+}
+
+// MarshalText makes a Cell read as its canonical form in JSON.
+func (c Cell) MarshalText() ([]byte, error) { return c.AppendText(nil), nil }
+
+// ParseCell parses the canonical form.
+func ParseCell(s string) (Cell, error) {
+	c := Cell(h3.IndexFromString(s))
+	if !c.Valid() {
+		return 0, fmt.Errorf("%q is not an H3 cell", s)
+	}
+	return c, nil
+}
+
+// Disk returns the cells within grid distance k of origin, grouped by distance: Disk(o,
+// k)[j] holds the cells exactly j steps away (H3's GridDisk, distances kept).
+func Disk(origin Cell, k int) [][]Cell {
+	rings := h3.GridDiskDistances(h3.Cell(origin), k)
+	out := make([][]Cell, len(rings))
+	for j, ring := range rings {
+		out[j] = make([]Cell, len(ring))
+		for i, c := range ring {
+			out[j][i] = Cell(c)
+		}
+	}
+	return out
+}
+
+// MinEdgeKM is the shortest edge of c. H3 cells of one resolution differ in size by up to
+// about two times across the globe, so ring arithmetic uses the local edge, not the average.
+func MinEdgeKM(c Cell) float64 {
+	m := math.Inf(1)
+	for _, e := range h3.Cell(c).DirectedEdges() {
+		m = min(m, h3.EdgeLengthKm(e))
+	}
+	return m
+}
+
+// Rings bounds ring search around a cell whose shortest edge is edgeKM. A point in the
+// origin cell and a point in a cell j rings out are at least (1.5j - 2) edges apart
+// (neighbouring centres are at least 1.5 edges apart, and each point lies within one edge
+// of its centre); 0.85 covers the shape distortion between neighbouring cells.
+type Rings struct{ edgeKM float64 }
+
+// NewRings returns the ring arithmetic around origin.
+func NewRings(origin Cell) Rings { return Rings{edgeKM: 0.85 * MinEdgeKM(origin)} }
+
+// Within returns how many rings out a point within km of the origin cell can lie.
+func (r Rings) Within(km float64) int { return int((km + 2*r.edgeKM) / (1.5 * r.edgeKM)) }
+
+// LowerBoundKM is how close a point j rings out can be to a point in the origin cell.
+func (r Rings) LowerBoundKM(j int) float64 { return max(0, (1.5*float64(j)-2)*r.edgeKM) }
+
+// Resolutions are the three H3 resolutions ridematch works at.
+type Resolutions struct {
+	// Index is where drivers are indexed for ring search (default 9, edges of about 0.17 km).
+	Index int
+	// Surge is where supply and demand are counted (default 7, about 5 km² a cell).
+	Surge int
+	// Region is what the router partitions by (default 4, about 1,800 km² a cell).
+	Region int
+}
+
+// DefaultResolutions are the defaults documented on Resolutions.
+func DefaultResolutions() Resolutions { return Resolutions{Index: 9, Surge: 7, Region: 4} }
+
+// Validate checks 0 <= Region <= Surge <= Index <= 15: each coarser cell must be an
+// ancestor of the finer one, so a surge cell never straddles two regions.
+func (r Resolutions) Validate() error {
+	if r.Region < 0 || r.Region > r.Surge || r.Surge > r.Index || r.Index > 15 {
+		return fmt.Errorf("%w: need 0 <= region (%d) <= surge (%d) <= index (%d) <= 15", ErrResolution, r.Region, r.Surge, r.Index)
+	}
+	return nil
+}
+
+// Cells returns p's index cell, its surge and region ancestors. Deriving the coarser cells
+// as ancestors (not from p directly) keeps the three consistent: H3 children do not nest
+// exactly inside their parent's outline.
+func (r Resolutions) Cells(p Point) (index, surge, region Cell) {
+	index = CellOf(p, r.Index)
+	return index, index.Parent(r.Surge), index.Parent(r.Region)
+}

@@ -1,0 +1,136 @@
+package matcher
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"ridematch/geo"
+	"ridematch/surge"
+)
+
+// Weights are the reference's scoring weights:
+// score = Base - DistancePerKM*km + Rating*(rating-RatingPivot) + Compatible*[compatible].
+type Weights struct {
+	Base          float64 // default 100
+	DistancePerKM float64 // default 10
+	Rating        float64 // default 20
+	RatingPivot   float64 // default 4.0
+	Compatible    float64 // default 15
+}
+
+// Config holds every setting of a partition's state machine. DefaultConfig gives the
+// defaults; the flags of `ridematch match` map onto these fields one to one.
+type Config struct {
+	// MaxPickupKM is how far a driver may be from the pickup (default 3.0).
+	MaxPickupKM float64
+	// DriverTTL is how long a driver's last update keeps it matchable (default 30s).
+	DriverTTL time.Duration
+	// RequestTTL is how long an unmatched request waits for a driver, from its
+	// request_time, before it ends ride_unmatched (default 30s).
+	RequestTTL time.Duration
+	// ReservationTimeout releases a matched driver whose own updates never showed it busy
+	// (default 60s).
+	ReservationTimeout time.Duration
+	// SoftCompatibility makes vehicle compatibility the reference's +15 bonus instead of a
+	// hard filter (default false: a prime ride never gets a hatchback).
+	SoftCompatibility bool
+	// Weights are the scoring weights.
+	Weights Weights
+	// SpeedKMH is the ETA's average city speed (default 25, the reference's Mumbai speed).
+	SpeedKMH float64
+	// PeakFactor scales the speed in the pickup's local peak hours, 8-11 and 17-21
+	// inclusive as in the reference (default 0.6).
+	PeakFactor float64
+	// PickupBufferMin is added to every ETA (default 5: the middle of the reference's
+	// random 2-8 minutes, made fixed so the same input gives the same ETA).
+	PickupBufferMin int
+	// BaseFare and PerKM price a trip before surge (defaults 50 and 12).
+	BaseFare, PerKM float64
+	// RetryInterval is how often waiting requests are searched for again, on event-time
+	// boundaries (default 250ms).
+	RetryInterval time.Duration
+	// SweepInterval is how often expired reservations are released and silent drivers
+	// forgotten (default 1s).
+	SweepInterval time.Duration
+	// ForgetAfter drops a driver silent for this long (default 2m).
+	ForgetAfter time.Duration
+	// DedupWindow is how long request ids are remembered, so a duplicate request gets no
+	// second outcome (default 10m).
+	DedupWindow time.Duration
+	// Resolutions are the H3 resolutions of the index, surge cells and regions.
+	Resolutions geo.Resolutions
+	// Surge configures pricing.
+	Surge surge.Config
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		MaxPickupKM:        3.0,
+		DriverTTL:          30 * time.Second,
+		RequestTTL:         30 * time.Second,
+		ReservationTimeout: 60 * time.Second,
+		Weights:            Weights{Base: 100, DistancePerKM: 10, Rating: 20, RatingPivot: 4.0, Compatible: 15},
+		SpeedKMH:           25,
+		PeakFactor:         0.6,
+		PickupBufferMin:    5,
+		BaseFare:           50,
+		PerKM:              12,
+		RetryInterval:      250 * time.Millisecond,
+		SweepInterval:      time.Second,
+		ForgetAfter:        2 * time.Minute,
+		DedupWindow:        10 * time.Minute,
+		Resolutions:        geo.DefaultResolutions(),
+		Surge:              surge.DefaultConfig(),
+	}
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid matcher config")
+
+// Validate rejects settings that cannot work together.
+func (c Config) Validate() error {
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"driver TTL", c.DriverTTL}, {"request TTL", c.RequestTTL}, {"reservation timeout", c.ReservationTimeout},
+		{"retry interval", c.RetryInterval}, {"sweep interval", c.SweepInterval},
+		{"forget-after", c.ForgetAfter}, {"dedup window", c.DedupWindow},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			return fmt.Errorf("%w: the %s must be positive", ErrConfig, p.name)
+		}
+	}
+	if c.RetryInterval < time.Millisecond || c.SweepInterval < time.Millisecond {
+		return fmt.Errorf("%w: the retry and sweep intervals must be at least 1ms", ErrConfig)
+	}
+	switch {
+	case !(c.MaxPickupKM > 0 && c.MaxPickupKM <= 50):
+		return fmt.Errorf("%w: max pickup distance must be between 0 and 50 km, got %v", ErrConfig, c.MaxPickupKM)
+	case c.ForgetAfter < c.DriverTTL:
+		return fmt.Errorf("%w: forget-after (%v) must be at least the driver TTL (%v)", ErrConfig, c.ForgetAfter, c.DriverTTL)
+	case c.DedupWindow < c.RequestTTL:
+		return fmt.Errorf("%w: the dedup window (%v) must be at least the request TTL (%v)", ErrConfig, c.DedupWindow, c.RequestTTL)
+	case !(c.SpeedKMH > 0) || !(c.PeakFactor > 0) || c.PickupBufferMin < 0:
+		return fmt.Errorf("%w: ETA speed and peak factor must be positive and the pickup buffer not negative", ErrConfig)
+	case c.BaseFare < 0 || c.PerKM < 0:
+		return fmt.Errorf("%w: fares must not be negative", ErrConfig)
+	case c.Weights.DistancePerKM < 0:
+		return fmt.Errorf("%w: the distance weight must not be negative", ErrConfig)
+	}
+	if err := c.Resolutions.Validate(); err != nil {
+		return err
+	}
+	return c.Surge.Validate()
+}
+
+// History is how much of a partition's log its state depends on: replaying this much
+// before the committed offset rebuilds the state exactly (see doc.go, Restore).
+func (c Config) History() time.Duration {
+	// A request is remembered DedupWindow after its outcome, which comes at most
+	// RequestTTL after it arrived.
+	return max(c.ForgetAfter, c.DedupWindow+c.RequestTTL, c.ReservationTimeout, c.Surge.History())
+}

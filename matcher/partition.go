@@ -1,0 +1,682 @@
+package matcher
+
+import (
+	"time"
+
+	"ridematch/event"
+	"ridematch/geo"
+	"ridematch/surge"
+)
+
+// Output is something a partition writes: an event for ride-matches or surge-pricing, or
+// a hand-off record for another partition of the region log.
+type Output struct {
+	Event   event.Output     // ride_matched, ride_unmatched, ride_cancelled, match_cancelled, surge_updated
+	Handoff *event.LogRecord // a LogToken for partition To
+	To      int32
+}
+
+// Stats counts what a partition has done. Counters only grow; they are not part of the
+// state that determines outputs.
+type Stats struct {
+	DriverUpdates   uint64 // driver updates applied
+	StaleUpdates    uint64 // driver updates older than the one held, ignored
+	Requests        uint64 // distinct requests received
+	Duplicates      uint64 // requests whose id was already seen, ignored
+	Matched         uint64
+	Unmatched       uint64
+	Cancelled       uint64 // requests cancelled before a match
+	MatchCancelled  uint64 // matches cancelled by the rider
+	CancelsIgnored  uint64 // cancels for requests this partition does not hold
+	Retries         uint64 // searches for waiting requests
+	TokensSent      uint64
+	TokensReceived  uint64
+	StrayTokens     uint64 // tokens for a driver arrival this partition was not waiting for
+	SurgeUpdates    uint64
+	Ticks           uint64
+	ForgotDrivers   uint64
+	ReleasedExpired uint64 // reservations released by timeout
+}
+
+type ownership uint8
+
+const (
+	ownUnknown  ownership = iota // created by a token or left record, no position yet
+	ownOwned                     // this partition may match the driver
+	ownIncoming                  // arrived from another partition; waiting for its token
+	ownGone                      // left for another partition with its token
+)
+
+type forward struct {
+	at event.Time // when the driver left this partition
+	to int32
+}
+
+type driver struct {
+	id       string
+	pos      geo.Point
+	cell     geo.Cell // index cell of pos
+	icell    geo.Cell // cell it is indexed under, when slot >= 0
+	slot     int32    // position in index[icell], -1 when not indexed
+	ts       event.Time
+	seen     event.Time // last time any record touched it
+	arrival  event.Time // ownIncoming: the arrival whose token we wait for
+	rating   float64
+	vehicle  event.Vehicle
+	avail    event.Availability
+	own      ownership
+	located  bool
+	res      *event.Reservation
+	forwards []forward // lefts recorded while the token had not arrived yet
+}
+
+type requestState uint8
+
+const (
+	reqPending requestState = iota
+	reqMatched
+	reqUnmatched
+	reqCancelled
+	reqMatchCancelled
+)
+
+type request struct {
+	event.RideRequest
+	origin   geo.Cell // index cell of the pickup
+	surge    geo.Cell
+	deadline event.Time
+	finished event.Time
+	state    requestState
+	driverID string
+	matchID  string
+}
+
+type disk struct {
+	rings geo.Rings
+	cells [][]geo.Cell
+}
+
+// Partition is the state machine of one region-log partition. Apply it to the
+// partition's records in log order; it reads no clock and no randomness, so the same
+// records give the same outputs. It is not safe for concurrent use.
+type Partition struct {
+	cfg   Config
+	id    int32
+	zones *geo.Zones
+
+	clock      event.Time
+	drivers    map[string]*driver
+	index      map[geo.Cell][]*driver
+	requests   map[string]*request
+	pending    []*request // waiting for a driver, oldest first
+	done       []*request // finished, oldest first, remembered for DedupWindow
+	reservedBy map[string]*driver
+	pricer     *surge.Pricer
+	disks      map[geo.Cell]*disk
+
+	// Housekeeping runs when the clock crosses fixed event-time boundaries, never at times
+	// that depend on when it last ran: a state rebuilt from part of the log must run it at
+	// the same moments as the state it replaces.
+	nextSweep  event.Time
+	nextRetry  event.Time
+	nextExpiry event.Time // earliest pending deadline, a lower bound
+
+	out   []Output
+	stats Stats
+}
+
+// New returns an empty partition state machine for partition id.
+func New(cfg Config, id int32, zones *geo.Zones) (*Partition, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pricer, err := surge.New(cfg.Surge)
+	if err != nil {
+		return nil, err
+	}
+	if zones == nil {
+		zones = geo.NewZones()
+	}
+	return &Partition{
+		cfg:        cfg,
+		id:         id,
+		zones:      zones,
+		drivers:    make(map[string]*driver),
+		index:      make(map[geo.Cell][]*driver),
+		requests:   make(map[string]*request),
+		reservedBy: make(map[string]*driver),
+		pricer:     pricer,
+		disks:      make(map[geo.Cell]*disk),
+	}, nil
+}
+
+// ID is the partition number.
+func (p *Partition) ID() int32 { return p.id }
+
+// Clock is the partition's event time: the latest time of any record applied.
+func (p *Partition) Clock() event.Time { return p.clock }
+
+// Stats returns the partition's counters.
+func (p *Partition) Stats() Stats { return p.stats }
+
+// Drivers is how many drivers the partition holds; Pending how many requests wait.
+func (p *Partition) Drivers() int { return len(p.drivers) }
+
+// Pending is how many requests wait for a driver.
+func (p *Partition) Pending() int { return len(p.pending) }
+
+// SurgeCells is how many cells have a multiplier above 1.
+func (p *Partition) SurgeCells() int { return p.pricer.Surging() }
+
+// Outputs returns what the records applied since the last call wrote, and forgets them.
+// The slice is reused by the next Apply.
+func (p *Partition) Outputs() []Output {
+	out := p.out
+	p.out = p.out[:0]
+	return out
+}
+
+// Apply applies one region-log record.
+func (p *Partition) Apply(r *event.LogRecord) {
+	p.advance(r.Time)
+	switch r.Kind {
+	case event.LogDriver:
+		p.driverUpdate(&r.Driver, r.Route)
+	case event.LogRequest:
+		p.request(&r.Request)
+	case event.LogCancel:
+		p.cancel(&r.Cancel)
+	case event.LogTick:
+		p.stats.Ticks++
+	case event.LogLeft:
+		p.left(r.DriverID, r.Time, r.To)
+	case event.LogToken:
+		p.token(r.DriverID, r.Time, r.Reservation)
+	}
+}
+
+// advance moves the clock to t (never back) and does what the passing of time makes due,
+// in a fixed order: surge boundaries, reservations and forgetting, retries, expiry.
+func (p *Partition) advance(t event.Time) {
+	if t > p.clock {
+		p.clock = t
+	}
+	if p.pricer.Due(p.clock) {
+		supply := p.supply()
+		p.pricer.Evaluate(p.clock, func(c geo.Cell) int { return supply[c] }, p.emitSurge)
+	}
+	if p.clock >= p.nextSweep {
+		p.nextSweep = boundaryAfter(p.clock, p.cfg.SweepInterval)
+		p.sweep()
+	}
+	if p.clock >= p.nextRetry {
+		p.nextRetry = boundaryAfter(p.clock, p.cfg.RetryInterval)
+		p.retry()
+	}
+	if len(p.pending) > 0 && p.clock >= p.nextExpiry {
+		p.expire()
+	}
+}
+
+func (p *Partition) emit(e event.Output) { p.out = append(p.out, Output{Event: e}) }
+
+func (p *Partition) emitSurge(u surge.Update) {
+	p.stats.SurgeUpdates++
+	p.emit(&event.SurgeUpdated{
+		EventType:       event.TypeSurgeUpdated,
+		H3Cell:          u.Cell,
+		Resolution:      p.cfg.Resolutions.Surge,
+		SurgeMultiplier: u.Current,
+		Previous:        u.Previous,
+		Demand:          u.Demand,
+		Supply:          u.Supply,
+		WindowSeconds:   int(p.cfg.Surge.Window.Seconds()),
+		Timestamp:       u.Evaluated,
+		Center:          u.Cell.Center(),
+	})
+}
+
+// supply counts matchable fresh drivers per surge cell.
+func (p *Partition) supply() map[geo.Cell]int {
+	counts := make(map[geo.Cell]int)
+	for _, d := range p.drivers {
+		if d.slot >= 0 && p.fresh(d) {
+			counts[d.cell.Parent(p.cfg.Resolutions.Surge)]++
+		}
+	}
+	return counts
+}
+
+func (p *Partition) fresh(d *driver) bool { return p.clock.Sub(d.ts) <= p.cfg.DriverTTL }
+
+// reindex puts d in the index exactly when it may be matched, apart from freshness,
+// which changes with the clock and is checked by the search.
+func (p *Partition) reindex(d *driver) {
+	want := d.own == ownOwned && d.avail == event.Available && d.res == nil && d.located
+	if d.slot >= 0 && (!want || d.icell != d.cell) {
+		bucket := p.index[d.icell]
+		last := len(bucket) - 1
+		moved := bucket[last]
+		bucket[d.slot] = moved
+		moved.slot = d.slot
+		bucket[last] = nil
+		if last == 0 {
+			delete(p.index, d.icell)
+		} else {
+			p.index[d.icell] = bucket[:last]
+		}
+		d.slot = -1
+	}
+	if want && d.slot < 0 {
+		d.icell = d.cell
+		d.slot = int32(len(p.index[d.cell]))
+		p.index[d.cell] = append(p.index[d.cell], d)
+	}
+}
+
+func (p *Partition) driverUpdate(u *event.DriverLocation, route event.Route) {
+	d := p.drivers[u.DriverID]
+	if d == nil {
+		d = &driver{id: u.DriverID, slot: -1}
+		p.drivers[u.DriverID] = d
+	}
+	d.seen = p.clock
+	switch route {
+	case event.RouteGenesis:
+		d.own, d.forwards = ownOwned, nil
+	case event.RouteArrival:
+		if d.own != ownOwned {
+			d.own, d.arrival = ownIncoming, u.Time
+		}
+	case event.RouteStay:
+		// A driver first seen with a plain update was owned here before the replayed
+		// part of the log began.
+		if d.own == ownUnknown {
+			d.own = ownOwned
+		}
+	}
+	if d.located && u.Time <= d.ts {
+		p.stats.StaleUpdates++
+		p.reindex(d)
+		return
+	}
+	p.stats.DriverUpdates++
+	if !d.located || u.Location != d.pos {
+		d.pos = u.Location
+		d.cell = geo.CellOf(u.Location, p.cfg.Resolutions.Index)
+	}
+	d.located = true
+	d.ts = u.Time
+	d.rating = u.Rating
+	d.vehicle = u.Vehicle
+	d.avail = u.Availability
+	if d.avail != event.Available && d.res != nil {
+		// The driver's own update shows it took the ride (or went offline).
+		p.release(d)
+	}
+	p.reindex(d)
+}
+
+func (p *Partition) release(d *driver) {
+	if d.res == nil {
+		return
+	}
+	if p.reservedBy[d.res.RequestID] == d {
+		delete(p.reservedBy, d.res.RequestID)
+	}
+	d.res = nil
+	p.reindex(d)
+}
+
+func (p *Partition) request(q *event.RideRequest) {
+	if _, dup := p.requests[q.RequestID]; dup {
+		p.stats.Duplicates++
+		return
+	}
+	p.stats.Requests++
+	origin := geo.CellOf(q.Pickup, p.cfg.Resolutions.Index)
+	r := &request{
+		RideRequest: *q,
+		origin:      origin,
+		surge:       origin.Parent(p.cfg.Resolutions.Surge),
+		deadline:    q.Time.Add(p.cfg.RequestTTL),
+	}
+	p.requests[q.RequestID] = r
+	p.pricer.AddDemand(r.surge, p.clock)
+	if p.tryMatch(r) {
+		return
+	}
+	if p.clock >= r.deadline {
+		p.unmatched(r)
+		return
+	}
+	if len(p.pending) == 0 || r.deadline < p.nextExpiry {
+		p.nextExpiry = r.deadline
+	}
+	p.pending = append(p.pending, r)
+}
+
+func (p *Partition) tryMatch(r *request) bool {
+	d, dist, score := p.search(r)
+	if d == nil {
+		return false
+	}
+	p.match(r, d, dist, score)
+	return true
+}
+
+func (p *Partition) diskAround(origin geo.Cell) *disk {
+	if dk, ok := p.disks[origin]; ok {
+		return dk
+	}
+	if len(p.disks) >= 8192 {
+		clear(p.disks)
+	}
+	rings := geo.NewRings(origin)
+	dk := &disk{rings: rings, cells: geo.Disk(origin, rings.Within(p.cfg.MaxPickupKM))}
+	p.disks[origin] = dk
+	return dk
+}
+
+// search is the greedy strategy's ring search: outward from the pickup's cell, ring by
+// ring, keeping the best by score (ties: nearer, then smaller driver id), and stopping at
+// the first ring that cannot hold anyone better.
+func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float64) {
+	dk := p.diskAround(r.origin)
+	w := p.cfg.Weights
+	bonus := w.Rating*(5-w.RatingPivot) + w.Compatible // the most rating and compatibility can add
+	for j, ring := range dk.cells {
+		if best != nil && w.Base-w.DistancePerKM*dk.rings.LowerBoundKM(j)+bonus < bestScore {
+			break
+		}
+		for _, c := range ring {
+			for _, d := range p.index[c] {
+				compatible := r.RideType.Compatible(d.vehicle)
+				if !compatible && !p.cfg.SoftCompatibility {
+					continue
+				}
+				if !p.fresh(d) {
+					continue
+				}
+				dist := geo.DistanceKM(r.Pickup, d.pos)
+				if dist > p.cfg.MaxPickupKM {
+					continue
+				}
+				s := w.Score(dist, d.rating, compatible)
+				if best == nil || s > bestScore || (s == bestScore && (dist < bestDist || (dist == bestDist && d.id < best.id))) {
+					best, bestDist, bestScore = d, dist, s
+				}
+			}
+		}
+	}
+	return best, bestDist, bestScore
+}
+
+func (p *Partition) match(r *request, d *driver, dist, score float64) {
+	multiplier := p.pricer.Multiplier(r.surge)
+	tripKM := r.EstimatedKM
+	if tripKM <= 0 {
+		tripKM = geo.DistanceKM(r.Pickup, r.Drop)
+	}
+	peak := Peak(p.clock.Std().In(p.zones.At(r.Pickup)))
+	id := matchID(r.RequestID, d.id, p.clock)
+
+	d.res = &event.Reservation{RequestID: r.RequestID, MatchID: id, Until: p.clock.Add(p.cfg.ReservationTimeout)}
+	p.reservedBy[r.RequestID] = d
+	p.reindex(d)
+	r.state, r.driverID, r.matchID = reqMatched, d.id, id
+	p.finish(r)
+	p.stats.Matched++
+	p.emit(&event.RideMatched{
+		EventType:        event.TypeRideMatched,
+		MatchID:          id,
+		RequestID:        r.RequestID,
+		CustomerID:       r.CustomerID,
+		DriverID:         d.id,
+		PickupLocation:   r.PickupName,
+		DropLocation:     r.DropName,
+		EstimatedArrival: p.cfg.ETAMinutes(dist, peak),
+		FareEstimate:     p.cfg.Fare(tripKM, multiplier),
+		MatchTimestamp:   p.clock,
+		DriverRating:     d.rating,
+		PickupDistanceKM: round3(dist),
+		TripDistanceKM:   round3(tripKM),
+		Score:            round3(score),
+		SurgeMultiplier:  multiplier,
+		H3Cell:           r.surge,
+		RideType:         r.RideType.String(),
+		VehicleType:      d.vehicle.String(),
+		PickupCoords:     r.Pickup,
+		DropCoords:       r.Drop,
+		DriverLocation:   d.pos,
+		RequestTime:      r.Time,
+	})
+}
+
+func round3(f float64) float64 {
+	const k = 1000
+	if f < 0 {
+		return -float64(int64(-f*k+0.5)) / k
+	}
+	return float64(int64(f*k+0.5)) / k
+}
+
+func (p *Partition) unmatched(r *request) {
+	r.state = reqUnmatched
+	p.finish(r)
+	p.stats.Unmatched++
+	p.emit(&event.RideUnmatched{
+		EventType:      event.TypeRideUnmatched,
+		RequestID:      r.RequestID,
+		CustomerID:     r.CustomerID,
+		PickupLocation: r.PickupName,
+		PickupCoords:   r.Pickup,
+		RideType:       r.RideType.String(),
+		Reason:         event.UnmatchedNoDriver,
+		MaxPickupKM:    p.cfg.MaxPickupKM,
+		RequestTime:    r.Time,
+		Timestamp:      p.clock,
+		H3Cell:         r.surge,
+	})
+}
+
+// finish records a request that has had its final outcome, to be forgotten a dedup
+// window later. Finish times never decrease, so done stays in forgetting order.
+func (p *Partition) finish(r *request) {
+	r.finished = p.clock
+	p.done = append(p.done, r)
+}
+
+func (p *Partition) retry() {
+	kept := p.pending[:0]
+	for _, r := range p.pending {
+		p.stats.Retries++
+		if !p.tryMatch(r) {
+			kept = append(kept, r)
+		}
+	}
+	clear(p.pending[len(kept):])
+	p.pending = kept
+}
+
+func (p *Partition) expire() {
+	kept := p.pending[:0]
+	next := event.Time(0)
+	for _, r := range p.pending {
+		if r.deadline <= p.clock {
+			p.unmatched(r)
+			continue
+		}
+		if len(kept) == 0 || r.deadline < next {
+			next = r.deadline
+		}
+		kept = append(kept, r)
+	}
+	clear(p.pending[len(kept):])
+	p.pending, p.nextExpiry = kept, next
+}
+
+func (p *Partition) cancel(c *event.RideCancel) {
+	if d := p.reservedBy[c.RequestID]; d != nil {
+		p.release(d)
+	}
+	r := p.requests[c.RequestID]
+	if r == nil {
+		p.stats.CancelsIgnored++
+		return
+	}
+	switch r.state {
+	case reqPending:
+		for i, q := range p.pending {
+			if q == r {
+				p.pending = append(p.pending[:i], p.pending[i+1:]...)
+				break
+			}
+		}
+		r.state = reqCancelled
+		p.finish(r)
+		p.stats.Cancelled++
+		p.emit(&event.RideCancelled{
+			EventType:   event.TypeRideCancelled,
+			RequestID:   r.RequestID,
+			CustomerID:  r.CustomerID,
+			Reason:      reasonOr(c.Reason, "rider_cancelled"),
+			RequestTime: r.Time,
+			Timestamp:   p.clock,
+		})
+	case reqMatched:
+		r.state = reqMatchCancelled
+		p.stats.MatchCancelled++
+		p.emit(&event.MatchCancelled{
+			EventType:  event.TypeMatchCancelled,
+			MatchID:    r.matchID,
+			RequestID:  r.RequestID,
+			CustomerID: r.CustomerID,
+			DriverID:   r.driverID,
+			Reason:     reasonOr(c.Reason, "rider_cancelled"),
+			Timestamp:  p.clock,
+		})
+	default:
+		p.stats.CancelsIgnored++
+	}
+}
+
+func reasonOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// left: the router saw the driver move to partition to at time at. Whoever holds the
+// driver's token passes it on; if the token is still on its way here, it is forwarded
+// when it comes.
+func (p *Partition) left(id string, at event.Time, to int32) {
+	d := p.drivers[id]
+	if d == nil {
+		// Never seen, or forgotten long ago: nothing here holds the driver.
+		p.sendToken(id, at, to, event.Reservation{})
+		return
+	}
+	d.seen = p.clock
+	switch d.own {
+	case ownIncoming:
+		d.forwards = append(d.forwards, forward{at: at, to: to})
+	case ownOwned:
+		var res event.Reservation
+		if d.res != nil {
+			res = *d.res
+			delete(p.reservedBy, res.RequestID)
+			d.res = nil
+		}
+		d.own = ownGone
+		p.reindex(d)
+		p.sendToken(id, at, to, res)
+	default:
+		p.sendToken(id, at, to, event.Reservation{})
+	}
+}
+
+func (p *Partition) sendToken(id string, arrival event.Time, to int32, res event.Reservation) {
+	p.stats.TokensSent++
+	p.out = append(p.out, Output{
+		To:      to,
+		Handoff: &event.LogRecord{Kind: event.LogToken, Time: arrival, DriverID: id, Reservation: res},
+	})
+}
+
+// token: the driver's ownership for its arrival here at time arrival.
+func (p *Partition) token(id string, arrival event.Time, res event.Reservation) {
+	p.stats.TokensReceived++
+	d := p.drivers[id]
+	if d == nil {
+		d = &driver{id: id, slot: -1}
+		p.drivers[id] = d
+	}
+	d.seen = p.clock
+	// If the driver left again after this arrival, the token follows it.
+	next := -1
+	for i, f := range d.forwards {
+		if f.at > arrival && (next < 0 || f.at < d.forwards[next].at) {
+			next = i
+		}
+	}
+	if next >= 0 {
+		f := d.forwards[next]
+		d.forwards = append(d.forwards[:next], d.forwards[next+1:]...)
+		p.sendToken(id, f.at, f.to, res)
+		return
+	}
+	if d.own != ownIncoming || d.arrival != arrival {
+		p.stats.StrayTokens++
+		return
+	}
+	d.own = ownOwned
+	d.forwards = nil
+	if res.RequestID != "" && res.Until > p.clock {
+		r := res
+		d.res = &r
+		p.reservedBy[r.RequestID] = d
+	}
+	p.reindex(d)
+}
+
+// sweep releases expired reservations and forgets silent drivers and old requests. Its
+// effects do not depend on the order it visits drivers in.
+func (p *Partition) sweep() {
+	history := p.cfg.History()
+	for id, d := range p.drivers {
+		if d.res != nil && d.res.Until <= p.clock {
+			p.stats.ReleasedExpired++
+			p.release(d)
+		}
+		silent := p.clock.Sub(d.seen)
+		if silent > p.cfg.ForgetAfter && (d.own != ownIncoming || silent > history) {
+			d.own = ownGone
+			p.release(d)
+			p.reindex(d)
+			delete(p.drivers, id)
+			p.stats.ForgotDrivers++
+		}
+	}
+	n := 0
+	for _, r := range p.done {
+		if p.clock.Sub(r.finished) <= p.cfg.DedupWindow {
+			break
+		}
+		n++
+		delete(p.requests, r.RequestID)
+	}
+	clear(p.done[:n])
+	p.done = p.done[n:]
+}
+
+// boundaryAfter is the first multiple of every strictly after t.
+func boundaryAfter(t event.Time, every time.Duration) event.Time {
+	n := int64(every / time.Microsecond)
+	q := int64(t) / n
+	if int64(t)%n < 0 {
+		q--
+	}
+	return event.Time((q + 1) * n)
+}

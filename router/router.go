@@ -1,0 +1,248 @@
+// Package router is the first stage's pure logic: it validates input records, finds each
+// event's H3 region and the region-log partition that owns it, and tracks which
+// partition each driver was last sent to, so that a driver crossing between partitions
+// hands its ownership over instead of being matchable in both.
+package router
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"ridematch/event"
+	"ridematch/geo"
+)
+
+// Config holds every router setting; DefaultConfig gives the defaults.
+type Config struct {
+	// Resolutions: the router partitions by the Region resolution.
+	Resolutions geo.Resolutions
+	// DriverTTL is the silence after which a driver's next update starts a new ownership
+	// (default 30s). It must equal the matcher's driver TTL.
+	DriverTTL time.Duration
+	// MaxRecordBytes refuses larger input records (default 16 KiB; the reference's
+	// events are under 600 bytes).
+	MaxRecordBytes int
+	// MaxFutureSkew refuses events stamped further ahead of their Kafka record timestamp
+	// (default 30s): a clock that far ahead would expire everything it touches.
+	MaxFutureSkew time.Duration
+	// MaxAge refuses events stamped further behind their record timestamp (default 1h).
+	MaxAge time.Duration
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		Resolutions:    geo.DefaultResolutions(),
+		DriverTTL:      30 * time.Second,
+		MaxRecordBytes: 16 << 10,
+		MaxFutureSkew:  30 * time.Second,
+		MaxAge:         time.Hour,
+	}
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid router config")
+
+// Validate rejects settings that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.DriverTTL <= 0:
+		return fmt.Errorf("%w: the driver TTL must be positive", ErrConfig)
+	case c.MaxRecordBytes < 256:
+		return fmt.Errorf("%w: records of at least 256 bytes must be allowed", ErrConfig)
+	case c.MaxFutureSkew < 0 || c.MaxAge <= 0:
+		return fmt.Errorf("%w: the allowed clock skews must be positive", ErrConfig)
+	}
+	return c.Resolutions.Validate()
+}
+
+// History is how much of an input partition the router's state depends on: replaying
+// this much before the committed offset rebuilds it.
+func (c Config) History() time.Duration { return 2*c.DriverTTL + c.MaxFutureSkew }
+
+// PartitionOf maps a region to a region-log partition: FNV-1a of the cell, modulo n. Every
+// router must agree, so n is the region log's partition count, read from the cluster.
+func PartitionOf(region geo.Cell, n int32) int32 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < 8; i++ {
+		h ^= uint64(region) >> (8 * i) & 0xff
+		h *= 1099511628211
+	}
+	return int32(h % uint64(n))
+}
+
+// Source says where an input record came from.
+type Source struct {
+	Topic Input
+	// Time is the record's Kafka timestamp; an event's own timestamp is checked against it.
+	Time event.Time
+}
+
+// Input is which input topic a record came from.
+type Input uint8
+
+// The two input topics.
+const (
+	DriverLocations Input = iota + 1
+	RideRequests
+)
+
+type lastSeen struct {
+	partition int32
+	at        event.Time
+}
+
+// Stats counts what the router did.
+type Stats struct {
+	Drivers      uint64 // valid driver updates
+	Requests     uint64 // valid ride requests
+	Cancels      uint64 // valid cancels
+	Routed       uint64 // records written to the region log
+	DeadLettered uint64
+	Stale        uint64 // driver updates not newer than the last one routed, dropped
+	Moves        uint64 // drivers that changed partition
+	Geneses      uint64 // drivers (re)appearing after silence
+}
+
+// Router routes the events of one input partition to region-log partitions. For
+// driver-locations it keeps where each driver was last sent; the topic is keyed by
+// driver_id, so one partition holds all of a driver's updates, in order. Not safe for
+// concurrent use: one goroutine owns an input partition.
+type Router struct {
+	cfg        Config
+	partitions int32
+	drivers    map[string]lastSeen
+	watermark  event.Time
+	stats      Stats
+}
+
+// New returns a Router for one input partition, writing to a region log of n partitions.
+func New(cfg Config, n int32) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if n < 1 {
+		return nil, fmt.Errorf("%w: the region log needs at least one partition", ErrConfig)
+	}
+	return &Router{cfg: cfg, partitions: n, drivers: make(map[string]lastSeen)}, nil
+}
+
+// Partitions is the region log's partition count.
+func (r *Router) Partitions() int32 { return r.partitions }
+
+// Stats returns the counters.
+func (r *Router) Stats() Stats { return r.stats }
+
+// Watermark is the latest event time routed; zero if none.
+func (r *Router) Watermark() event.Time { return r.watermark }
+
+// Drivers is how many drivers the router remembers.
+func (r *Router) Drivers() int { return len(r.drivers) }
+
+// Emit receives the region-log records an input record becomes.
+type Emit func(partition int32, rec *event.LogRecord)
+
+// Route validates one input record and passes what it becomes to emit: nothing (a stale
+// driver update), one record, two (a driver that changed partition: a Left for the old
+// one, an Arrival for the new), or one per partition (a cancel). It returns an
+// *event.InvalidError for a record that belongs in the dead-letter topic.
+func (r *Router) Route(value []byte, src Source, emit Emit) error {
+	if len(value) > r.cfg.MaxRecordBytes {
+		r.stats.DeadLettered++
+		return &event.InvalidError{Reason: event.ReasonOversized, Detail: fmt.Sprintf("%d bytes, more than the %d allowed", len(value), r.cfg.MaxRecordBytes)}
+	}
+	in, err := event.DecodeInput(value)
+	if err == nil {
+		err = r.check(&in, src)
+	}
+	if err != nil {
+		r.stats.DeadLettered++
+		return err
+	}
+	r.RouteEvent(&in, src, emit)
+	return nil
+}
+
+func (r *Router) check(in *event.Input, src Source) error {
+	want := RideRequests
+	if in.Kind == event.KindDriverLocation {
+		want = DriverLocations
+	}
+	if want != src.Topic {
+		return &event.InvalidError{Reason: event.ReasonWrongTopic, Field: "event_type", Detail: "this event belongs on the other input topic"}
+	}
+	t := in.Time()
+	if src.Time != 0 {
+		if t.Sub(src.Time) > r.cfg.MaxFutureSkew {
+			return &event.InvalidError{Reason: event.ReasonFutureTimestamp, Detail: fmt.Sprintf("stamped %v after its record, more than the %v allowed", t.Sub(src.Time).Round(time.Millisecond), r.cfg.MaxFutureSkew)}
+		}
+		if src.Time.Sub(t) > r.cfg.MaxAge {
+			return &event.InvalidError{Reason: event.ReasonStaleTimestamp, Detail: fmt.Sprintf("stamped %v before its record, more than the %v allowed", src.Time.Sub(t).Round(time.Second), r.cfg.MaxAge)}
+		}
+	}
+	return nil
+}
+
+// RouteEvent routes an already validated event (replay and benchmarks use it directly).
+func (r *Router) RouteEvent(in *event.Input, src Source, emit Emit) {
+	if t := in.Time(); t > r.watermark {
+		r.watermark = t
+	}
+	switch in.Kind {
+	case event.KindDriverLocation:
+		r.stats.Drivers++
+		r.routeDriver(&in.Driver, emit)
+	case event.KindRideRequest:
+		r.stats.Requests++
+		_, _, region := r.cfg.Resolutions.Cells(in.Request.Pickup)
+		r.stats.Routed++
+		emit(PartitionOf(region, r.partitions), &event.LogRecord{Kind: event.LogRequest, Time: in.Request.Time, Request: in.Request})
+	case event.KindRideCancel:
+		r.stats.Cancels++
+		r.stats.Routed++
+		rec := &event.LogRecord{Kind: event.LogCancel, Time: in.Cancel.Time, Cancel: in.Cancel}
+		for p := int32(0); p < r.partitions; p++ {
+			emit(p, rec)
+		}
+	}
+}
+
+func (r *Router) routeDriver(d *event.DriverLocation, emit Emit) {
+	seen := r.drivers
+	_, _, region := r.cfg.Resolutions.Cells(d.Location)
+	to := PartitionOf(region, r.partitions)
+	rec := &event.LogRecord{Kind: event.LogDriver, Time: d.Time, Driver: *d}
+	last, known := seen[d.DriverID]
+	switch {
+	case known && d.Time <= last.at:
+		r.stats.Stale++
+		return
+	case !known || d.Time.Sub(last.at) > r.cfg.DriverTTL:
+		r.stats.Geneses++
+		rec.Route = event.RouteGenesis
+	case last.partition != to:
+		r.stats.Moves++
+		r.stats.Routed++
+		emit(last.partition, &event.LogRecord{Kind: event.LogLeft, Time: d.Time, DriverID: d.DriverID, To: to})
+		rec.Route, rec.From = event.RouteArrival, last.partition
+	}
+	seen[d.DriverID] = lastSeen{partition: to, at: d.Time}
+	r.stats.Routed++
+	emit(to, rec)
+}
+
+// Forget drops drivers silent for longer than the router can need them: after
+// 2 x DriverTTL plus the future skew, whatever their next update says, it starts a new
+// ownership.
+func (r *Router) Forget() {
+	horizon := r.watermark.Add(-r.cfg.History())
+	for id, s := range r.drivers {
+		if s.at < horizon {
+			delete(r.drivers, id)
+		}
+	}
+}
+
+// Tick returns the tick record for time t, to be written to every partition.
+func Tick(t event.Time) *event.LogRecord { return &event.LogRecord{Kind: event.LogTick, Time: t} }
