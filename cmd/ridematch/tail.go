@@ -1,0 +1,251 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ridematch/cluster"
+	"ridematch/event"
+)
+
+type tailOptions struct {
+	topic         string
+	fromBeginning bool
+	follow        bool
+	format        string
+	max           int
+}
+
+func (o *tailOptions) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.topic, "topic", "ride-matches", "topic to read")
+	fs.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the oldest record, not at the end")
+	fs.BoolVar(&o.follow, "follow", true, "keep waiting for new records; --follow=false stops at the end")
+	fs.StringVar(&o.format, "format", "table", "output format: table or json (one record a line)")
+	fs.IntVar(&o.max, "max", 0, "stop after this many records (0: no limit)")
+}
+
+func newTailCmd(g *globals) *cobra.Command {
+	c := &clientFlags{}
+	o := &tailOptions{}
+	cmd := &cobra.Command{
+		Use:   "tail",
+		Short: "Read a topic (default ride-matches) as a table or JSON lines",
+		Long: `Read a topic's committed records (read_committed: what the engine's transactions
+committed, nothing aborted). By default it starts at the end and follows new
+records; --from-beginning reads from the oldest, --follow=false stops at the end.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.format != "table" && o.format != "json" {
+				return usageError{fmt.Errorf("--format %q: use table or json", o.format)}
+			}
+			if o.max < 0 {
+				return usageError{fmt.Errorf("--max must not be negative")}
+			}
+			log, err := g.logger()
+			if err != nil {
+				return usageError{err}
+			}
+			start := kgo.NewOffset().AtEnd()
+			if o.fromBeginning {
+				start = kgo.NewOffset().AtStart()
+			}
+			cl, err := cluster.Connect(cmd.Context(), c.config("ridematch-tail"), log,
+				kgo.ConsumeTopics(o.topic),
+				kgo.ConsumeResetOffset(start),
+				kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+				kgo.FetchMaxWait(250*time.Millisecond),
+			)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			return tail(cmd.Context(), cl, o, cmd.OutOrStdout())
+		},
+	}
+	c.addFlags(cmd.Flags())
+	o.addFlags(cmd.Flags())
+	return cmd
+}
+
+func tail(ctx context.Context, cl *kgo.Client, o *tailOptions, w io.Writer) error {
+	adm := kadm.NewClient(cl)
+	// Without --follow, read up to the last stable offsets as of now.
+	var until map[int32]int64
+	if !o.follow {
+		ends, err := adm.ListCommittedOffsets(ctx, o.topic)
+		if err != nil {
+			return fmt.Errorf("reading the end of %s: %w", o.topic, err)
+		}
+		until = map[int32]int64{}
+		ends.Each(func(lo kadm.ListedOffset) {
+			if lo.Err == nil {
+				until[lo.Partition] = lo.Offset
+			}
+		})
+		if !o.fromBeginning {
+			return nil
+		}
+	}
+	if len(until) == 0 && !o.follow {
+		return fmt.Errorf("topic %s does not exist", o.topic)
+	}
+	var starts map[int32]int64
+	if !o.follow {
+		sts, err := adm.ListStartOffsets(ctx, o.topic)
+		if err != nil {
+			return fmt.Errorf("reading the start of %s: %w", o.topic, err)
+		}
+		starts = map[int32]int64{}
+		sts.Each(func(lo kadm.ListedOffset) { starts[lo.Partition] = lo.Offset })
+	}
+	done := func(p int32, next int64) bool { return next >= until[p] }
+	caughtUp := func() bool {
+		for p := range until {
+			if !done(p, starts[p]) {
+				return false
+			}
+		}
+		return true
+	}
+	if !o.follow && caughtUp() {
+		return nil
+	}
+	if o.format == "table" {
+		fmt.Fprintf(w, "%-26s  %-16s  %-24s  %s\n", "TIME", "EVENT", "KEY", "DETAILS")
+	}
+	n := 0
+	lastRecord := time.Now()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ferr error
+		fs.EachError(func(t string, p int32, err error) {
+			if !isTimeout(err) {
+				ferr = fmt.Errorf("reading %s/%d: %w", t, p, err)
+			}
+		})
+		if ferr != nil {
+			return ferr
+		}
+		stop := false
+		fs.EachRecord(func(r *kgo.Record) {
+			if stop {
+				return
+			}
+			lastRecord = time.Now()
+			if !o.follow {
+				if done(r.Partition, starts[r.Partition]) {
+					return
+				}
+				starts[r.Partition] = r.Offset + 1
+			}
+			printRecord(w, r, o.format)
+			n++
+			stop = o.max > 0 && n >= o.max
+		})
+		if stop || (!o.follow && caughtUp()) {
+			return nil
+		}
+		// Transaction markers take offsets no record is returned for: a partition whose
+		// last records were markers never reaches its end offset, so stop when quiet.
+		if !o.follow && time.Since(lastRecord) > 2*time.Second {
+			return nil
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	return err == context.DeadlineExceeded || strings.Contains(err.Error(), "context deadline exceeded")
+}
+
+// printRecord writes one record: as it is when it is JSON (json format) or a one-line
+// summary (table format). Binary records (the region log) are decoded first.
+func printRecord(w io.Writer, r *kgo.Record, format string) {
+	value := r.Value
+	var lr event.LogRecord
+	if len(value) > 0 && value[0] != '{' && event.DecodeLog(value, &lr) == nil {
+		value, _ = json.Marshal(lr)
+	}
+	if format == "json" {
+		if json.Valid(value) {
+			w.Write(bytes.TrimSpace(value))
+			fmt.Fprintln(w)
+			return
+		}
+		envelope, _ := json.Marshal(map[string]any{
+			"topic": r.Topic, "partition": r.Partition, "offset": r.Offset,
+			"key": string(r.Key), "value": string(value), "headers": headerMap(r),
+		})
+		fmt.Fprintf(w, "%s\n", envelope)
+		return
+	}
+	var m map[string]any
+	if err := json.Unmarshal(value, &m); err != nil {
+		reason := headerMap(r)["ridematch.reason"]
+		fmt.Fprintf(w, "%-26s  %-16s  %-24s  %s %q\n", r.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z"), "(not json)", trim(string(r.Key), 24), reason, trim(string(value), 60))
+		return
+	}
+	ts, _ := firstString(m, "match_timestamp", "timestamp", "request_time").(string)
+	if ts == "" {
+		ts = r.Timestamp.UTC().Format("2006-01-02T15:04:05.000000Z")
+	}
+	kind, _ := m["event_type"].(string)
+	if kind == "" {
+		kind = "-"
+	}
+	fmt.Fprintf(w, "%-26s  %-16s  %-24s  %s\n", trim(ts, 26), trim(kind, 16), trim(string(r.Key), 24), details(kind, m))
+}
+
+func details(kind string, m map[string]any) string {
+	f := func(k string) any { return m[k] }
+	switch kind {
+	case event.TypeRideMatched:
+		return fmt.Sprintf("driver=%v %v/%v pickup=%vkm eta=%vmin fare=%v surge=%v score=%v", f("driver_id"), f("ride_type"), f("vehicle_type"), f("pickup_distance_km"), f("estimated_arrival"), f("fare_estimate"), f("surge_multiplier"), f("score"))
+	case event.TypeRideUnmatched:
+		return fmt.Sprintf("reason=%v ride=%v", f("reason"), f("ride_type"))
+	case event.TypeRideCancelled, event.TypeMatchCancelled:
+		return fmt.Sprintf("reason=%v driver=%v", f("reason"), f("driver_id"))
+	case event.TypeSurgeUpdated:
+		return fmt.Sprintf("multiplier=%v (was %v) demand=%v supply=%v", f("surge_multiplier"), f("previous_multiplier"), f("demand"), f("supply"))
+	}
+	b, _ := json.Marshal(m)
+	return trim(string(b), 100)
+}
+
+func firstString(m map[string]any, keys ...string) any {
+	for _, k := range keys {
+		if v, ok := m[k].(string); ok && v != "" {
+			return v
+		}
+	}
+	return nil
+}
+
+func headerMap(r *kgo.Record) map[string]string {
+	h := map[string]string{}
+	for _, kv := range r.Headers {
+		h[kv.Key] = string(kv.Value)
+	}
+	return h
+}
+
+func trim(s string, n int) string {
+	if len(s) > n {
+		return s[:n-1] + "…"
+	}
+	return s
+}

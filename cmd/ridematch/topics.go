@@ -1,0 +1,60 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"ridematch/cluster"
+)
+
+func newTopicsCmd(g *globals) *cobra.Command {
+	c := &clientFlags{}
+	var replication int16
+	cmd := &cobra.Command{
+		Use:   "topics",
+		Short: "Create or verify the topics of topics.yaml on a cluster",
+		Long: `Create the topics of topics.yaml that do not exist, with their partitions and
+retention, and verify the ones that do. Running it again changes nothing. It
+fails if an existing topic's partition count differs from topics.yaml.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return usageError{err}
+			}
+			topics, err := g.topics()
+			if err != nil {
+				return err
+			}
+			cl, err := cluster.Connect(cmd.Context(), c.config("ridematch-topics"), log)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			sts, err := cluster.EnsureTopics(cmd.Context(), cl, topics, replication)
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tRETENTION\tKEY\tSTATUS")
+			for _, st := range sts {
+				status := "ok"
+				switch {
+				case st.Created:
+					status = "created"
+				case st.Mismatch != "":
+					status = "MISMATCH: " + st.Mismatch
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%v\t%s\t%s\n", st.Topic.Name, st.Partitions, st.Topic.Retention, st.Topic.Key, status)
+			}
+			tw.Flush()
+			if errors.Is(err, cluster.ErrTopicMismatch) {
+				return fmt.Errorf("%w: recreate it or change topics.yaml", err)
+			}
+			return err
+		},
+	}
+	c.addFlags(cmd.Flags())
+	cmd.Flags().Int16Var(&replication, "replication-factor", -1, "replication factor for new topics (-1: the broker's default)")
+	return cmd
+}
