@@ -28,9 +28,10 @@ const (
 	RoleSurgePricing    Role = "surge_pricing"
 	RoleDeadLetter      Role = "dead_letter"
 	RoleRegionLog       Role = "region_log"
+	RoleDecisionLog     Role = "decision_log"
 )
 
-var roles = []Role{RoleDriverLocations, RoleRideRequests, RoleRideMatches, RoleSurgePricing, RoleDeadLetter, RoleRegionLog}
+var roles = []Role{RoleDriverLocations, RoleRideRequests, RoleRideMatches, RoleSurgePricing, RoleDeadLetter, RoleRegionLog, RoleDecisionLog}
 
 // Topic is one topic of topics.yaml.
 type Topic struct {
@@ -121,6 +122,9 @@ func (t Topics) Validate() error {
 		if !seenRole[r] {
 			return fmt.Errorf("%w: no topic has role %q", ErrTopics, r)
 		}
+	}
+	if rl, dl := t.Get(RoleRegionLog), t.Get(RoleDecisionLog); rl.Partitions != dl.Partitions {
+		return fmt.Errorf("%w: the decision log (%s) needs as many partitions as the region log (%s)", ErrTopics, dl.Name, rl.Name)
 	}
 	return nil
 }

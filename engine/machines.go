@@ -118,6 +118,7 @@ type matcherMachine struct {
 	stats     *Stats
 	zones     *geo.Zones
 	regionLog string
+	decisions string
 	matches   string
 	surge     string
 	dlq       string
@@ -129,6 +130,7 @@ func newMatcherMachine(cfg *Config, stats *Stats) *matcherMachine {
 		stats:     stats,
 		zones:     geo.NewZones(),
 		regionLog: cfg.Topics.Name(ridematch.RoleRegionLog),
+		decisions: cfg.Topics.Name(ridematch.RoleDecisionLog),
 		matches:   cfg.Topics.Name(ridematch.RoleRideMatches),
 		surge:     cfg.Topics.Name(ridematch.RoleSurgePricing),
 		dlq:       cfg.Topics.Name(ridematch.RoleDeadLetter),
@@ -161,6 +163,37 @@ type matcherState struct {
 	m   *matcherMachine
 	p   *matcher.Partition
 	rec event.LogRecord
+
+	// While restoring: where the replay starts, and the recorded matches by the offset of
+	// the record that made them.
+	replayFrom int64
+	decided    map[int64]map[string]string
+}
+
+func (s *matcherState) preloadLog() (string, time.Duration) {
+	return s.m.decisions, s.m.cfg.Matcher.DecisionHistory()
+}
+
+func (s *matcherState) startReplay(offset int64) {
+	s.replayFrom, s.decided = offset, map[int64]map[string]string{}
+}
+
+// preload takes one recorded decision: about a request from before the replay, it is
+// remembered; a match made during the replay is made again when its record comes.
+func (s *matcherState) preload(r *kgo.Record) {
+	var d event.LogRecord
+	if event.DecodeLog(r.Value, &d) != nil || d.Kind != event.LogDecision {
+		return
+	}
+	switch {
+	case d.RequestOffset < s.replayFrom:
+		s.p.Remember(&d)
+	case d.Outcome == event.OutcomeMatched && d.Offset >= s.replayFrom:
+		if s.decided[d.Offset] == nil {
+			s.decided[d.Offset] = map[string]string{}
+		}
+		s.decided[d.Offset][d.RequestID] = d.DriverID
+	}
 }
 
 func (s *matcherState) apply(r *kgo.Record, out *outbox) {
@@ -170,13 +203,19 @@ func (s *matcherState) apply(r *kgo.Record, out *outbox) {
 		}
 		return
 	}
-	before := s.p.Stats()
-	s.p.Apply(&s.rec)
-	outputs := s.p.Outputs()
 	if out == nil {
+		s.p.Replay(&s.rec, r.Offset, s.decided[r.Offset])
+		delete(s.decided, r.Offset)
 		return
 	}
-	for _, o := range outputs {
+	s.decided = nil
+	before := s.p.Stats()
+	s.p.Apply(&s.rec, r.Offset)
+	for _, o := range s.p.Outputs() {
+		if o.Decision != nil {
+			out.add(&kgo.Record{Topic: s.m.decisions, Partition: r.Partition, Value: event.AppendLog(nil, o.Decision)})
+			continue
+		}
 		if o.Handoff != nil {
 			out.add(&kgo.Record{Topic: s.m.regionLog, Partition: o.To, Value: event.AppendLog(nil, o.Handoff)})
 			continue

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"ridematch"
 	"ridematch/cluster"
 	"ridematch/event"
 )
@@ -134,7 +135,7 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 	if err != nil {
 		return err
 	}
-	regionLog := s.cfg.Topics.Name(roleRegionLog)
+	regionLog, decisionLog := s.cfg.Topics.Name(roleRegionLog), s.cfg.Topics.Name(ridematch.RoleDecisionLog)
 	opts = append(opts,
 		kgo.ConsumerGroup(s.group),
 		kgo.ConsumeTopics(s.topics...),
@@ -145,7 +146,7 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 		kgo.HeartbeatInterval(s.cfg.HeartbeatInterval),
 		kgo.RebalanceTimeout(30*time.Second),
 		kgo.FetchMaxWait(s.machine.pollWait()),
-		kgo.RecordPartitioner(partitioner{manual: regionLog, keyed: kgo.StickyKeyPartitioner(nil)}),
+		kgo.RecordPartitioner(partitioner{manual: map[string]bool{regionLog: true, decisionLog: true}, keyed: kgo.StickyKeyPartitioner(nil)}),
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onRevoked),
@@ -286,13 +287,14 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 	return committed, touched, nil
 }
 
-// restore rebuilds partitions from their logs: for each, replay from History (plus
-// slack) before the first record about to be handled, up to that record, emitting
-// nothing. One direct read_committed consumer reads them all at once.
+// restore rebuilds partitions from their logs: for each, replay from History (plus slack)
+// before the first record about to be handled, up to that record, emitting nothing. A
+// state that keeps a decision log reads it first. One direct read_committed consumer
+// reads each log for all partitions at once.
 func (s *stage) restore(ctx context.Context, adm *kadm.Client, need map[tp]*kgo.Record) error {
 	start := time.Now()
-	from := map[string]map[int32]kgo.Offset{}
-	until := map[tp]int64{}
+	spans := map[tp]span{}
+	pre := map[tp]span{}
 	for t, first := range need {
 		st, history, err := s.machine.open(t)
 		if err != nil {
@@ -302,65 +304,134 @@ func (s *stage) restore(ctx context.Context, adm *kadm.Client, need map[tp]*kgo.
 		if history <= 0 {
 			continue
 		}
-		at := first.Timestamp.Add(-history - s.cfg.RestoreSlack).UnixMilli()
-		offs, err := adm.ListOffsetsAfterMilli(ctx, at, t.topic)
-		if err != nil {
-			return fmt.Errorf("finding where to replay %s/%d from: %w", t.topic, t.partition, err)
-		}
-		o, ok := offs.Lookup(t.topic, t.partition)
-		if !ok || o.Err != nil || o.Offset < 0 || o.Offset >= first.Offset {
-			continue
-		}
-		if from[t.topic] == nil {
-			from[t.topic] = map[int32]kgo.Offset{}
-		}
-		from[t.topic][t.partition] = kgo.NewOffset().At(o.Offset)
-		until[t] = first.Offset
-	}
-	replayed := 0
-	if len(until) > 0 {
-		opts, err := s.cfg.Cluster.Opts(s.log)
+		from, err := offsetAt(ctx, adm, t, first.Timestamp.Add(-history-s.cfg.RestoreSlack))
 		if err != nil {
 			return err
 		}
-		cl, err := kgo.NewClient(append(opts,
-			kgo.ConsumePartitions(from),
-			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-			kgo.FetchMaxWait(100*time.Millisecond),
-		)...)
-		if err != nil {
-			return err
+		if from < first.Offset {
+			spans[t] = span{from: from, until: first.Offset}
 		}
-		defer cl.Close()
-		for len(until) > 0 {
-			fetches := cl.PollRecords(ctx, 10000)
-			if err := ctx.Err(); err != nil {
+		if pl, ok := st.(preloader); ok {
+			topic, h := pl.preloadLog()
+			pt := tp{topic, t.partition}
+			pfrom, err := offsetAt(ctx, adm, pt, first.Timestamp.Add(-h-s.cfg.RestoreSlack))
+			if err != nil {
 				return err
 			}
-			var ferr error
-			fetches.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("%s/%d: %w", t, p, err) })
-			if ferr != nil {
-				return ferr
+			ends, err := adm.ListCommittedOffsets(ctx, topic)
+			if err != nil {
+				return fmt.Errorf("finding the end of %s: %w", topic, err)
 			}
-			fetches.EachRecord(func(r *kgo.Record) {
-				t := tp{r.Topic, r.Partition}
-				end, ok := until[t]
-				if !ok {
-					return
-				}
-				if r.Offset >= end {
-					delete(until, t)
-					return
-				}
-				s.parts[t].apply(r, nil)
-				replayed++
-			})
+			end, ok := ends.Lookup(topic, t.partition)
+			if !ok || end.Err != nil {
+				return fmt.Errorf("finding the end of %s/%d: %v", topic, t.partition, end.Err)
+			}
+			pl.startReplay(from)
+			if pfrom < end.Offset {
+				pre[pt] = span{from: pfrom, until: end.Offset}
+			}
 		}
+	}
+	preloaded, err := s.read(ctx, pre, func(r *kgo.Record) {
+		s.parts[tp{s.cfg.Topics.Name(roleRegionLog), r.Partition}].(preloader).preload(r)
+	})
+	if err != nil {
+		return err
+	}
+	replayed, err := s.read(ctx, spans, func(r *kgo.Record) { s.parts[tp{r.Topic, r.Partition}].apply(r, nil) })
+	if err != nil {
+		return err
 	}
 	took := time.Since(start)
 	s.stats.restored(len(need), replayed, took)
-	s.log.Info().Int("partitions", len(need)).Int("records", replayed).Dur("took", took).Msg("partitions restored")
+	s.log.Info().Int("partitions", len(need)).Int("records", replayed).Int("decisions", preloaded).Dur("took", took).Msg("partitions restored")
 	return nil
+}
+
+// preloader is a state that reads another log before its replay: the matcher reads its
+// partition of the decision log.
+type preloader interface {
+	// preloadLog names the log and how far back to read it.
+	preloadLog() (topic string, history time.Duration)
+	// startReplay says at which offset of the state's own log the replay starts.
+	startReplay(offset int64)
+	preload(r *kgo.Record)
+}
+
+// span is a range of offsets, from inclusive, until exclusive.
+type span struct{ from, until int64 }
+
+func offsetAt(ctx context.Context, adm *kadm.Client, t tp, at time.Time) (int64, error) {
+	offs, err := adm.ListOffsetsAfterMilli(ctx, at.UnixMilli(), t.topic)
+	if err != nil {
+		return 0, fmt.Errorf("finding where to replay %s/%d from: %w", t.topic, t.partition, err)
+	}
+	o, ok := offs.Lookup(t.topic, t.partition)
+	if !ok || o.Err != nil {
+		return 0, fmt.Errorf("finding where to replay %s/%d from: %v", t.topic, t.partition, o.Err)
+	}
+	return o.Offset, nil
+}
+
+// read reads the committed records of each span with one direct consumer, in offset
+// order per partition, and returns how many it passed to fn. Control records (the
+// markers transactions leave) are read too, so that a span ending in one is known to
+// be done.
+func (s *stage) read(ctx context.Context, spans map[tp]span, fn func(*kgo.Record)) (int, error) {
+	if len(spans) == 0 {
+		return 0, nil
+	}
+	from := map[string]map[int32]kgo.Offset{}
+	left := map[tp]int64{}
+	for t, sp := range spans {
+		if from[t.topic] == nil {
+			from[t.topic] = map[int32]kgo.Offset{}
+		}
+		from[t.topic][t.partition] = kgo.NewOffset().At(sp.from)
+		left[t] = sp.until
+	}
+	opts, err := s.cfg.Cluster.Opts(s.log)
+	if err != nil {
+		return 0, err
+	}
+	cl, err := kgo.NewClient(append(opts,
+		kgo.ConsumePartitions(from),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+		kgo.FetchMaxWait(50*time.Millisecond),
+	)...)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	n := 0
+	for len(left) > 0 {
+		fetches := cl.PollRecords(ctx, 10000)
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		var ferr error
+		fetches.EachError(func(t string, p int32, err error) { ferr = fmt.Errorf("reading %s/%d: %w", t, p, err) })
+		if ferr != nil {
+			return n, ferr
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			t := tp{r.Topic, r.Partition}
+			until, ok := left[t]
+			if !ok || r.Offset >= until {
+				delete(left, t)
+				return
+			}
+			if r.Offset == until-1 {
+				delete(left, t)
+			}
+			if !r.Attrs.IsControl() {
+				fn(r)
+				n++
+			}
+		})
+	}
+	return n, nil
 }
 
 func (s *stage) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
@@ -398,16 +469,16 @@ func (s *stage) dropRevoked() {
 	}
 }
 
-// partitioner writes the region log to the partition the router chose and keys everything
-// else as Kafka's default partitioner would, so keyed records land where any client
-// expects them.
+// partitioner writes the region and decision logs to the partitions the stages chose and
+// keys everything else as Kafka's default partitioner would, so keyed records land where
+// any client expects them.
 type partitioner struct {
-	manual string
+	manual map[string]bool
 	keyed  kgo.Partitioner
 }
 
 func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
-	if topic == p.manual {
+	if p.manual[topic] {
 		return kgo.ManualPartitioner().ForTopic(topic)
 	}
 	return p.keyed.ForTopic(topic)

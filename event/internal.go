@@ -27,6 +27,10 @@ const (
 	LogLeft
 	// LogToken hands a driver's ownership, with its reservation, to the partition it moved to.
 	LogToken
+	// LogDecision records, on the decision log, a request's outcome: which driver it got,
+	// or that it ended unmatched or cancelled, and at which region-log offsets. A partition
+	// rebuilt from its log makes exactly the recorded decisions (see matcher/doc.go).
+	LogDecision
 )
 
 // Route says how a driver update reached its partition (see matcher/doc.go, ownership).
@@ -63,10 +67,29 @@ type LogRecord struct {
 	Request RideRequest    // LogRequest
 	Cancel  RideCancel     // LogCancel
 
-	DriverID    string      // LogLeft, LogToken
+	DriverID    string      // LogLeft, LogToken, LogDecision
 	To          int32       // LogLeft: the partition the driver moved to
 	Reservation Reservation // LogToken; zero when the driver was not reserved
+	RequestID   string      // LogDecision
+	CustomerID  string      // LogDecision
+	Outcome     Outcome     // LogDecision
+	// Offset is, for LogDecision, the region-log offset of the record whose handling made
+	// the decision; RequestOffset that of the request's own record.
+	Offset, RequestOffset int64
 }
+
+// Outcome is what became of a request.
+type Outcome uint8
+
+// Request outcomes, as recorded on the decision log.
+const (
+	OutcomeMatched Outcome = iota + 1
+	OutcomeUnmatched
+	OutcomeCancelled
+	// OutcomeMatchCancelled: the rider cancelled after the match; the request's final
+	// outcome stays its ride_matched.
+	OutcomeMatchCancelled
+)
 
 const logMagic, logVersion = 'R', 1
 
@@ -113,6 +136,13 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 		b = appendString(b, r.Reservation.RequestID)
 		b = appendString(b, r.Reservation.MatchID)
 		b = binary.AppendVarint(b, int64(r.Reservation.Until))
+	case LogDecision:
+		b = appendString(b, r.RequestID)
+		b = appendString(b, r.CustomerID)
+		b = appendString(b, r.DriverID)
+		b = append(b, byte(r.Outcome))
+		b = binary.AppendVarint(b, r.Offset)
+		b = binary.AppendVarint(b, r.RequestOffset)
 	}
 	return b
 }
@@ -168,6 +198,13 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		r.Reservation.RequestID = d.string()
 		r.Reservation.MatchID = d.string()
 		r.Reservation.Until = Time(d.varint())
+	case LogDecision:
+		r.RequestID = d.string()
+		r.CustomerID = d.string()
+		r.DriverID = d.string()
+		r.Outcome = Outcome(d.byte())
+		r.Offset = d.varint()
+		r.RequestOffset = d.varint()
 	default:
 		return errors.Join(ErrLogRecord, errors.New("unknown region-log kind"))
 	}

@@ -127,10 +127,14 @@ func (c Config) Validate() error {
 	return c.Surge.Validate()
 }
 
-// History is how much of a partition's log its state depends on: replaying this much
-// before the committed offset rebuilds the state exactly (see doc.go, Restore).
+// History is how much of a partition's region log Replay needs, before the committed
+// offset, to rebuild its state: drivers are forgotten ForgetAfter after their last record,
+// reservations expire, requests wait at most RequestTTL, and surge depends on its window
+// and smoothing. Everything older is in the decision log (see DecisionHistory).
 func (c Config) History() time.Duration {
-	// A request is remembered DedupWindow after its outcome, which comes at most
-	// RequestTTL after it arrived.
-	return max(c.ForgetAfter, c.DedupWindow+c.RequestTTL, c.ReservationTimeout, c.Surge.History())
+	return max(c.ForgetAfter, c.ReservationTimeout, c.RequestTTL, c.Surge.History())
 }
+
+// DecisionHistory is how much of the decision log a rebuild reads: History plus the
+// DedupWindow, for the requests a duplicate could still name.
+func (c Config) DecisionHistory() time.Duration { return c.History() + c.DedupWindow }

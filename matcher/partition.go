@@ -8,12 +8,15 @@ import (
 	"ridematch/surge"
 )
 
-// Output is something a partition writes: an event for ride-matches or surge-pricing, or
-// a hand-off record for another partition of the region log.
+// Output is something a partition writes: an event for ride-matches or surge-pricing, a
+// hand-off record for another partition of the region log, or a decision to record.
 type Output struct {
 	Event   event.Output     // ride_matched, ride_unmatched, ride_cancelled, match_cancelled, surge_updated
 	Handoff *event.LogRecord // a LogToken for partition To
 	To      int32
+	// Decision is a request's outcome, a LogDecision for the decision log, so that a
+	// partition rebuilt from the log can make the same decisions.
+	Decision *event.LogRecord
 }
 
 // Stats counts what a partition has done. Counters only grow; they are not part of the
@@ -70,23 +73,14 @@ type driver struct {
 	forwards []forward // lefts recorded while the token had not arrived yet
 }
 
-type requestState uint8
-
-const (
-	reqPending requestState = iota
-	reqMatched
-	reqUnmatched
-	reqCancelled
-	reqMatchCancelled
-)
-
 type request struct {
 	event.RideRequest
+	offset   int64    // of the request's record
 	origin   geo.Cell // index cell of the pickup
 	surge    geo.Cell
 	deadline event.Time
 	finished event.Time
-	state    requestState
+	state    event.Outcome // zero while waiting
 	driverID string
 	matchID  string
 }
@@ -120,6 +114,12 @@ type Partition struct {
 	nextSweep  event.Time
 	nextRetry  event.Time
 	nextExpiry event.Time // earliest pending deadline, a lower bound
+
+	offset int64 // of the record being applied
+
+	// replaying is set by Replay: matches come from decided, not from the search.
+	replaying bool
+	decided   map[string]string
 
 	out   []Output
 	stats Stats
@@ -176,8 +176,47 @@ func (p *Partition) Outputs() []Output {
 	return out
 }
 
-// Apply applies one region-log record.
-func (p *Partition) Apply(r *event.LogRecord) {
+// Apply applies the region-log record at offset.
+func (p *Partition) Apply(r *event.LogRecord, offset int64) {
+	p.offset = offset
+	p.apply(r)
+}
+
+// Replay applies a record as Apply did when it was first applied, but makes no choice of
+// its own: it makes exactly the matches in decided (request id to driver id), which are
+// the matched Decisions Apply output for this record, and writes nothing. The search's
+// results depend, through reservations, on all of history; recorded decisions do not, so
+// a partition rebuilt by Replay from a bounded span of the log is the one it replaces.
+func (p *Partition) Replay(r *event.LogRecord, offset int64, decided map[string]string) {
+	p.offset, p.replaying, p.decided = offset, true, decided
+	p.apply(r)
+	// A match of a request from before the replayed span still reserved its driver.
+	for req, id := range p.decided {
+		if d := p.drivers[id]; d != nil && d.res == nil {
+			p.reserve(d, req, matchID(req, id, p.clock))
+		}
+	}
+	p.replaying, p.decided = false, nil
+}
+
+// Remember restores what a decision recorded about a request whose own record comes
+// before the replayed span: that it was matched (to whom), unmatched or cancelled, so
+// that a duplicate of it gets no outcome and a late cancel finds it. Call it in decision
+// log order, before any Replay.
+func (p *Partition) Remember(d *event.LogRecord) {
+	if r := p.requests[d.RequestID]; r != nil {
+		r.state = d.Outcome // a cancel after the match
+		return
+	}
+	r := &request{RideRequest: event.RideRequest{RequestID: d.RequestID, CustomerID: d.CustomerID}, offset: d.RequestOffset, state: d.Outcome, finished: d.Time}
+	if d.Outcome == event.OutcomeMatched || d.Outcome == event.OutcomeMatchCancelled {
+		r.driverID, r.matchID = d.DriverID, matchID(d.RequestID, d.DriverID, d.Time)
+	}
+	p.requests[d.RequestID] = r
+	p.done = append(p.done, r)
+}
+
+func (p *Partition) apply(r *event.LogRecord) {
 	p.advance(r.Time)
 	switch r.Kind {
 	case event.LogDriver:
@@ -218,10 +257,21 @@ func (p *Partition) advance(t event.Time) {
 	}
 }
 
-func (p *Partition) emit(e event.Output) { p.out = append(p.out, Output{Event: e}) }
+// push queues an output; a replay's outputs were written when the records were first
+// applied, so a replay queues nothing.
+func (p *Partition) push(o Output) {
+	if !p.replaying {
+		p.out = append(p.out, o)
+	}
+}
+
+func (p *Partition) emit(e event.Output) { p.push(Output{Event: e}) }
 
 func (p *Partition) emitSurge(u surge.Update) {
 	p.stats.SurgeUpdates++
+	if p.replaying {
+		return
+	}
 	p.emit(&event.SurgeUpdated{
 		EventType:       event.TypeSurgeUpdated,
 		H3Cell:          u.Cell,
@@ -337,6 +387,7 @@ func (p *Partition) request(q *event.RideRequest) {
 	origin := geo.CellOf(q.Pickup, p.cfg.Resolutions.Index)
 	r := &request{
 		RideRequest: *q,
+		offset:      p.offset,
 		origin:      origin,
 		surge:       origin.Parent(p.cfg.Resolutions.Surge),
 		deadline:    q.Time.Add(p.cfg.RequestTTL),
@@ -357,6 +408,22 @@ func (p *Partition) request(q *event.RideRequest) {
 }
 
 func (p *Partition) tryMatch(r *request) bool {
+	if p.replaying {
+		id, ok := p.decided[r.RequestID]
+		if !ok {
+			return false
+		}
+		delete(p.decided, r.RequestID)
+		d := p.drivers[id]
+		if d == nil {
+			// Forgotten or never known here: the record of the match still holds.
+			d = &driver{id: id, slot: -1, seen: p.clock}
+			p.drivers[id] = d
+		}
+		dist := geo.DistanceKM(r.Pickup, d.pos)
+		p.match(r, d, dist, p.cfg.Weights.Score(dist, d.rating, r.RideType.Compatible(d.vehicle)))
+		return true
+	}
 	d, dist, score := p.search(r)
 	if d == nil {
 		return false
@@ -421,12 +488,13 @@ func (p *Partition) match(r *request, d *driver, dist, score float64) {
 	peak := Peak(p.clock.Std().In(p.zones.At(r.Pickup)))
 	id := matchID(r.RequestID, d.id, p.clock)
 
-	d.res = &event.Reservation{RequestID: r.RequestID, MatchID: id, Until: p.clock.Add(p.cfg.ReservationTimeout)}
-	p.reservedBy[r.RequestID] = d
-	p.reindex(d)
-	r.state, r.driverID, r.matchID = reqMatched, d.id, id
-	p.finish(r)
+	p.reserve(d, r.RequestID, id)
+	r.driverID, r.matchID = d.id, id
+	p.finish(r, event.OutcomeMatched)
 	p.stats.Matched++
+	if p.replaying {
+		return
+	}
 	p.emit(&event.RideMatched{
 		EventType:        event.TypeRideMatched,
 		MatchID:          id,
@@ -461,9 +529,14 @@ func round3(f float64) float64 {
 	return float64(int64(f*k+0.5)) / k
 }
 
+func (p *Partition) reserve(d *driver, requestID, matchID string) {
+	d.res = &event.Reservation{RequestID: requestID, MatchID: matchID, Until: p.clock.Add(p.cfg.ReservationTimeout)}
+	p.reservedBy[requestID] = d
+	p.reindex(d)
+}
+
 func (p *Partition) unmatched(r *request) {
-	r.state = reqUnmatched
-	p.finish(r)
+	p.finish(r, event.OutcomeUnmatched)
 	p.stats.Unmatched++
 	p.emit(&event.RideUnmatched{
 		EventType:      event.TypeRideUnmatched,
@@ -480,11 +553,20 @@ func (p *Partition) unmatched(r *request) {
 	})
 }
 
-// finish records a request that has had its final outcome, to be forgotten a dedup
-// window later. Finish times never decrease, so done stays in forgetting order.
-func (p *Partition) finish(r *request) {
-	r.finished = p.clock
+// finish records a request's final outcome, to be forgotten a dedup window later
+// (finish times never decrease, so done stays in forgetting order), and writes the
+// decision.
+func (p *Partition) finish(r *request, o event.Outcome) {
+	r.state, r.finished = o, p.clock
 	p.done = append(p.done, r)
+	p.decide(r)
+}
+
+func (p *Partition) decide(r *request) {
+	p.push(Output{Decision: &event.LogRecord{
+		Kind: event.LogDecision, Time: p.clock, RequestID: r.RequestID, CustomerID: r.CustomerID, DriverID: r.driverID,
+		Outcome: r.state, Offset: p.offset, RequestOffset: r.offset,
+	}})
 }
 
 func (p *Partition) retry() {
@@ -526,15 +608,14 @@ func (p *Partition) cancel(c *event.RideCancel) {
 		return
 	}
 	switch r.state {
-	case reqPending:
+	case 0:
 		for i, q := range p.pending {
 			if q == r {
 				p.pending = append(p.pending[:i], p.pending[i+1:]...)
 				break
 			}
 		}
-		r.state = reqCancelled
-		p.finish(r)
+		p.finish(r, event.OutcomeCancelled)
 		p.stats.Cancelled++
 		p.emit(&event.RideCancelled{
 			EventType:   event.TypeRideCancelled,
@@ -544,8 +625,9 @@ func (p *Partition) cancel(c *event.RideCancel) {
 			RequestTime: r.Time,
 			Timestamp:   p.clock,
 		})
-	case reqMatched:
-		r.state = reqMatchCancelled
+	case event.OutcomeMatched:
+		r.state = event.OutcomeMatchCancelled
+		p.decide(r)
 		p.stats.MatchCancelled++
 		p.emit(&event.MatchCancelled{
 			EventType:  event.TypeMatchCancelled,
@@ -599,7 +681,7 @@ func (p *Partition) left(id string, at event.Time, to int32) {
 
 func (p *Partition) sendToken(id string, arrival event.Time, to int32, res event.Reservation) {
 	p.stats.TokensSent++
-	p.out = append(p.out, Output{
+	p.push(Output{
 		To:      to,
 		Handoff: &event.LogRecord{Kind: event.LogToken, Time: arrival, DriverID: id, Reservation: res},
 	})

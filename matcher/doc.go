@@ -1,0 +1,71 @@
+// Package matcher is the per-partition state machine that matches ride requests to
+// drivers.
+//
+// # The log and the state
+//
+// The router writes every valid input event into the region log, a topic partitioned by
+// H3 region: all events of one region land, in order, in one partition. A Partition is
+// the state of one such partition, and Apply is its only input. It holds:
+//
+//   - the drivers it has heard of, indexed by H3 cell (at the index resolution) when they
+//     may be matched: owned here, reporting "available", not reserved;
+//   - the requests waiting for a driver, oldest first, and every request it finished in
+//     the last DedupWindow, so a duplicate request id gets no second outcome;
+//   - the surge state: requests per surge cell over the surge window, and each cell's
+//     published multiplier (package surge);
+//   - its clock: the latest event time of any record applied.
+//
+// Nothing else goes in: no wall clock, no randomness, no map iteration order that can
+// reach an output. So the same records give the same outputs, byte for byte, whatever
+// crashed or rebalanced in between.
+//
+// # What each record does
+//
+// Every record first moves the clock forward (never back), and whatever the passing of
+// time makes due happens, at fixed event-time boundaries: surge re-evaluation (every
+// surge interval), the sweep that releases expired reservations and forgets silent
+// drivers (every SweepInterval), a new search for every waiting request (every
+// RetryInterval), and ride_unmatched for requests whose request_time + RequestTTL has
+// passed. Then:
+//
+//   - A driver update moves the driver, and updates its availability, vehicle and
+//     rating. An update not newer than the one held is counted and ignored. A "busy" or
+//     "offline" update releases the driver's reservation: it has taken the ride.
+//   - A request is matched at once if it can be (greedy, first come first served), or
+//     waits. The search goes ring by ring (H3 GridDisk) outward from the pickup's cell,
+//     over drivers that are owned, available, unreserved, fresh (updated within
+//     DriverTTL), vehicle-compatible and within MaxPickupKM by haversine, and keeps the
+//     best by the reference's score (ties: nearer, then smaller driver id). It stops at
+//     the first ring whose nearest possible driver could not beat the best found even at
+//     the top rating. The matched driver is reserved until its own update shows it busy,
+//     or ReservationTimeout passes.
+//   - A cancel ends a waiting request with ride_cancelled. After a match it writes
+//     match_cancelled and releases the driver; the request's outcome stays its
+//     ride_matched. The router sends every cancel to every partition: only the one that
+//     holds the request, or the reserved driver, acts on it.
+//   - A tick only moves the clock.
+//
+// # Driver ownership
+//
+// A driver crossing into a region of another partition must not be matchable in both.
+// The router remembers which partition it last sent each driver to. When a driver moves,
+// it writes a Left record to the old partition and the update, marked as an arrival, to
+// the new one. The new partition holds the arrival but cannot match the driver until it
+// receives the driver's token; the old partition sends the token, with the driver's
+// reservation if it has one, when it applies the Left. A token that reaches a partition
+// the driver has already left again is forwarded after it. A driver unseen for longer
+// than DriverTTL starts afresh (genesis): its next update makes whichever partition gets
+// it the owner at once, since no partition can still match it.
+//
+// # Restore
+//
+// A Partition's state is a function of the last History() of its log: drivers are
+// forgotten ForgetAfter after their last record, requests DedupWindow after their
+// outcome, reservations expire, and surge depends on the last surge window plus its
+// smoothing. So replaying the partition from History() before the committed offset, with
+// outputs discarded, rebuilds the state that handled the records up to there. Two limits
+// are documented where they bite: a request id repeated after DedupWindow gets a second
+// outcome, and a driver that owned its partition since before the replayed span is taken
+// to be owned (a plain update is only ever sent to the owner or to a partition waiting for
+// its token, and the token has arrived unless the old owner lags by more than History).
+package matcher
