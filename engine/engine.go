@@ -33,23 +33,11 @@ func (e *Engine) Stats() Snapshot { return e.stats.Snapshot() }
 // Run connects, checks the topics, and runs the stages until ctx is done or one fails in
 // a way a new session cannot mend (bad settings). It returns nil after a clean stop.
 func (e *Engine) Run(ctx context.Context) error {
-	cl, err := cluster.Connect(ctx, e.cfg.Cluster, e.log)
+	n, err := e.checkTopics(ctx)
 	if err != nil {
 		return err
 	}
 	regionLog := e.cfg.Topics.Get(ridematch.RoleRegionLog)
-	n, err := cluster.Partitions(ctx, cl, regionLog.Name)
-	if err == nil {
-		for _, r := range []ridematch.Role{ridematch.RoleDriverLocations, ridematch.RoleRideRequests, ridematch.RoleRideMatches, ridematch.RoleSurgePricing, ridematch.RoleDeadLetter} {
-			if _, err = cluster.Partitions(ctx, cl, e.cfg.Topics.Name(r)); err != nil {
-				break
-			}
-		}
-	}
-	cl.Close()
-	if err != nil {
-		return err
-	}
 	if n != regionLog.Partitions {
 		e.log.Warn().Int32("cluster", n).Int32("topics_yaml", regionLog.Partitions).Msg("the region log's partition count differs from topics.yaml; routing by the cluster's")
 	}
@@ -81,4 +69,25 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return first
+}
+
+// checkTopics checks that every topic exists and that the decision log is partitioned like
+// the region log, and returns the region log's partition count.
+func (e *Engine) checkTopics(ctx context.Context) (int32, error) {
+	cl, err := cluster.Connect(ctx, e.cfg.Cluster, e.log)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	counts := map[ridematch.Role]int32{}
+	for _, t := range e.cfg.Topics.Topics {
+		if counts[t.Role], err = cluster.Partitions(ctx, cl, t.Name); err != nil {
+			return 0, err
+		}
+	}
+	n, d := counts[ridematch.RoleRegionLog], counts[ridematch.RoleDecisionLog]
+	if n != d {
+		return 0, fmt.Errorf("the decision log has %d partitions and the region log %d: they must match", d, n)
+	}
+	return n, nil
 }

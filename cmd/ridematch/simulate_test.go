@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"ridematch"
+	"ridematch/broker"
+	"ridematch/cluster"
+)
+
+func TestSimulateRejectsBadFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // in the error
+	}{
+		{"negative drivers", []string{"--drivers", "-1"}, "drivers"},
+		{"negative rate", []string{"--rate", "-1"}, "rate"},
+		{"slow speedup", []string{"--speedup", "0.5"}, "speedup"},
+		{"unknown city", []string{"--city", "atlantis"}, `unknown city "atlantis"`},
+		{"cancel rate", []string{"--cancel-rate", "2"}, "cancel rate"},
+		{"gps interval", []string{"--gps-interval", "1ms"}, "GPS interval"},
+		{"not a number", []string{"--drivers", "many"}, "--drivers"},
+		{"unknown flag", []string{"--riders", "5"}, "unknown flag"},
+		{"stray argument", []string{"mumbai"}, "unknown command"},
+		{"broker without port", []string{"--brokers", "localhost"}, "needs a port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			root := newRootCmd(&out, &errb)
+			// An unreachable broker: a bad flag must be refused before any connection.
+			root.SetArgs(append([]string{"simulate", "--brokers", "127.0.0.1:1", "--connect-timeout", "5s"}, tt.args...))
+			start := time.Now()
+			err := root.ExecuteContext(context.Background())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one about %q", err, tt.want)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("took %v: the flags were not checked first", took)
+			}
+			// Through execute, as main runs it: exit code 2 and one line.
+			errb.Reset()
+			code := execute(context.Background(), append([]string{"simulate", "--brokers", "127.0.0.1:1"}, tt.args...), &out, &errb)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2 (%s)", code, errb.String())
+			}
+			if lines := strings.Count(errb.String(), "\n"); lines != 1 {
+				t.Errorf("stderr has %d lines: %q", lines, errb.String())
+			}
+		})
+	}
+}
+
+func TestSimulateUnreachableBroker(t *testing.T) {
+	var out, errb bytes.Buffer
+	start := time.Now()
+	code := execute(context.Background(), []string{"simulate", "--brokers", "127.0.0.1:1", "--connect-timeout", "1s", "--log-level", "error"}, &out, &errb)
+	took := time.Since(start)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if took > 3*time.Second {
+		t.Errorf("took %v to give up", took)
+	}
+	if msg := errb.String(); !strings.Contains(msg, "cannot reach Kafka at 127.0.0.1:1") || strings.Count(msg, "\n") != 1 {
+		t.Errorf("stderr %q, want one line saying Kafka cannot be reached", msg)
+	}
+
+	// A listener that never answers: the connect timeout, not a refusal, must end it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var held []net.Conn
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	defer func() {
+		ln.Close()
+		<-accepted
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	root := newRootCmd(&out, &errb)
+	root.SetArgs([]string{"simulate", "--brokers", ln.Addr().String(), "--connect-timeout", "1s", "--log-level", "error"})
+	start = time.Now()
+	if err := root.ExecuteContext(context.Background()); !errors.Is(err, cluster.ErrUnreachable) {
+		t.Errorf("err = %v, want ErrUnreachable", err)
+	}
+	if took := time.Since(start); took < 900*time.Millisecond || took > 3*time.Second {
+		t.Errorf("a silent broker took %v to give up, want about the 1s connect timeout", took)
+	}
+}
+
+func TestSimulateRuns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0", Topics: ridematch.DefaultTopics(), RetentionCheck: time.Minute}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var out, errb bytes.Buffer
+	code := execute(ctx, []string{"simulate", "--brokers", b.Addr(), "--duration", "2200ms", "--speedup", "10",
+		"--drivers", "50", "--rate", "3", "--city", "all", "--seed", "7", "--log-level", "warn"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit code %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	t.Logf("%s", out.String())
+	if len(lines) < 3 {
+		t.Fatalf("want two progress lines and a summary, got %q", out.String())
+	}
+	for _, l := range lines[:len(lines)-1] {
+		for _, want := range []string{"(sim ", "gps ", "requests ", "matched ", "unmatched ", "cancelled ", "busy ", "/50", "p50 ", "p99 "} {
+			if !strings.Contains(l, want) {
+				t.Errorf("progress line %q lacks %q", l, want)
+			}
+		}
+		if strings.Contains(l, "\r") {
+			t.Errorf("progress line %q redraws, but stdout is not a terminal", l)
+		}
+	}
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "done after ") || !strings.Contains(last, "GPS updates") {
+		t.Errorf("summary %q", last)
+	}
+}

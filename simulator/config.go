@@ -1,0 +1,180 @@
+package simulator
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"ridematch"
+	"ridematch/cluster"
+	"ridematch/geo"
+)
+
+// AllCities is the City value for a national load over the cities marked National.
+const AllCities = "all"
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid simulator settings")
+
+// Config is everything the simulator needs: the world it generates (city, drivers,
+// riders, movement) and how it runs against Kafka (pace, cluster, topics).
+type Config struct {
+	// City is a name from geo.Cities, or "all" for a national load spread over the
+	// cities marked National by their Weight (default mumbai).
+	City string
+	// Drivers is how many drivers move through the city (default 1000).
+	Drivers int
+	// Rate is rider requests per second of simulated time, Poisson arrivals (default
+	// 0.5). A ride keeps its driver about half an hour, so 1000 drivers carry about 0.5
+	// rides a second; more requests than that and most drivers are busy.
+	Rate float64
+	// GPSInterval is how often each driver reports its position, in simulated time
+	// (default 2s, the reference's). It is kept to whole milliseconds, the precision of
+	// Kafka record timestamps.
+	GPSInterval time.Duration
+	// CancelRate is the share of riders who cancel if they have seen no outcome between
+	// CancelMin and CancelMax after requesting (default 0.02, between 3s and 10s).
+	CancelRate           float64
+	CancelMin, CancelMax time.Duration
+	// Seed makes the load: the same seed gives the same drivers, paths (absent matches)
+	// and requests, ids included. Ids carry the seed, so simulators with different seeds
+	// can share a cluster (default 1).
+	Seed uint64
+
+	// MinSpeedKMH and MaxSpeedKMH bound a driver's speed on each leg (default 15 and 40).
+	MinSpeedKMH, MaxSpeedKMH float64
+	// PeakFactor slows traffic in the city's local peak hours, 8-11 and 17-21 as in the
+	// reference (default 0.6, the factor of the reference's ETA).
+	PeakFactor float64
+	// WaypointJitterKM is the standard deviation of a driver's waypoints around the
+	// city's places (default 1).
+	WaypointJitterKM float64
+	// PlaceJitterMinKM and PlaceJitterMaxKM bound how far a pickup or drop lies from its
+	// place (default 0.3 and 0.8).
+	PlaceJitterMinKM, PlaceJitterMaxKM float64
+	// BoardingTime is how long a driver waits at the pickup (default 30s).
+	BoardingTime time.Duration
+
+	// Speedup runs simulated time this many times faster than the wall clock (default 1).
+	Speedup float64
+	// Duration is how long to run, in wall time; 0 runs until the context ends.
+	Duration time.Duration
+	// Cluster says how to reach Kafka.
+	Cluster cluster.Config
+	// Topics names the topics written and read.
+	Topics ridematch.Topics
+	// MaxBufferedRecords bounds the records waiting for the broker (default 50,000). When
+	// it is full the simulator waits, and falls behind its schedule rather than growing.
+	MaxBufferedRecords int
+	// ReportInterval is how often Run hands progress to its caller (default 1s).
+	ReportInterval time.Duration
+	// OutcomeWait is how long, in wall time, a request's latency waits for its outcome
+	// before it counts as unanswered (default 2m).
+	OutcomeWait time.Duration
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	cc := cluster.DefaultConfig()
+	cc.ClientID = "ridematch-simulate"
+	return Config{
+		City:               "mumbai",
+		Drivers:            1000,
+		Rate:               0.5,
+		GPSInterval:        2 * time.Second,
+		CancelRate:         0.02,
+		CancelMin:          3 * time.Second,
+		CancelMax:          10 * time.Second,
+		Seed:               1,
+		MinSpeedKMH:        15,
+		MaxSpeedKMH:        40,
+		PeakFactor:         0.6,
+		WaypointJitterKM:   1,
+		PlaceJitterMinKM:   0.3,
+		PlaceJitterMaxKM:   0.8,
+		BoardingTime:       30 * time.Second,
+		Speedup:            1,
+		Cluster:            cc,
+		Topics:             ridematch.DefaultTopics(),
+		MaxBufferedRecords: 50_000,
+		ReportInterval:     time.Second,
+		OutcomeWait:        2 * time.Minute,
+	}
+}
+
+// Limits that keep a typo from asking for more than a machine holds.
+const (
+	maxDrivers = 5_000_000
+	maxRate    = 1_000_000
+	maxSpeedup = 10_000
+)
+
+// Validate rejects settings the simulator cannot run with, in one sentence each.
+func (c Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	finite := func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+	if _, err := c.cities(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	switch {
+	case c.Drivers < 0 || c.Drivers > maxDrivers:
+		return bad("drivers must be between 0 and %d, not %d", maxDrivers, c.Drivers)
+	case !finite(c.Rate) || c.Rate < 0 || c.Rate > maxRate:
+		return bad("the request rate must be between 0 and %d a second, not %v", maxRate, c.Rate)
+	case c.GPSInterval < 100*time.Millisecond:
+		return bad("the GPS interval must be at least 100ms, not %v", c.GPSInterval)
+	case !finite(c.CancelRate) || c.CancelRate < 0 || c.CancelRate > 1:
+		return bad("the cancel rate is a share between 0 and 1, not %v", c.CancelRate)
+	case c.CancelMin < 0 || c.CancelMax < c.CancelMin:
+		return bad("cancel delays need 0 <= min (%v) <= max (%v)", c.CancelMin, c.CancelMax)
+	case !finite(c.MinSpeedKMH) || !finite(c.MaxSpeedKMH) || c.MinSpeedKMH <= 0 || c.MaxSpeedKMH < c.MinSpeedKMH || c.MaxSpeedKMH > 200:
+		return bad("speeds need 0 < min (%v) <= max (%v) <= 200 km/h", c.MinSpeedKMH, c.MaxSpeedKMH)
+	case !finite(c.PeakFactor) || c.PeakFactor <= 0 || c.PeakFactor > 1:
+		return bad("the peak factor must be in (0, 1], not %v", c.PeakFactor)
+	case !finite(c.WaypointJitterKM) || c.WaypointJitterKM < 0 || c.WaypointJitterKM > 5:
+		return bad("the waypoint jitter must be between 0 and 5 km, not %v", c.WaypointJitterKM)
+	case !finite(c.PlaceJitterMinKM) || !finite(c.PlaceJitterMaxKM) || c.PlaceJitterMinKM < 0 || c.PlaceJitterMaxKM < c.PlaceJitterMinKM || c.PlaceJitterMaxKM > 5:
+		return bad("place jitter needs 0 <= min (%v) <= max (%v) <= 5 km", c.PlaceJitterMinKM, c.PlaceJitterMaxKM)
+	case c.BoardingTime < 0:
+		return bad("the boarding time must not be negative")
+	case !finite(c.Speedup) || c.Speedup < 1 || c.Speedup > maxSpeedup:
+		return bad("speedup must be between 1 and %d, not %v", maxSpeedup, c.Speedup)
+	case c.Duration < 0:
+		return bad("the duration must not be negative")
+	case c.MaxBufferedRecords < 1:
+		return bad("at least one record must be allowed to wait for the broker")
+	case c.ReportInterval <= 0:
+		return bad("the report interval must be positive")
+	case c.OutcomeWait <= 0:
+		return bad("the outcome wait must be positive")
+	}
+	if err := c.Topics.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// cities resolves City into the cities simulated.
+func (c Config) cities() ([]geo.City, error) {
+	if strings.EqualFold(c.City, AllCities) {
+		var out []geo.City
+		for _, city := range geo.Cities {
+			if city.National && city.Weight > 0 && len(city.Places) > 0 {
+				out = append(out, city)
+			}
+		}
+		return out, nil
+	}
+	city, err := geo.CityNamed(c.City)
+	if err != nil {
+		return nil, err
+	}
+	if len(city.Places) == 0 {
+		return nil, fmt.Errorf("city %s has no places", city.Name)
+	}
+	return []geo.City{city}, nil
+}
