@@ -1,7 +1,6 @@
 package event
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -22,75 +21,113 @@ type wirePoint struct {
 	Lng *float64 `json:"lng"`
 }
 
-// wire is every field of every input event. Pointers tell a missing field (or JSON null)
-// from a zero value.
-type wire struct {
-	EventType *string `json:"event_type"`
-
-	DriverID     *string    `json:"driver_id"`
-	Location     *wirePoint `json:"location"`
-	Timestamp    *string    `json:"timestamp"`
-	Speed        *float64   `json:"speed"`
-	Heading      *float64   `json:"heading"`
-	Availability *string    `json:"availability"`
-	VehicleType  *string    `json:"vehicle_type"`
-	Rating       *float64   `json:"rating"`
-
-	RequestID         *string    `json:"request_id"`
-	CustomerID        *string    `json:"customer_id"`
-	PickupLocation    *string    `json:"pickup_location"`
-	DropLocation      *string    `json:"drop_location"`
-	PickupCoordinates *wirePoint `json:"pickup_coordinates"`
-	DropCoordinates   *wirePoint `json:"drop_coordinates"`
-	RequestTime       *string    `json:"request_time"`
-	RideType          *string    `json:"ride_type"`
-	EstimatedDistance *float64   `json:"estimated_distance"`
-
-	Reason     *string `json:"reason"`
-	CancelTime *string `json:"cancel_time"`
-}
+// The wire forms of the input events. Pointers tell a missing field (or JSON null) from a
+// zero value. Each event's form has only its own fields: a field another event type uses
+// (a string "location" on a request, say) is as unknown, and as ignored, as any other.
+type (
+	wireHeader struct {
+		EventType *string `json:"event_type"`
+	}
+	wireDriver struct {
+		DriverID     *string    `json:"driver_id"`
+		Location     *wirePoint `json:"location"`
+		Timestamp    *string    `json:"timestamp"`
+		Speed        *float64   `json:"speed"`
+		Heading      *float64   `json:"heading"`
+		Availability *string    `json:"availability"`
+		VehicleType  *string    `json:"vehicle_type"`
+		Rating       *float64   `json:"rating"`
+	}
+	wireRequest struct {
+		RequestID         *string    `json:"request_id"`
+		CustomerID        *string    `json:"customer_id"`
+		PickupLocation    *string    `json:"pickup_location"`
+		DropLocation      *string    `json:"drop_location"`
+		PickupCoordinates *wirePoint `json:"pickup_coordinates"`
+		DropCoordinates   *wirePoint `json:"drop_coordinates"`
+		RequestTime       *string    `json:"request_time"`
+		RideType          *string    `json:"ride_type"`
+		EstimatedDistance *float64   `json:"estimated_distance"`
+	}
+	wireCancel struct {
+		RequestID  *string `json:"request_id"`
+		CustomerID *string `json:"customer_id"`
+		Timestamp  *string `json:"timestamp"`
+		CancelTime *string `json:"cancel_time"`
+		Reason     *string `json:"reason"`
+	}
+)
 
 // DecodeInput decodes and validates one input event: a driver_location_update,
 // ride_requested or ride_cancelled in the reference's JSON shape. Every refusal is an
 // *InvalidError naming the reason and the field.
 func DecodeInput(b []byte) (Input, error) {
 	var in Input
-	b = bytes.TrimSpace(b)
+	b = trimJSONSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		if json.Valid(b) {
 			return in, invalid(ReasonNotObject, "", "the value is JSON but not an object")
 		}
 		return in, invalid(ReasonMalformedJSON, "", "the value is not JSON")
 	}
-	var w wire
-	if err := json.Unmarshal(b, &w); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return in, invalid(ReasonWrongType, te.Field, "want "+te.Type.String()+", got JSON "+te.Value)
-		}
-		return in, invalid(ReasonMalformedJSON, "", err.Error())
+	var h wireHeader
+	if err := unmarshal(b, &h); err != nil {
+		return in, err
 	}
-	if w.EventType == nil {
+	if h.EventType == nil {
 		return in, invalid(ReasonMissingField, "event_type", "")
 	}
 	var err error
-	switch *w.EventType {
+	switch *h.EventType {
 	case "driver_location_update":
-		in.Kind = KindDriverLocation
-		in.Driver, err = w.driver()
+		var w wireDriver
+		if err = unmarshal(b, &w); err == nil {
+			in.Kind = KindDriverLocation
+			in.Driver, err = w.driver()
+		}
 	case "ride_requested":
-		in.Kind = KindRideRequest
-		in.Request, err = w.request()
+		var w wireRequest
+		if err = unmarshal(b, &w); err == nil {
+			in.Kind = KindRideRequest
+			in.Request, err = w.request()
+		}
 	case "ride_cancelled":
-		in.Kind = KindRideCancel
-		in.Cancel, err = w.cancel()
+		var w wireCancel
+		if err = unmarshal(b, &w); err == nil {
+			in.Kind = KindRideCancel
+			in.Cancel, err = w.cancel()
+		}
 	default:
-		return in, invalid(ReasonUnknownEvent, "event_type", truncate(*w.EventType))
+		return in, invalid(ReasonUnknownEvent, "event_type", truncate(*h.EventType))
 	}
 	return in, err
 }
 
-func (w *wire) driver() (DriverLocation, error) {
+func unmarshal(b []byte, v any) error {
+	err := json.Unmarshal(b, v)
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &te):
+		return invalid(ReasonWrongType, te.Field, "want "+te.Type.String()+", got JSON "+te.Value)
+	}
+	return invalid(ReasonMalformedJSON, "", err.Error())
+}
+
+// trimJSONSpace trims the whitespace JSON allows around a value, and nothing else.
+func trimJSONSpace(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func (w *wireDriver) driver() (DriverLocation, error) {
 	var d DriverLocation
 	var err error
 	if d.DriverID, err = id("driver_id", w.DriverID); err != nil {
@@ -137,7 +174,7 @@ func (w *wire) driver() (DriverLocation, error) {
 	return d, nil
 }
 
-func (w *wire) request() (RideRequest, error) {
+func (w *wireRequest) request() (RideRequest, error) {
 	var r RideRequest
 	var err error
 	if r.RequestID, err = id("request_id", w.RequestID); err != nil {
@@ -177,7 +214,7 @@ func (w *wire) request() (RideRequest, error) {
 	return r, nil
 }
 
-func (w *wire) cancel() (RideCancel, error) {
+func (w *wireCancel) cancel() (RideCancel, error) {
 	var c RideCancel
 	var err error
 	if c.RequestID, err = id("request_id", w.RequestID); err != nil {

@@ -124,8 +124,18 @@ func ParseTime(s string) (Time, error) {
 		return 0, ErrTimestamp
 	}
 	secs := daysFromCivil(y, mo, d)*86400 + h*3600 + mi*60 + sec - offset
+	// An offset can carry a time across year 0 or 9999: such a time has no four-digit
+	// form to be written back in.
+	if secs < minSecs || secs >= maxSecs {
+		return 0, ErrTimestamp
+	}
 	return Time(secs*1e6 + frac), nil
 }
+
+var (
+	minSecs = daysFromCivil(0, 1, 1) * 86400
+	maxSecs = daysFromCivil(10000, 1, 1) * 86400
+)
 
 func digits(s string) (int64, bool) {
 	var v int64

@@ -200,7 +200,7 @@ func (r *Router) RouteEvent(in *event.Input, src Source, emit Emit) {
 		emit(PartitionOf(region, r.partitions), &event.LogRecord{Kind: event.LogRequest, Time: in.Request.Time, Request: in.Request})
 	case event.KindRideCancel:
 		r.stats.Cancels++
-		r.stats.Routed++
+		r.stats.Routed += uint64(r.partitions)
 		rec := &event.LogRecord{Kind: event.LogCancel, Time: in.Cancel.Time, Cancel: in.Cancel}
 		for p := int32(0); p < r.partitions; p++ {
 			emit(p, rec)

@@ -62,9 +62,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the interval must be whole microseconds", ErrConfig)
 	case c.Smoothing < 1:
 		return fmt.Errorf("%w: smoothing must be at least 1", ErrConfig)
-	case c.Cap < 1 || c.Step <= 0 || c.Step > c.Cap:
+	// Written so that NaN, which fails every comparison, fails them.
+	case !(c.Cap >= 1) || !(c.Step > 0) || c.Step > c.Cap || math.IsInf(c.Cap, 0):
 		return fmt.Errorf("%w: need cap >= 1 and 0 < step <= cap", ErrConfig)
-	case c.Threshold < 0 || c.Sensitivity < 0:
+	case !(c.Threshold >= 0) || !(c.Sensitivity >= 0) || math.IsInf(c.Threshold, 0) || math.IsInf(c.Sensitivity, 0):
 		return fmt.Errorf("%w: threshold and sensitivity must not be negative", ErrConfig)
 	}
 	return nil
