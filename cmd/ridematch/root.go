@@ -119,6 +119,7 @@ Start with: ridematch demo`,
 		newTopicsCmd(g),
 		newMatchCmd(g),
 		newTailCmd(g),
+		newDemoCmd(g),
 		newSimulateCmd(g),
 	)
 	return root

@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"ridematch"
+	"ridematch/broker"
+	"ridematch/engine"
+	"ridematch/simulator"
+)
+
+type demoOptions struct {
+	listen    string
+	instances int
+	sim       simulateOptions
+	engine    *engineFlags
+}
+
+func newDemoCmd(g *globals) *cobra.Command {
+	o := &demoOptions{sim: simulateOptions{cfg: simulator.DefaultConfig()}, engine: newEngineFlags()}
+	// A demo should show matches from the first seconds and keep showing them: enough
+	// drivers for the requests a ride-long while.
+	o.sim.cfg.Drivers, o.sim.cfg.Rate = 3000, 2
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run everything in one process: broker, simulator and two engine instances, with a live summary",
+		Long: `Run the whole of ridematch in this process: the embedded broker (on --listen, so
+kcat and other clients can watch), two engine instances sharing the work as one
+consumer group, and the simulator driving a city. It prints a summary line each
+second and a final summary at --duration or Ctrl-C.`,
+		Example: `  ridematch demo
+  ridematch demo --duration 1m --city all --drivers 20000 --rate 10
+  kcat -b 127.0.0.1:9092 -C -t ride-matches -X isolation.level=read_committed   # beside it`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return usageError{err}
+			}
+			if o.instances < 1 {
+				return usageError{errors.New("--instances must be at least 1")}
+			}
+			topics, err := g.topics()
+			if err != nil {
+				return err
+			}
+			simCfg := o.sim.cfg
+			simCfg.Topics = topics
+			if err := simCfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			engCfg, err := o.engine.config(g, &clientFlags{brokers: "127.0.0.1:9092", timeout: 10 * time.Second})
+			if err != nil {
+				return err
+			}
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), log, o, topicsBroker(topics, o.listen), engCfg, simCfg)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:9092", "address of the embedded broker (port 0 picks a free one)")
+	fs.IntVar(&o.instances, "instances", 2, "engine instances in the group")
+	o.sim.addFlags(fs)
+	fs.DurationVar(&o.engine.cfg.Matcher.RequestTTL, "request-ttl", o.engine.cfg.Matcher.RequestTTL, "how long an unmatched request waits for a driver")
+	fs.Float64Var(&o.engine.cfg.Matcher.MaxPickupKM, "max-pickup-km", o.engine.cfg.Matcher.MaxPickupKM, "farthest a driver may be from the pickup")
+	return cmd
+}
+
+func runDemo(ctx context.Context, out io.Writer, log zerolog.Logger, o *demoOptions, bcfg broker.Config, engCfg engine.Config, simCfg simulator.Config) error {
+	b, err := broker.Start(ctx, bcfg, log)
+	if err != nil {
+		if bcfg.Listen == "127.0.0.1:9092" {
+			return fmt.Errorf("%w (is another broker running? pass --listen 127.0.0.1:0 for a free port)", err)
+		}
+		return err
+	}
+	defer b.Close()
+	engCfg.Cluster.Brokers = []string{b.Addr()}
+	simCfg.Cluster.Brokers = []string{b.Addr()}
+
+	// The engines log only their warnings: the summary line is the demo's voice.
+	quiet := log
+	if log.GetLevel() < zerolog.WarnLevel {
+		quiet = log.Level(zerolog.WarnLevel)
+	}
+	engCtx, stopEngines := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEngines()
+	var (
+		wg      sync.WaitGroup
+		engines []*engine.Engine
+		errMu   sync.Mutex
+		engErr  error
+	)
+	for i := 0; i < o.instances; i++ {
+		c := engCfg
+		c.InstanceID = fmt.Sprintf("demo-%d-%d", i+1, time.Now().UnixNano())
+		e, err := engine.New(c, quiet.With().Int("instance", i+1).Logger())
+		if err != nil {
+			return err
+		}
+		engines = append(engines, e)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.Run(engCtx); err != nil {
+				errMu.Lock()
+				engErr = err
+				errMu.Unlock()
+			}
+		}()
+	}
+	defer wg.Wait()
+
+	fmt.Fprintf(out, "ridematch demo: broker on %s, %d engine instances, %d drivers in %s, %g requests/s. Ctrl-C stops.\n",
+		b.Addr(), o.instances, simCfg.Drivers, simCfg.City, simCfg.Rate)
+	fmt.Fprintf(out, "watch the outcomes beside it: kcat -b %s -C -t %s -X isolation.level=read_committed\n\n", b.Addr(), engCfg.Topics.Name(ridematch.RoleRideMatches))
+
+	sum := func() engine.Snapshot {
+		var s engine.Snapshot
+		for _, e := range engines {
+			x := e.Stats()
+			s.DriverUpdates += x.DriverUpdates
+			s.Requests += x.Requests
+			s.Cancels += x.Cancels
+			s.Matched += x.Matched
+			s.Unmatched += x.Unmatched
+			s.Cancelled += x.Cancelled
+			s.SurgeCells += x.SurgeCells
+			s.Pending += x.Pending
+			s.Aborted += x.Aborted
+			s.Restores += x.Restores
+			s.DeadLettered = nil
+		}
+		return s
+	}
+	var last engine.Snapshot
+	lastAt := time.Now()
+	sim, err := simulator.New(simCfg, quiet)
+	if err != nil {
+		return err
+	}
+	st, simErr := sim.Run(ctx, func(s simulator.Stats) {
+		now := time.Now()
+		e := sum()
+		in := float64(e.DriverUpdates+e.Requests+e.Cancels-last.DriverUpdates-last.Requests-last.Cancels) / now.Sub(lastAt).Seconds()
+		last, lastAt = e, now
+		fmt.Fprintf(out, "%6s  in %7.0f ev/s  matched %6d  unmatched %4d  cancelled %4d  waiting %3d  latency p50 %6s p99 %6s  surge cells %3d  busy %d/%d\n",
+			s.Elapsed.Round(time.Second), in, e.Matched, e.Unmatched, e.Cancelled, e.Pending,
+			simLatency(s.LatencyP50), simLatency(s.LatencyP99), e.SurgeCells, s.Busy, s.Drivers)
+		errMu.Lock()
+		defer errMu.Unlock()
+		if engErr != nil {
+			fmt.Fprintf(out, "an engine stopped: %v\n", engErr)
+		}
+	})
+	stopEngines()
+	wg.Wait()
+	e := sum()
+	fmt.Fprintf(out, "\ndemo finished after %s\n", st.Elapsed.Round(time.Second))
+	fmt.Fprintf(out, "  input     %d driver updates, %d requests, %d cancels (%.0f events/s)\n",
+		e.DriverUpdates, e.Requests, e.Cancels, float64(e.DriverUpdates+e.Requests+e.Cancels)/max(st.Elapsed.Seconds(), 1))
+	fmt.Fprintf(out, "  outcomes  %d matched, %d unmatched, %d cancelled; %d requests still waiting when it stopped\n",
+		e.Matched, e.Unmatched, e.Cancelled, e.Pending)
+	fmt.Fprintf(out, "  latency   p50 %s, p99 %s (request produced to outcome read back)\n", simLatency(st.LatencyP50), simLatency(st.LatencyP99))
+	fmt.Fprintf(out, "  rides     %d completed, %d drivers busy at the end\n", st.RidesCompleted, st.Busy)
+	fmt.Fprintf(out, "  engines   %d instances, %d partitions restored, %d transactions aborted by rebalances\n", o.instances, e.Restores, e.Aborted)
+	if simErr != nil {
+		return simErr
+	}
+	errMu.Lock()
+	defer errMu.Unlock()
+	return engErr
+}
+
+func topicsBroker(topics ridematch.Topics, listen string) broker.Config {
+	cfg := broker.DefaultConfig()
+	cfg.Listen, cfg.Topics = listen, topics
+	return cfg
+}
