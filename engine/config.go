@@ -44,6 +44,10 @@ type Config struct {
 	// SessionTimeout and HeartbeatInterval govern how fast the group notices a member
 	// joining or dying (defaults 6s and 500ms; 6s is the least a stock Kafka accepts).
 	SessionTimeout, HeartbeatInterval time.Duration
+	// TransactionTimeout is how long the broker lets a transaction stay open before it
+	// aborts it (default 10s). A member killed mid-transaction holds back read_committed
+	// readers of the partitions it wrote to for this long.
+	TransactionTimeout time.Duration
 	// InstanceID names this process in transactional ids (default host-pid-random).
 	InstanceID string
 }
@@ -51,19 +55,20 @@ type Config struct {
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{
-		Cluster:           cluster.DefaultConfig(),
-		Topics:            ridematch.DefaultTopics(),
-		Router:            router.DefaultConfig(),
-		Matcher:           matcher.DefaultConfig(),
-		RunRouter:         true,
-		RunMatcher:        true,
-		RouterGroup:       "ridematch-router",
-		MatcherGroup:      "ridematch-matcher",
-		TickInterval:      100 * time.Millisecond,
-		MaxBatch:          4096,
-		RestoreSlack:      30 * time.Second,
-		SessionTimeout:    6 * time.Second,
-		HeartbeatInterval: 500 * time.Millisecond,
+		Cluster:            cluster.DefaultConfig(),
+		Topics:             ridematch.DefaultTopics(),
+		Router:             router.DefaultConfig(),
+		Matcher:            matcher.DefaultConfig(),
+		RunRouter:          true,
+		RunMatcher:         true,
+		RouterGroup:        "ridematch-router",
+		MatcherGroup:       "ridematch-matcher",
+		TickInterval:       100 * time.Millisecond,
+		MaxBatch:           4096,
+		RestoreSlack:       30 * time.Second,
+		SessionTimeout:     6 * time.Second,
+		HeartbeatInterval:  500 * time.Millisecond,
+		TransactionTimeout: 10 * time.Second,
 	}
 }
 
@@ -79,6 +84,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the tick interval must be at least 1ms", ErrConfig)
 	case c.MaxBatch < 1:
 		return fmt.Errorf("%w: the batch must hold at least one record", ErrConfig)
+	case c.TransactionTimeout < time.Second:
+		return fmt.Errorf("%w: the transaction timeout must be at least 1s", ErrConfig)
 	case c.HeartbeatInterval <= 0 || c.SessionTimeout < 3*c.HeartbeatInterval:
 		return fmt.Errorf("%w: the session timeout must be at least three heartbeats", ErrConfig)
 	case c.Router.DriverTTL != c.Matcher.DriverTTL:

@@ -145,6 +145,7 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 		kgo.SessionTimeout(s.cfg.SessionTimeout),
 		kgo.HeartbeatInterval(s.cfg.HeartbeatInterval),
 		kgo.RebalanceTimeout(30*time.Second),
+		kgo.TransactionTimeout(s.cfg.TransactionTimeout),
 		kgo.FetchMaxWait(s.machine.pollWait()),
 		kgo.RecordPartitioner(partitioner{manual: map[string]bool{regionLog: true, decisionLog: true}, keyed: kgo.StickyKeyPartitioner(nil)}),
 		kgo.OnPartitionsAssigned(s.onAssigned),
