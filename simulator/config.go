@@ -35,7 +35,10 @@ type Config struct {
 	// Kafka record timestamps.
 	GPSInterval time.Duration
 	// CancelRate is the share of riders who cancel if they have seen no outcome between
-	// CancelMin and CancelMax after requesting (default 0.02, between 3s and 10s).
+	// CancelMin and CancelMax after requesting (default 0: none; between 3s and 10s).
+	// With an engine answering in milliseconds, riders only ever wait that long while a
+	// partition moves between engines, so their cancels race their matches: a cancel
+	// that loses frees the driver, who may then take another ride.
 	CancelRate           float64
 	CancelMin, CancelMax time.Duration
 	// Seed makes the load: the same seed gives the same drivers, paths (absent matches)
@@ -84,7 +87,7 @@ func DefaultConfig() Config {
 		Drivers:            1000,
 		Rate:               0.5,
 		GPSInterval:        2 * time.Second,
-		CancelRate:         0.02,
+		CancelRate:         0,
 		CancelMin:          3 * time.Second,
 		CancelMax:          10 * time.Second,
 		Seed:               1,
