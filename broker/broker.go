@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -104,6 +105,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Broker, error)
 	if cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(cfg.DataDir))
 	}
+	// Seeded topics exist before the port accepts its first connection, so a client that
+	// waits for the port finds them. Their retention is set just after (below).
+	for _, t := range cfg.Topics.Topics {
+		opts = append(opts, kfake.SeedTopics(t.Partitions, t.Name))
+	}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {
@@ -162,6 +168,22 @@ func (b *Broker) createTopics(ctx context.Context, cc cluster.Config, cfg Config
 	}
 	if err != nil && !errors.Is(err, cluster.ErrTopicMismatch) {
 		return err
+	}
+	adm := kadm.NewClient(cl)
+	for _, t := range cfg.Topics.Topics {
+		if t.Retention <= 0 {
+			continue
+		}
+		ms := strconv.FormatInt(t.Retention.Milliseconds(), 10)
+		rs, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "retention.ms", Value: &ms}}, t.Name)
+		if err == nil {
+			for _, r := range rs {
+				err = errors.Join(err, r.Err)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("setting the retention of %s: %w", t.Name, err)
+		}
 	}
 	return nil
 }

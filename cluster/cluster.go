@@ -76,6 +76,9 @@ func (c Config) Opts(log zerolog.Logger) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.WithLogger(kzerolog.New(&log)),
+		// Records go uncompressed: every client can read them (Debian's kafka-python has
+		// no snappy, franz-go's default), and on loopback compression only costs CPU.
+		kgo.ProducerBatchCompression(kgo.NoCompression()),
 	}
 	if c.ClientID != "" {
 		opts = append(opts, kgo.ClientID(c.ClientID))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
@@ -119,28 +120,46 @@ func (h *harness) produce(topic, key string, value []byte) {
 	}
 }
 
-// readAll returns a topic's committed records, stopping once it has been quiet for a
-// while after reaching the end offsets known at the start.
+// readAll returns a topic's committed records up to its end as of the call.
 func (h *harness) readAll(topic string) []*kgo.Record {
 	h.t.Helper()
+	ends, err := kadm.NewClient(h.client).ListCommittedOffsets(h.ctx, topic)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(h.broker.Addr()), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(100*time.Millisecond))
+		kgo.KeepControlRecords(), kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	defer cl.Close()
 	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(h.ctx, time.Second)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		n := 0
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
-		if n == 0 {
-			return out
+	for len(left) > 0 {
+		fs := cl.PollFetches(h.ctx)
+		if h.ctx.Err() != nil {
+			h.t.Fatalf("reading %s: %v", topic, h.ctx.Err())
 		}
+		fs.EachRecord(func(r *kgo.Record) {
+			end, ok := left[r.Partition]
+			if !ok || r.Offset >= end {
+				return
+			}
+			if r.Offset == end-1 {
+				delete(left, r.Partition)
+			}
+			if !r.Attrs.IsControl() {
+				out = append(out, r)
+			}
+		})
 	}
+	return out
 }
 
 // outcomesFor waits until every request has a final outcome (or the deadline passes) and

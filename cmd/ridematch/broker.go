@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -52,6 +53,9 @@ kafka-python. Data lives in memory unless --data-dir is given.`,
 				cfg.SASLPassword = os.Getenv(cluster.PasswordEnv)
 			}
 			b, err := broker.Start(cmd.Context(), cfg, log)
+			if errors.Is(err, broker.ErrConfig) {
+				return usageError{err}
+			}
 			if err != nil {
 				return err
 			}

@@ -75,6 +75,9 @@ second and a final summary at --duration or Ctrl-C.`,
 
 func runDemo(ctx context.Context, out io.Writer, log zerolog.Logger, o *demoOptions, bcfg broker.Config, engCfg engine.Config, simCfg simulator.Config) error {
 	b, err := broker.Start(ctx, bcfg, log)
+	if errors.Is(err, broker.ErrConfig) {
+		return usageError{err}
+	}
 	if err != nil {
 		if bcfg.Listen == "127.0.0.1:9092" {
 			return fmt.Errorf("%w (is another broker running? pass --listen 127.0.0.1:0 for a free port)", err)

@@ -71,7 +71,9 @@ func (f *engineFlags) config(g *globals, c *clientFlags) (engine.Config, error) 
 	// The router shares the matcher's driver TTL and resolutions: one flag sets both.
 	cfg.Router.DriverTTL = cfg.Matcher.DriverTTL
 	cfg.Router.Resolutions = cfg.Matcher.Resolutions
-	cfg.Cluster = c.config("ridematch-match")
+	if cfg.Cluster, err = c.checkedConfig("ridematch-match"); err != nil {
+		return cfg, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usageError{err}
 	}

@@ -50,7 +50,15 @@ func (g *globals) logger() (zerolog.Logger, error) {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
 }
 
-func (g *globals) topics() (ridematch.Topics, error) { return ridematch.LoadTopics(g.topicsFile) }
+// topics returns the embedded topics.yaml or the --topics file. A file that cannot be read
+// or is not valid is a mistake in the command line (exit code 2).
+func (g *globals) topics() (ridematch.Topics, error) {
+	t, err := ridematch.LoadTopics(g.topicsFile)
+	if err != nil {
+		return t, usageError{fmt.Errorf("--topics: %w", err)}
+	}
+	return t, nil
+}
 
 // clientFlags are the flags of every command that talks to Kafka.
 type clientFlags struct {
@@ -89,6 +97,17 @@ func (c *clientFlags) config(clientID string) cluster.Config {
 	cfg.ConnectTimeout = c.timeout
 	cfg.ClientID = clientID
 	return cfg
+}
+
+// checkedConfig is config with the settings no client could use (a broker without a port,
+// an unreadable CA file, an unknown SASL mechanism) refused as a usage error, before any
+// connection is tried.
+func (c *clientFlags) checkedConfig(clientID string) (cluster.Config, error) {
+	cfg := c.config(clientID)
+	if _, err := cfg.Opts(zerolog.Nop()); err != nil {
+		return cfg, usageError{err}
+	}
+	return cfg, nil
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -133,9 +152,6 @@ func (u usageError) Unwrap() error { return u.error }
 // execute runs the command line and returns the process's exit code: 0, 1 for a failure,
 // 2 for a usage mistake. Errors are printed as one line, never a stack trace.
 func execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	// zerolog reads its time format from a package variable; milliseconds matter in
-	// the logs of a matching engine.
-	zerolog.TimeFieldFormat = time.RFC3339Nano
 	root := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

@@ -8,12 +8,14 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"ridematch"
 	"ridematch/cluster"
 	"ridematch/event"
 )
@@ -27,7 +29,7 @@ type tailOptions struct {
 }
 
 func (o *tailOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.topic, "topic", "ride-matches", "topic to read")
+	fs.StringVar(&o.topic, "topic", "", "topic to read (default: the ride_matches topic of topics.yaml, ride-matches)")
 	fs.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the oldest record, not at the end")
 	fs.BoolVar(&o.follow, "follow", true, "keep waiting for new records; --follow=false stops at the end")
 	fs.StringVar(&o.format, "format", "table", "output format: table or json (one record a line)")
@@ -55,11 +57,22 @@ records; --from-beginning reads from the oldest, --follow=false stops at the end
 			if err != nil {
 				return usageError{err}
 			}
+			if o.topic == "" {
+				topics, err := g.topics()
+				if err != nil {
+					return err
+				}
+				o.topic = topics.Name(ridematch.RoleRideMatches)
+			}
 			start := kgo.NewOffset().AtEnd()
 			if o.fromBeginning {
 				start = kgo.NewOffset().AtStart()
 			}
-			cl, err := cluster.Connect(cmd.Context(), c.config("ridematch-tail"), log,
+			cc, err := c.checkedConfig("ridematch-tail")
+			if err != nil {
+				return err
+			}
+			cl, err := cluster.Connect(cmd.Context(), cc, log,
 				kgo.ConsumeTopics(o.topic),
 				kgo.ConsumeResetOffset(start),
 				kgo.FetchIsolationLevel(kgo.ReadCommitted()),
@@ -121,7 +134,7 @@ func tail(ctx context.Context, cl *kgo.Client, o *tailOptions, w io.Writer) erro
 		return nil
 	}
 	if o.format == "table" {
-		fmt.Fprintf(w, "%-26s  %-16s  %-24s  %s\n", "TIME", "EVENT", "KEY", "DETAILS")
+		fmt.Fprintf(w, "%-27s  %-16s  %-36s  %s\n", "TIME", "EVENT", "KEY", "DETAILS")
 	}
 	n := 0
 	lastRecord := time.Now()
@@ -196,7 +209,7 @@ func printRecord(w io.Writer, r *kgo.Record, format string) {
 	var m map[string]any
 	if err := json.Unmarshal(value, &m); err != nil {
 		reason := headerMap(r)["ridematch.reason"]
-		fmt.Fprintf(w, "%-26s  %-16s  %-24s  %s %q\n", r.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z"), "(not json)", trim(string(r.Key), 24), reason, trim(string(value), 60))
+		fmt.Fprintf(w, "%-27s  %-16s  %-36s  %s %q\n", r.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z"), "(not json)", trim(string(r.Key), 36), reason, trim(string(value), 60))
 		return
 	}
 	ts, _ := firstString(m, "match_timestamp", "timestamp", "request_time").(string)
@@ -207,7 +220,9 @@ func printRecord(w io.Writer, r *kgo.Record, format string) {
 	if kind == "" {
 		kind = "-"
 	}
-	fmt.Fprintf(w, "%-26s  %-16s  %-24s  %s\n", trim(ts, 26), trim(kind, 16), trim(string(r.Key), 24), details(kind, m))
+	// 27 runes: the engine's timestamps (RFC 3339, microseconds, Z); 36: the reference's
+	// uuid4 request ids.
+	fmt.Fprintf(w, "%-27s  %-16s  %-36s  %s\n", trim(ts, 27), trim(kind, 16), trim(string(r.Key), 36), details(kind, m))
 }
 
 func details(kind string, m map[string]any) string {
@@ -243,9 +258,10 @@ func headerMap(r *kgo.Record) map[string]string {
 	return h
 }
 
+// trim shortens s to n runes, marking the cut; it never splits a UTF-8 sequence.
 func trim(s string, n int) string {
-	if len(s) > n {
-		return s[:n-1] + "…"
+	if utf8.RuneCountInString(s) <= n {
+		return s
 	}
-	return s
+	return string([]rune(s)[:n-1]) + "…"
 }

@@ -29,7 +29,11 @@ fails if an existing topic's partition count differs from topics.yaml.`,
 			if err != nil {
 				return err
 			}
-			cl, err := cluster.Connect(cmd.Context(), c.config("ridematch-topics"), log)
+			cc, err := c.checkedConfig("ridematch-topics")
+			if err != nil {
+				return err
+			}
+			cl, err := cluster.Connect(cmd.Context(), cc, log)
 			if err != nil {
 				return err
 			}

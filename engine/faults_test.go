@@ -1,0 +1,173 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"ridematch"
+	"ridematch/event"
+)
+
+// fixture produces a city's worth of reference-shaped input with bad records mixed in,
+// paced over about a second, and returns the requests and how many records were bad.
+func (h *harness) fixture(seed uint64, drivers, requests int, during func(i int)) (*world, map[string]event.RideRequest, int) {
+	h.t.Helper()
+	w := newWorld(seed)
+	now := time.Now().UTC()
+	dt, rt := h.topics.Name(ridematch.RoleDriverLocations), h.topics.Name(ridematch.RoleRideRequests)
+	for i := 0; i < drivers; i++ {
+		d := w.driver(i, now)
+		h.produce(dt, d.DriverID, d.AppendJSON(nil))
+	}
+	reqs := map[string]event.RideRequest{}
+	bad := 0
+	for i := 0; i < requests; i++ {
+		r := w.request(i, time.Now().UTC())
+		reqs[r.RequestID] = r
+		h.produce(rt, r.RequestID, r.AppendJSON(nil))
+		if i%25 == 0 {
+			h.produce(rt, "junk", []byte("\x00\x01 not json"))
+			h.produce(dt, "DRV-bad", []byte(`{"event_type":"driver_location_update","driver_id":"DRV-bad","location":{"lat":0,"lng":0},"timestamp":"2026-11-25T10:00:00","availability":"available","vehicle_type":"sedan"}`))
+			bad += 2
+		}
+		if during != nil {
+			during(i)
+		}
+		time.Sleep(8 * time.Millisecond)
+	}
+	return w, reqs, bad
+}
+
+// holds checks every promise a run must keep, whatever happened during it.
+func (h *harness) holds(w *world, reqs map[string]event.RideRequest, bad int) {
+	h.t.Helper()
+	out := h.outcomesFor(reqs, 60*time.Second)
+	if matched := checkOutcomes(h.t, w, reqs, out, 3.0); matched < len(reqs)/3 {
+		h.t.Errorf("only %d of %d requests matched", matched, len(reqs))
+	}
+	if dlq := len(h.readAll(h.topics.Name(ridematch.RoleDeadLetter))); dlq != bad {
+		h.t.Errorf("the dead-letter topic holds %d records, want the %d bad ones exactly once", dlq, bad)
+	}
+	replayed := replayRegionLog(h.t, h)
+	diff := 0
+	for id, m := range out {
+		if got, want := jsonOf(m), jsonOf(replayed[id]); got != want && diff < 5 {
+			diff++
+			h.t.Errorf("request %s: the engines wrote %s, a clean replay of the region log gives %s", id, got, want)
+		}
+	}
+}
+
+func jsonOf(m map[string]any) string {
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// TestFaults fails, one kind at a time, each request the engine depends on. Whatever
+// fails, every request gets exactly one outcome, identical to a clean replay, and every
+// bad record is dead-lettered exactly once.
+func TestFaults(t *testing.T) {
+	n := func(k kmsg.Key) []kmsg.Key { return []kmsg.Key{k} }
+	tests := []struct {
+		name   string
+		faults func(h *harness) []kfake.Fault
+	}{
+		{"produce to the region log fails", func(h *harness) []kfake.Fault {
+			return []kfake.Fault{{Keys: n(kmsg.Produce), Topic: h.topics.Name(ridematch.RoleRegionLog), Err: kerr.UnknownServerError, Count: 4}}
+		}},
+		{"produce of outcomes fails", func(h *harness) []kfake.Fault {
+			return []kfake.Fault{{Keys: n(kmsg.Produce), Topic: h.topics.Name(ridematch.RoleRideMatches), Err: kerr.NotLeaderForPartition, Count: 4}}
+		}},
+		{"fetch fails", func(h *harness) []kfake.Fault {
+			return []kfake.Fault{{Keys: n(kmsg.Fetch), Err: kerr.UnknownServerError, Count: 6}}
+		}},
+		{"offset commit fails", func(h *harness) []kfake.Fault {
+			return []kfake.Fault{{Keys: n(kmsg.TxnOffsetCommit), Err: kerr.CoordinatorNotAvailable, Count: 4}}
+		}},
+		{"end of transaction fails", func(h *harness) []kfake.Fault {
+			return []kfake.Fault{{Keys: n(kmsg.EndTxn), Err: kerr.UnknownServerError, Count: 3}}
+		}},
+		{"heartbeats fail", func(h *harness) []kfake.Fault {
+			return []kfake.Fault{{Keys: n(kmsg.Heartbeat), Err: kerr.RebalanceInProgress, Count: 6}}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			h.start()
+			h.start()
+			var handle *kfake.FaultHandle
+			w, reqs, bad := h.fixture(11, 250, 150, func(i int) {
+				if i == 40 {
+					handle = h.broker.Cluster().Fault(tt.faults(h)...)
+				}
+			})
+			h.holds(w, reqs, bad)
+			if handle == nil || handle.Hits() == 0 {
+				t.Errorf("the fault never fired: the test proved nothing")
+			}
+		})
+	}
+}
+
+// TestConnectionsCut closes every client connection the broker has, several times, while
+// the engines work.
+func TestConnectionsCut(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	h.start()
+	var cuts atomic.Int32
+	w, reqs, bad := h.fixture(12, 250, 150, func(i int) {
+		if i%30 == 15 {
+			left := 8
+			h.broker.Cluster().Control(func(kmsg.Request) (kmsg.Response, error, bool) {
+				if left == 0 {
+					return nil, nil, false
+				}
+				left--
+				cuts.Add(1)
+				h.broker.Cluster().KeepControl()
+				return nil, errors.New("cut"), true
+			})
+		}
+	})
+	h.holds(w, reqs, bad)
+	if cuts.Load() == 0 {
+		t.Error("no connection was cut")
+	}
+}
+
+// TestMembersComeAndGo: members that quit after zero, one and two transactions, and
+// late joiners, while requests flow.
+func TestMembersComeAndGo(t *testing.T) {
+	h := newHarness(t)
+	quitAfter := func(r *running, txns uint64) {
+		go func() {
+			for r.e.Stats().Transactions < txns {
+				time.Sleep(time.Millisecond)
+			}
+			r.cancel()
+		}()
+	}
+	a, b, c := h.start(), h.start(), h.start()
+	quitAfter(a, 0)
+	quitAfter(b, 1)
+	quitAfter(c, 2)
+	w, reqs, bad := h.fixture(13, 250, 150, func(i int) {
+		switch i {
+		case 30, 90:
+			h.start()
+		case 60:
+			quitAfter(h.start(), 3)
+		}
+	})
+	h.holds(w, reqs, bad)
+}
