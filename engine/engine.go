@@ -16,6 +16,9 @@ type Engine struct {
 	cfg   Config
 	log   zerolog.Logger
 	stats Stats
+
+	mu     sync.Mutex
+	stages []*stage
 }
 
 // New validates the config and returns an engine ready to Run.
@@ -29,6 +32,22 @@ func New(cfg Config, log zerolog.Logger) (*Engine, error) {
 
 // Stats returns the engine's counters.
 func (e *Engine) Stats() Snapshot { return e.stats.Snapshot() }
+
+// Ready reports whether every stage has joined its group and rebuilt the partitions it
+// owns: until then, what it answers may wait on a restore.
+func (e *Engine) Ready() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.stages) == 0 {
+		return false
+	}
+	for _, s := range e.stages {
+		if !s.ready.Load() {
+			return false
+		}
+	}
+	return true
+}
 
 // Run connects, checks the topics, and runs the stages until ctx is done or one fails in
 // a way a new session cannot mend (bad settings). It returns nil after a clean stop.
@@ -50,6 +69,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	if e.cfg.RunMatcher {
 		stages = append(stages, newStage("matcher", e.cfg.MatcherGroup, []string{regionLog.Name}, &e.cfg, e.log, newMatcherMachine(&e.cfg, &e.stats), &e.stats))
 	}
+	e.mu.Lock()
+	e.stages = stages
+	e.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (

@@ -319,6 +319,11 @@ func TestEndToEnd(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	out := h.outcomesFor(reqs, 40*time.Second)
+	for _, e := range []*running{e2, e3} {
+		if !waitFor(10*time.Second, e.e.Ready) {
+			t.Error("an engine that owns rebuilt partitions does not say it is ready")
+		}
+	}
 	matched := checkOutcomes(t, w, reqs, out, 3.0)
 	if matched < len(reqs)/3 {
 		t.Errorf("only %d of %d requests matched", matched, len(reqs))
@@ -458,4 +463,13 @@ func TestUnreachableBroker(t *testing.T) {
 		t.Fatalf("Run = %v after %v, want an error within the connect timeout", err, time.Since(start))
 	}
 	t.Log(err)
+}
+
+func waitFor(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -89,7 +90,12 @@ type stage struct {
 	revoked  map[tp]bool
 
 	// Owned by the loop goroutine.
-	parts map[tp]state
+	parts     map[tp]state
+	lastCheck time.Time
+
+	// ready: the stage has joined its group and every partition it owns is rebuilt, or
+	// has nothing to rebuild.
+	ready atomic.Bool
 }
 
 func newStage(name, group string, topics []string, cfg *Config, log zerolog.Logger, m machine, stats *Stats) *stage {
@@ -190,6 +196,7 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 			s.log.Warn().Str("topic", t).Int32("partition", p).Err(err).Msg("fetch error")
 		})
 		s.dropRevoked()
+		s.checkReady(ctx, sess.Client(), adm)
 
 		// The batch in hand is finished and committed even if ctx ends meanwhile, within
 		// a bound: that is what a graceful stop promises.
@@ -345,7 +352,7 @@ func (s *stage) restore(ctx context.Context, adm *kadm.Client, need map[tp]*kgo.
 	}
 	took := time.Since(start)
 	s.stats.restored(len(need), replayed, took)
-	s.log.Info().Int("partitions", len(need)).Int("records", replayed).Int("decisions", preloaded).Dur("took", took).Msg("partitions restored")
+	s.log.Info().Int("partitions", len(need)).Int("records", replayed).Int("decisions", preloaded).Str("took", took.Round(time.Microsecond).String()).Msg("partitions restored")
 	return nil
 }
 
@@ -457,6 +464,62 @@ func (s *stage) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][
 		}
 	}
 	s.stats.setAssigned(s.name, len(s.assigned))
+}
+
+// checkReady updates ready. A partition is ready once restored; one without state is
+// ready too when the group has consumed all of it (nothing to rebuild, nothing waiting).
+func (s *stage) checkReady(ctx context.Context, cl *kgo.Client, adm *kadm.Client) {
+	if _, gen := cl.GroupMetadata(); gen < 1 {
+		s.setReady(false, 0)
+		return
+	}
+	s.mu.Lock()
+	var missing []tp
+	owned := len(s.assigned)
+	for t := range s.assigned {
+		if _, ok := s.parts[t]; !ok {
+			missing = append(missing, t)
+		}
+	}
+	s.mu.Unlock()
+	if len(missing) == 0 {
+		s.setReady(true, owned)
+		return
+	}
+	if time.Since(s.lastCheck) < 250*time.Millisecond {
+		return
+	}
+	s.lastCheck = time.Now()
+	committed, err := adm.FetchOffsets(ctx, s.group)
+	if err != nil {
+		return
+	}
+	ends, err := adm.ListEndOffsets(ctx, s.topics...)
+	if err != nil {
+		return
+	}
+	for _, t := range missing {
+		end, ok := ends.Lookup(t.topic, t.partition)
+		if !ok || end.Err != nil {
+			return
+		}
+		c, ok := committed.Lookup(t.topic, t.partition)
+		if end.Offset > 0 && (!ok || c.Err != nil || c.At < end.Offset) {
+			s.setReady(false, owned)
+			return
+		}
+	}
+	s.setReady(true, owned)
+}
+
+func (s *stage) setReady(ready bool, partitions int) {
+	if s.ready.Swap(ready) != ready {
+		if ready {
+			s.log.Info().Int("partitions", partitions).Msg("ready: every partition owned is rebuilt")
+		} else {
+			s.log.Info().Msg("not ready: rebuilding partitions")
+		}
+	}
 }
 
 // dropRevoked forgets the state of partitions taken away since the last loop: another

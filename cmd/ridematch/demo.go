@@ -26,9 +26,10 @@ type demoOptions struct {
 
 func newDemoCmd(g *globals) *cobra.Command {
 	o := &demoOptions{sim: simulateOptions{cfg: simulator.DefaultConfig()}, engine: newEngineFlags()}
-	// A demo should show matches from the first seconds and keep showing them: enough
-	// drivers for the requests a ride-long while.
-	o.sim.cfg.Drivers, o.sim.cfg.Rate = 3000, 2
+	// A demo should show matches from the first seconds and, within a minute, a city
+	// under load: surge cells, drivers busy, rides completing. Simulated time runs ten
+	// times faster than the wall clock so a minute holds ten minutes of the city.
+	o.sim.cfg.Drivers, o.sim.cfg.Rate, o.sim.cfg.Speedup = 3000, 4, 10
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run everything in one process: broker, simulator and two engine instances, with a live summary",
@@ -121,8 +122,8 @@ func runDemo(ctx context.Context, out io.Writer, log zerolog.Logger, o *demoOpti
 	}
 	defer wg.Wait()
 
-	fmt.Fprintf(out, "ridematch demo: broker on %s, %d engine instances, %d drivers in %s, %g requests/s. Ctrl-C stops.\n",
-		b.Addr(), o.instances, simCfg.Drivers, simCfg.City, simCfg.Rate)
+	fmt.Fprintf(out, "ridematch demo: broker on %s, %d engine instances, %d drivers in %s, %g requests a simulated second, simulated time x%g. Ctrl-C stops.\n",
+		b.Addr(), o.instances, simCfg.Drivers, simCfg.City, simCfg.Rate, simCfg.Speedup)
 	fmt.Fprintf(out, "watch the outcomes beside it: kcat -b %s -C -t %s -X isolation.level=read_committed\n\n", b.Addr(), engCfg.Topics.Name(ridematch.RoleRideMatches))
 
 	sum := func() engine.Snapshot {
@@ -142,6 +143,17 @@ func runDemo(ctx context.Context, out io.Writer, log zerolog.Logger, o *demoOpti
 			s.DeadLettered = nil
 		}
 		return s
+	}
+	// Start the load once the engines own their partitions, so the first requests do not
+	// wait out the group's first rebalances.
+	for wait := time.Now(); time.Since(wait) < 30*time.Second && ctx.Err() == nil; time.Sleep(50 * time.Millisecond) {
+		ready := true
+		for _, e := range engines {
+			ready = ready && e.Ready()
+		}
+		if ready {
+			break
+		}
 	}
 	var last engine.Snapshot
 	lastAt := time.Now()
