@@ -38,6 +38,10 @@ type Config struct {
 	TickInterval time.Duration
 	// MaxBatch bounds the records one transaction consumes (default 4096).
 	MaxBatch int
+	// FetchMaxBytes bounds what a stage's consumer buffers from one broker (default
+	// 16 MiB): with MaxBatch and the producer's bounded buffer, it is what keeps an
+	// engine's memory flat however far behind it falls.
+	FetchMaxBytes int32
 	// RestoreSlack is added to the state's history when replaying a partition on
 	// assignment (default 30s): record timestamps come from producer clocks.
 	RestoreSlack time.Duration
@@ -65,6 +69,7 @@ func DefaultConfig() Config {
 		MatcherGroup:       "ridematch-matcher",
 		TickInterval:       100 * time.Millisecond,
 		MaxBatch:           4096,
+		FetchMaxBytes:      16 << 20,
 		RestoreSlack:       30 * time.Second,
 		SessionTimeout:     6 * time.Second,
 		HeartbeatInterval:  500 * time.Millisecond,
@@ -84,6 +89,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the tick interval must be at least 1ms", ErrConfig)
 	case c.MaxBatch < 1:
 		return fmt.Errorf("%w: the batch must hold at least one record", ErrConfig)
+	case c.FetchMaxBytes < 1<<20:
+		return fmt.Errorf("%w: the fetch buffer must be at least 1 MiB", ErrConfig)
 	case c.TransactionTimeout < time.Second:
 		return fmt.Errorf("%w: the transaction timeout must be at least 1s", ErrConfig)
 	case c.HeartbeatInterval <= 0 || c.SessionTimeout < 3*c.HeartbeatInterval:

@@ -48,12 +48,14 @@ type harness struct {
 	topics ridematch.Topics
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessWith(t, ridematch.DefaultTopics()) }
+
+func newHarnessWith(t *testing.T, topics ridematch.Topics) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	cfg := broker.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
+	cfg.Listen, cfg.Topics = "127.0.0.1:0", topics
 	b, err := broker.Start(ctx, cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +66,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &harness{t: t, ctx: ctx, broker: b, client: cl, topics: cfg.Topics}
+	return &harness{t: t, ctx: ctx, broker: b, client: cl, topics: topics}
 }
 
 type running struct {
@@ -92,6 +94,7 @@ func (h *harness) start(mutate ...func(*Config)) *running {
 	h.t.Helper()
 	cfg := DefaultConfig()
 	cfg.Cluster.Brokers = []string{h.broker.Addr()}
+	cfg.Topics = h.topics
 	cfg.Matcher.RequestTTL = 5 * time.Second
 	for _, m := range mutate {
 		m(&cfg)

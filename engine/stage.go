@@ -153,6 +153,7 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 		kgo.RebalanceTimeout(30*time.Second),
 		kgo.TransactionTimeout(s.cfg.TransactionTimeout),
 		kgo.FetchMaxWait(s.machine.pollWait()),
+		kgo.FetchMaxBytes(s.cfg.FetchMaxBytes),
 		kgo.RecordPartitioner(partitioner{manual: map[string]bool{regionLog: true, decisionLog: true}, keyed: kgo.StickyKeyPartitioner(nil)}),
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
@@ -195,6 +196,7 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 			}
 			s.log.Warn().Str("topic", t).Int32("partition", p).Err(err).Msg("fetch error")
 		})
+		s.stats.buffered(sess.Client().BufferedFetchRecords(), 0)
 		s.dropRevoked()
 		s.checkReady(ctx, sess.Client(), adm)
 
@@ -276,6 +278,7 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 			}
 		})
 	}
+	s.stats.buffered(0, sess.Client().BufferedProduceRecords())
 	if err := sess.Client().Flush(ctx); err != nil {
 		return false, touched, err
 	}

@@ -45,6 +45,9 @@ type Snapshot struct {
 	LastRestore   time.Duration
 	SessionErrors uint64
 	Assigned      map[string]int // partitions owned, per stage
+
+	// The most records ever waiting in a stage's consumer and producer buffers.
+	MaxBufferedFetch, MaxBufferedProduce int64
 }
 
 func (st *Stats) update(f func(s *Snapshot)) {
@@ -86,6 +89,13 @@ func (st *Stats) committed(in, out int) {
 		s.Transactions++
 		s.RecordsIn += uint64(in)
 		s.RecordsOut += uint64(out)
+	})
+}
+
+func (st *Stats) buffered(fetch, produce int64) {
+	st.update(func(s *Snapshot) {
+		s.MaxBufferedFetch = max(s.MaxBufferedFetch, fetch)
+		s.MaxBufferedProduce = max(s.MaxBufferedProduce, produce)
 	})
 }
 
