@@ -1,8 +1,8 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
-	"errors"
 	"strings"
 	"unicode/utf8"
 
@@ -16,103 +16,54 @@ const MaxIDBytes = 128
 // reference's driver_data.get('rating', 4.0).
 const DefaultRating = 4.0
 
-type wirePoint struct {
-	Lat *float64 `json:"lat"`
-	Lng *float64 `json:"lng"`
-}
-
-// The wire forms of the input events. Pointers tell a missing field (or JSON null) from a
-// zero value. Each event's form has only its own fields: a field another event type uses
-// (a string "location" on a request, say) is as unknown, and as ignored, as any other.
-type (
-	wireHeader struct {
-		EventType *string `json:"event_type"`
-	}
-	wireDriver struct {
-		DriverID     *string    `json:"driver_id"`
-		Location     *wirePoint `json:"location"`
-		Timestamp    *string    `json:"timestamp"`
-		Speed        *float64   `json:"speed"`
-		Heading      *float64   `json:"heading"`
-		Availability *string    `json:"availability"`
-		VehicleType  *string    `json:"vehicle_type"`
-		Rating       *float64   `json:"rating"`
-	}
-	wireRequest struct {
-		RequestID         *string    `json:"request_id"`
-		CustomerID        *string    `json:"customer_id"`
-		PickupLocation    *string    `json:"pickup_location"`
-		DropLocation      *string    `json:"drop_location"`
-		PickupCoordinates *wirePoint `json:"pickup_coordinates"`
-		DropCoordinates   *wirePoint `json:"drop_coordinates"`
-		RequestTime       *string    `json:"request_time"`
-		RideType          *string    `json:"ride_type"`
-		EstimatedDistance *float64   `json:"estimated_distance"`
-	}
-	wireCancel struct {
-		RequestID  *string `json:"request_id"`
-		CustomerID *string `json:"customer_id"`
-		Timestamp  *string `json:"timestamp"`
-		CancelTime *string `json:"cancel_time"`
-		Reason     *string `json:"reason"`
-	}
-)
-
 // DecodeInput decodes and validates one input event: a driver_location_update,
 // ride_requested or ride_cancelled in the reference's JSON shape. Every refusal is an
 // *InvalidError naming the reason and the field.
 func DecodeInput(b []byte) (Input, error) {
-	var in Input
 	b = trimJSONSpace(b)
 	if len(b) == 0 || b[0] != '{' {
 		if json.Valid(b) {
-			return in, invalid(ReasonNotObject, "", "the value is JSON but not an object")
+			return Input{}, invalid(ReasonNotObject, "", "the value is JSON but not an object")
 		}
-		return in, invalid(ReasonMalformedJSON, "", "the value is not JSON")
+		return Input{}, invalid(ReasonMalformedJSON, "", "the value is not JSON")
 	}
-	var h wireHeader
-	if err := unmarshal(b, &h); err != nil {
+	var f fields
+	if !scanFields(b, &f) {
+		return Input{}, invalid(ReasonMalformedJSON, "", "the value is not valid JSON")
+	}
+	return f.input()
+}
+
+// input validates the decoded fields as the event their event_type names.
+func (f *fields) input() (Input, error) {
+	var in Input
+	if err := f.firstTypeError(headerFields); err != nil {
 		return in, err
 	}
-	if h.EventType == nil {
+	if !f.has.has(fEventType) {
 		return in, invalid(ReasonMissingField, "event_type", "")
 	}
 	var err error
-	switch *h.EventType {
+	switch t := unsafeString(f.str[fEventType]); t {
 	case "driver_location_update":
-		var w wireDriver
-		if err = unmarshal(b, &w); err == nil {
+		if err = f.firstTypeError(driverFields); err == nil {
 			in.Kind = KindDriverLocation
-			in.Driver, err = w.driver()
+			in.Driver, err = f.driver()
 		}
 	case "ride_requested":
-		var w wireRequest
-		if err = unmarshal(b, &w); err == nil {
+		if err = f.firstTypeError(requestFields); err == nil {
 			in.Kind = KindRideRequest
-			in.Request, err = w.request()
+			in.Request, err = f.request()
 		}
 	case "ride_cancelled":
-		var w wireCancel
-		if err = unmarshal(b, &w); err == nil {
+		if err = f.firstTypeError(cancelFields); err == nil {
 			in.Kind = KindRideCancel
-			in.Cancel, err = w.cancel()
+			in.Cancel, err = f.cancel()
 		}
 	default:
-		return in, invalid(ReasonUnknownEvent, "event_type", truncate(*h.EventType))
+		return in, invalid(ReasonUnknownEvent, "event_type", truncate(string(t)))
 	}
 	return in, err
-}
-
-func unmarshal(b []byte, v any) error {
-	err := json.Unmarshal(b, v)
-	var te *json.UnmarshalTypeError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &te):
-		return invalid(ReasonWrongType, te.Field, "want "+te.Type.String()+", got JSON "+te.Value)
-	}
-	return invalid(ReasonMalformedJSON, "", err.Error())
 }
 
 // trimJSONSpace trims the whitespace JSON allows around a value, and nothing else.
@@ -127,162 +78,166 @@ func trimJSONSpace(b []byte) []byte {
 	return b
 }
 
-func (w *wireDriver) driver() (DriverLocation, error) {
+func (f *fields) driver() (DriverLocation, error) {
 	var d DriverLocation
 	var err error
-	if d.DriverID, err = id("driver_id", w.DriverID); err != nil {
+	if d.DriverID, err = f.id(fDriverID); err != nil {
 		return d, err
 	}
-	if d.Location, err = point("location", w.Location); err != nil {
+	if d.Location, err = f.point(fLocation); err != nil {
 		return d, err
 	}
-	if d.Time, err = timestamp("timestamp", w.Timestamp); err != nil {
+	if d.Time, err = f.timestamp(fTimestamp); err != nil {
 		return d, err
 	}
-	if w.Availability == nil {
+	if !f.has.has(fAvailability) {
 		return d, invalid(ReasonMissingField, "availability", "")
 	}
 	var ok bool
-	if d.Availability, ok = ParseAvailability(*w.Availability); !ok {
-		return d, invalid(ReasonUnknownAvailable, "availability", truncate(*w.Availability))
+	if d.Availability, ok = ParseAvailability(unsafeString(f.str[fAvailability])); !ok {
+		return d, invalid(ReasonUnknownAvailable, "availability", truncate(string(f.str[fAvailability])))
 	}
-	if w.VehicleType == nil {
+	if !f.has.has(fVehicleType) {
 		return d, invalid(ReasonMissingField, "vehicle_type", "")
 	}
-	if d.Vehicle, ok = ParseVehicle(*w.VehicleType); !ok {
-		return d, invalid(ReasonUnknownVehicle, "vehicle_type", truncate(*w.VehicleType))
+	if d.Vehicle, ok = ParseVehicle(unsafeString(f.str[fVehicleType])); !ok {
+		return d, invalid(ReasonUnknownVehicle, "vehicle_type", truncate(string(f.str[fVehicleType])))
 	}
 	d.Rating = DefaultRating
-	if w.Rating != nil {
-		if *w.Rating < 1 || *w.Rating > 5 {
+	if f.has.has(fRating) {
+		if r := f.num[fRating]; !(r >= 1 && r <= 5) {
 			return d, invalid(ReasonBadRating, "rating", "ratings run from 1 to 5")
 		}
-		d.Rating = *w.Rating
+		d.Rating = f.num[fRating]
 	}
-	if w.Speed != nil {
-		if *w.Speed < 0 || *w.Speed > 400 {
+	if f.has.has(fSpeed) {
+		if v := f.num[fSpeed]; !(v >= 0 && v <= 400) {
 			return d, invalid(ReasonBadValue, "speed", "speed runs from 0 to 400 km/h")
 		}
-		d.SpeedKMH = *w.Speed
+		d.SpeedKMH = f.num[fSpeed]
 	}
-	if w.Heading != nil {
-		if *w.Heading < 0 || *w.Heading > 360 {
+	if f.has.has(fHeading) {
+		if v := f.num[fHeading]; !(v >= 0 && v <= 360) {
 			return d, invalid(ReasonBadValue, "heading", "heading runs from 0 to 360 degrees")
 		}
-		d.Heading = *w.Heading
+		d.Heading = f.num[fHeading]
 	}
 	return d, nil
 }
 
-func (w *wireRequest) request() (RideRequest, error) {
+func (f *fields) request() (RideRequest, error) {
 	var r RideRequest
 	var err error
-	if r.RequestID, err = id("request_id", w.RequestID); err != nil {
+	if r.RequestID, err = f.id(fRequestID); err != nil {
 		return r, err
 	}
-	if r.CustomerID, err = id("customer_id", w.CustomerID); err != nil {
+	if r.CustomerID, err = f.id(fCustomerID); err != nil {
 		return r, err
 	}
-	if r.Pickup, err = point("pickup_coordinates", w.PickupCoordinates); err != nil {
+	if r.Pickup, err = f.point(fPickupCoordinates); err != nil {
 		return r, err
 	}
-	if r.Drop, err = point("drop_coordinates", w.DropCoordinates); err != nil {
+	if r.Drop, err = f.point(fDropCoordinates); err != nil {
 		return r, err
 	}
-	if r.Time, err = timestamp("request_time", w.RequestTime); err != nil {
+	if r.Time, err = f.timestamp(fRequestTime); err != nil {
 		return r, err
 	}
-	if w.RideType == nil {
+	if !f.has.has(fRideType) {
 		return r, invalid(ReasonMissingField, "ride_type", "")
 	}
 	var ok bool
-	if r.RideType, ok = ParseRideType(*w.RideType); !ok {
-		return r, invalid(ReasonUnknownRideType, "ride_type", truncate(*w.RideType))
+	if r.RideType, ok = ParseRideType(unsafeString(f.str[fRideType])); !ok {
+		return r, invalid(ReasonUnknownRideType, "ride_type", truncate(string(f.str[fRideType])))
 	}
-	if r.PickupName, err = name("pickup_location", w.PickupLocation); err != nil {
+	if r.PickupName, err = f.name(fPickupLocation); err != nil {
 		return r, err
 	}
-	if r.DropName, err = name("drop_location", w.DropLocation); err != nil {
+	if r.DropName, err = f.name(fDropLocation); err != nil {
 		return r, err
 	}
-	if w.EstimatedDistance != nil {
-		if *w.EstimatedDistance < 0 || *w.EstimatedDistance > 1000 {
+	if f.has.has(fEstimatedDistance) {
+		if v := f.num[fEstimatedDistance]; !(v >= 0 && v <= 1000) {
 			return r, invalid(ReasonBadValue, "estimated_distance", "estimated_distance runs from 0 to 1000 km")
 		}
-		r.EstimatedKM = *w.EstimatedDistance
+		r.EstimatedKM = f.num[fEstimatedDistance]
 	}
 	return r, nil
 }
 
-func (w *wireCancel) cancel() (RideCancel, error) {
+func (f *fields) cancel() (RideCancel, error) {
 	var c RideCancel
 	var err error
-	if c.RequestID, err = id("request_id", w.RequestID); err != nil {
+	if c.RequestID, err = f.id(fRequestID); err != nil {
 		return c, err
 	}
-	if w.CustomerID != nil {
-		if c.CustomerID, err = id("customer_id", w.CustomerID); err != nil {
+	if f.has.has(fCustomerID) {
+		if c.CustomerID, err = f.id(fCustomerID); err != nil {
 			return c, err
 		}
 	}
-	ts, field := w.Timestamp, "timestamp"
-	if ts == nil {
-		ts, field = w.CancelTime, "cancel_time"
+	ts := fTimestamp
+	if !f.has.has(ts) {
+		ts = fCancelTime
 	}
-	if c.Time, err = timestamp(field, ts); err != nil {
+	if c.Time, err = f.timestamp(ts); err != nil {
 		return c, err
 	}
-	if c.Reason, err = name("reason", w.Reason); err != nil {
+	if c.Reason, err = f.name(fReason); err != nil {
 		return c, err
 	}
 	return c, nil
 }
 
-func id(field string, s *string) (string, error) {
+func (f *fields) id(fd field) (string, error) {
+	s := f.str[fd]
 	switch {
-	case s == nil:
-		return "", invalid(ReasonMissingField, field, "")
-	case *s == "" || len(*s) > MaxIDBytes || !utf8.ValidString(*s) || strings.ContainsFunc(*s, isControl):
-		return "", invalid(ReasonBadID, field, "ids are 1 to 128 bytes of printable UTF-8")
+	case !f.has.has(fd):
+		return "", invalid(ReasonMissingField, fieldNames[fd], "")
+	case len(s) == 0 || len(s) > MaxIDBytes || !utf8.Valid(s) || bytes.ContainsFunc(s, isControl):
+		return "", invalid(ReasonBadID, fieldNames[fd], "ids are 1 to 128 bytes of printable UTF-8")
 	}
-	return *s, nil
+	return string(s), nil
 }
 
-func name(field string, s *string) (string, error) {
+func (f *fields) name(fd field) (string, error) {
+	s := f.str[fd]
 	switch {
-	case s == nil:
+	case !f.has.has(fd):
 		return "", nil
-	case len(*s) > 256 || !utf8.ValidString(*s):
-		return "", invalid(ReasonBadValue, field, "names are at most 256 bytes of UTF-8")
+	case len(s) > 256 || !utf8.Valid(s):
+		return "", invalid(ReasonBadValue, fieldNames[fd], "names are at most 256 bytes of UTF-8")
 	}
-	return *s, nil
+	return string(s), nil
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-func point(field string, p *wirePoint) (geo.Point, error) {
+func (f *fields) point(fd field) (geo.Point, error) {
+	p := &f.pt[fd]
+	name := fieldNames[fd]
 	switch {
-	case p == nil:
-		return geo.Point{}, invalid(ReasonMissingField, field, "")
-	case p.Lat == nil:
-		return geo.Point{}, invalid(ReasonMissingField, field+".lat", "")
-	case p.Lng == nil:
-		return geo.Point{}, invalid(ReasonMissingField, field+".lng", "")
+	case !f.has.has(fd) || !p.set:
+		return geo.Point{}, invalid(ReasonMissingField, name, "")
+	case !p.hasLat:
+		return geo.Point{}, invalid(ReasonMissingField, name+".lat", "")
+	case !p.hasLng:
+		return geo.Point{}, invalid(ReasonMissingField, name+".lng", "")
 	}
-	g := geo.Point{Lat: *p.Lat, Lng: *p.Lng}
+	g := geo.Point{Lat: p.lat, Lng: p.lng}
 	if !g.Valid() {
-		return g, invalid(ReasonBadCoordinates, field, "latitude runs from -90 to 90, longitude from -180 to 180, and (0,0) is no fix")
+		return g, invalid(ReasonBadCoordinates, name, "latitude runs from -90 to 90, longitude from -180 to 180, and (0,0) is no fix")
 	}
 	return g, nil
 }
 
-func timestamp(field string, s *string) (Time, error) {
-	if s == nil {
-		return 0, invalid(ReasonMissingField, field, "")
+func (f *fields) timestamp(fd field) (Time, error) {
+	if !f.has.has(fd) {
+		return 0, invalid(ReasonMissingField, fieldNames[fd], "")
 	}
-	t, err := ParseTime(*s)
+	t, err := ParseTime(unsafeString(f.str[fd]))
 	if err != nil {
-		return 0, invalid(ReasonBadTimestamp, field, truncate(*s))
+		return 0, invalid(ReasonBadTimestamp, fieldNames[fd], truncate(string(f.str[fd])))
 	}
 	return t, nil
 }

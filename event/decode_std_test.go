@@ -1,0 +1,208 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// decodeInputStd is DecodeInput written with encoding/json: the reference the hand-written
+// scanner is held to. The structs say which fields each event has; pointers tell a missing
+// field (or null) from a zero value.
+func decodeInputStd(b []byte) (Input, error) {
+	type wirePoint struct {
+		Lat *float64 `json:"lat"`
+		Lng *float64 `json:"lng"`
+	}
+	type (
+		wireHeader struct {
+			EventType *string `json:"event_type"`
+		}
+		wireDriver struct {
+			DriverID     *string    `json:"driver_id"`
+			Location     *wirePoint `json:"location"`
+			Timestamp    *string    `json:"timestamp"`
+			Speed        *float64   `json:"speed"`
+			Heading      *float64   `json:"heading"`
+			Availability *string    `json:"availability"`
+			VehicleType  *string    `json:"vehicle_type"`
+			Rating       *float64   `json:"rating"`
+		}
+		wireRequest struct {
+			RequestID         *string    `json:"request_id"`
+			CustomerID        *string    `json:"customer_id"`
+			PickupLocation    *string    `json:"pickup_location"`
+			DropLocation      *string    `json:"drop_location"`
+			PickupCoordinates *wirePoint `json:"pickup_coordinates"`
+			DropCoordinates   *wirePoint `json:"drop_coordinates"`
+			RequestTime       *string    `json:"request_time"`
+			RideType          *string    `json:"ride_type"`
+			EstimatedDistance *float64   `json:"estimated_distance"`
+		}
+		wireCancel struct {
+			RequestID  *string `json:"request_id"`
+			CustomerID *string `json:"customer_id"`
+			Timestamp  *string `json:"timestamp"`
+			CancelTime *string `json:"cancel_time"`
+			Reason     *string `json:"reason"`
+		}
+	)
+	unmarshal := func(v any) error {
+		err := json.Unmarshal(b, v)
+		var te *json.UnmarshalTypeError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &te):
+			return invalid(ReasonWrongType, te.Field, "")
+		}
+		return invalid(ReasonMalformedJSON, "", err.Error())
+	}
+	var f fields
+	str := func(fd field, s *string) {
+		if s != nil {
+			f.has |= 1 << fd
+			f.str[fd] = []byte(*s)
+		}
+	}
+	num := func(fd field, v *float64) {
+		if v != nil {
+			f.has |= 1 << fd
+			f.num[fd] = *v
+		}
+	}
+	pt := func(fd field, p *wirePoint) {
+		if p != nil {
+			f.has |= 1 << fd
+			f.pt[fd].set = true
+			if p.Lat != nil {
+				f.pt[fd].lat, f.pt[fd].hasLat = *p.Lat, true
+			}
+			if p.Lng != nil {
+				f.pt[fd].lng, f.pt[fd].hasLng = *p.Lng, true
+			}
+		}
+	}
+
+	b = trimJSONSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		if json.Valid(b) {
+			return Input{}, invalid(ReasonNotObject, "", "")
+		}
+		return Input{}, invalid(ReasonMalformedJSON, "", "")
+	}
+	var h wireHeader
+	if err := unmarshal(&h); err != nil {
+		return Input{}, err
+	}
+	str(fEventType, h.EventType)
+	if h.EventType != nil {
+		var err error
+		switch *h.EventType {
+		case "driver_location_update":
+			var w wireDriver
+			err = unmarshal(&w)
+			str(fDriverID, w.DriverID)
+			pt(fLocation, w.Location)
+			str(fTimestamp, w.Timestamp)
+			num(fSpeed, w.Speed)
+			num(fHeading, w.Heading)
+			str(fAvailability, w.Availability)
+			str(fVehicleType, w.VehicleType)
+			num(fRating, w.Rating)
+		case "ride_requested":
+			var w wireRequest
+			err = unmarshal(&w)
+			str(fRequestID, w.RequestID)
+			str(fCustomerID, w.CustomerID)
+			str(fPickupLocation, w.PickupLocation)
+			str(fDropLocation, w.DropLocation)
+			pt(fPickupCoordinates, w.PickupCoordinates)
+			pt(fDropCoordinates, w.DropCoordinates)
+			str(fRequestTime, w.RequestTime)
+			str(fRideType, w.RideType)
+			num(fEstimatedDistance, w.EstimatedDistance)
+		case "ride_cancelled":
+			var w wireCancel
+			err = unmarshal(&w)
+			str(fRequestID, w.RequestID)
+			str(fCustomerID, w.CustomerID)
+			str(fTimestamp, w.Timestamp)
+			str(fCancelTime, w.CancelTime)
+			str(fReason, w.Reason)
+		}
+		if err != nil {
+			return Input{}, err
+		}
+	}
+	return f.input()
+}
+
+// sameDecoding fails the test unless the scanner and encoding/json agree on b: the same
+// event, or refusals with the same reason and field.
+func sameDecoding(t *testing.T, b []byte) {
+	t.Helper()
+	got, gotErr := DecodeInput(b)
+	want, wantErr := decodeInputStd(b)
+	var g, w *InvalidError
+	errors.As(gotErr, &g)
+	errors.As(wantErr, &w)
+	switch {
+	case (g == nil) != (w == nil):
+		t.Fatalf("input %q: scanner says %v, encoding/json %v", b, gotErr, wantErr)
+	case g != nil && (g.Reason != w.Reason || g.Field != w.Field):
+		t.Fatalf("input %q: scanner refuses %s %s, encoding/json %s %s (%v)", b, g.Reason, g.Field, w.Reason, w.Field, wantErr)
+	case g == nil && !reflect.DeepEqual(got, want):
+		t.Fatalf("input %q: scanner decodes %+v, encoding/json %+v", b, got, want)
+	}
+}
+
+// FuzzDecodeInputMatchesEncodingJSON holds the scanner to encoding/json, input by input.
+func FuzzDecodeInputMatchesEncodingJSON(f *testing.F) {
+	addInputSeeds(f)
+	for _, s := range []string{
+		`{"event_type":"driver_location_update","Driver_ID":"A","location":{"LAT":1,"lng":2},"timestamp":"2026-11-25T10:00:00","availability":"available","vehicle_type":"sedan"}`,
+		`{"event_type":"driver_location_update","driver_id":"A","driver_id":null,"location":{"lat":1,"lng":2},"location":{"lat":3}}`,
+		`{"event_type":"ride_requested","request_id":5,"customer_id":[1],"pickup_coordinates":"x"}`,
+		`{"event_type":"ride_requested","pickup_coordinates":{"lat":1e400,"lng":"a"}}`,
+		`{"event_type":"ride_cancelled","request_id":"R\ud83d\ude00\udc00","timestamp":"2026-11-25T10:00:00","x":[[[{"y":null}]]]}`,
+		`{"event_type":"ride_cancelled","request_id":"R","timestamp":"2026-11-25T10:00:00"} x`,
+		`{"event_type":"driver_location_update","cuſtomer_id":1,"\u212aey":2,"driver\u005fid":"B"}`,
+		"{\"event_type\":\"ride_cancelled\",\"request_id\":\"\xff\xfe\",\"timestamp\":\"2026-11-25T10:00:00\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(sameDecoding)
+}
+
+// TestScannerMatchesEncodingJSONOnCorpus replays FuzzDecodeInput's checked-in corpus
+// through the differential check.
+func TestScannerMatchesEncodingJSONOnCorpus(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDecodeInput", "*"))
+	if len(files) == 0 {
+		t.Fatal("no corpus")
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The corpus format: a header line, then []byte("...") with Go quoting.
+		lines := strings.SplitN(string(b), "\n", 2)
+		if len(lines) < 2 {
+			continue
+		}
+		lit := strings.TrimSpace(lines[1])
+		lit = strings.TrimSuffix(strings.TrimPrefix(lit, "[]byte("), ")")
+		v, err := strconv.Unquote(lit)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		sameDecoding(t, []byte(v))
+	}
+}

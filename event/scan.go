@@ -1,0 +1,645 @@
+package event
+
+import (
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// The input decoder is hand-written for the three event shapes: one pass, no reflection,
+// no allocation beyond the strings it keeps. It decodes exactly as encoding/json would
+// into the structs of decode_std_test.go (the differential fuzz test holds it to that):
+// the same keys match (exact, else ASCII case-insensitive), the last of a repeated key
+// wins, null is absent, the first type error in document order is the one reported, and
+// any syntax error anywhere outranks it.
+
+// maxDepth is encoding/json's nesting limit.
+const maxDepth = 10000
+
+// jsonKind is what a JSON value is, in encoding/json's words for type errors.
+type jsonKind uint8
+
+const (
+	kindNull jsonKind = iota
+	kindString
+	kindNumber
+	kindBool
+	kindObject
+	kindArray
+)
+
+var kindNames = [...]string{kindNull: "null", kindString: "string", kindNumber: "number", kindBool: "bool", kindObject: "object", kindArray: "array"}
+
+// field numbers the keys any input event uses.
+type field uint8
+
+const (
+	fNone field = iota
+	fEventType
+	fDriverID
+	fLocation
+	fTimestamp
+	fSpeed
+	fHeading
+	fAvailability
+	fVehicleType
+	fRating
+	fRequestID
+	fCustomerID
+	fPickupLocation
+	fDropLocation
+	fPickupCoordinates
+	fDropCoordinates
+	fRequestTime
+	fRideType
+	fEstimatedDistance
+	fReason
+	fCancelTime
+	nFields
+)
+
+var fieldNames = [nFields]string{
+	fEventType: "event_type", fDriverID: "driver_id", fLocation: "location", fTimestamp: "timestamp",
+	fSpeed: "speed", fHeading: "heading", fAvailability: "availability", fVehicleType: "vehicle_type",
+	fRating: "rating", fRequestID: "request_id", fCustomerID: "customer_id", fPickupLocation: "pickup_location",
+	fDropLocation: "drop_location", fPickupCoordinates: "pickup_coordinates", fDropCoordinates: "drop_coordinates",
+	fRequestTime: "request_time", fRideType: "ride_type", fEstimatedDistance: "estimated_distance",
+	fReason: "reason", fCancelTime: "cancel_time",
+}
+
+// fieldKind is the JSON kind each field wants: string, number, or a {lat,lng} object.
+var fieldKind = [nFields]jsonKind{
+	fEventType: kindString, fDriverID: kindString, fLocation: kindObject, fTimestamp: kindString,
+	fSpeed: kindNumber, fHeading: kindNumber, fAvailability: kindString, fVehicleType: kindString,
+	fRating: kindNumber, fRequestID: kindString, fCustomerID: kindString, fPickupLocation: kindString,
+	fDropLocation: kindString, fPickupCoordinates: kindObject, fDropCoordinates: kindObject,
+	fRequestTime: kindString, fRideType: kindString, fEstimatedDistance: kindNumber,
+	fReason: kindString, fCancelTime: kindString,
+}
+
+// The fields of each event type, as the wire structs of decode_std_test.go have them.
+var (
+	driverFields  = fieldSet(fDriverID, fLocation, fTimestamp, fSpeed, fHeading, fAvailability, fVehicleType, fRating)
+	requestFields = fieldSet(fRequestID, fCustomerID, fPickupLocation, fDropLocation, fPickupCoordinates, fDropCoordinates, fRequestTime, fRideType, fEstimatedDistance)
+	cancelFields  = fieldSet(fRequestID, fCustomerID, fTimestamp, fCancelTime, fReason)
+	headerFields  = fieldSet(fEventType)
+)
+
+type fieldMask uint32
+
+func fieldSet(fs ...field) fieldMask {
+	var m fieldMask
+	for _, f := range fs {
+		m |= 1 << f
+	}
+	return m
+}
+
+func (m fieldMask) has(f field) bool { return m&(1<<f) != 0 }
+
+// typeError is a value of the wrong kind for its field, as json.UnmarshalTypeError.
+type typeError struct {
+	at    int // byte offset, for document order
+	field field
+	sub   string // "lat" or "lng" inside a coordinates object, else ""
+	want  string
+	got   string
+}
+
+// point holds a {lat,lng} object as decoded: each coordinate present or not.
+type point struct {
+	set      bool // the object was present and not null
+	lat, lng float64
+	hasLat   bool
+	hasLng   bool
+}
+
+// fields is every known field of one record, decoded. Strings alias the input where they
+// needed no unescaping; the ones kept in an event are copied out by the validators.
+type fields struct {
+	str  [nFields][]byte
+	num  [nFields]float64
+	pt   [nFields]point
+	has  fieldMask
+	errs [8]typeError // the first few type errors; one is reported
+	nerr int
+}
+
+func (f *fields) typeErr(e typeError) {
+	if f.nerr < len(f.errs) {
+		f.errs[f.nerr] = e
+		f.nerr++
+	}
+}
+
+// firstTypeError is the earliest type error among the fields in m, as encoding/json
+// reports the first one it meets decoding into a struct of those fields. Only the first
+// type error of each field can be the earliest, and a record has at most one value per
+// field that can be first, so keeping eight is enough for the events here.
+func (f *fields) firstTypeError(m fieldMask) error {
+	var first *typeError
+	for i := range f.errs[:f.nerr] {
+		e := &f.errs[i]
+		if m.has(e.field) && (first == nil || e.at < first.at) {
+			first = e
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	name := fieldNames[first.field]
+	if first.sub != "" {
+		name += "." + first.sub
+	}
+	return invalid(ReasonWrongType, name, "want "+first.want+", got JSON "+first.got)
+}
+
+type scanner struct {
+	b     []byte
+	i     int
+	bad   bool // a syntax error: nothing else matters
+	depth int
+}
+
+func (s *scanner) fail() { s.bad, s.i = true, len(s.b) }
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// kind says what the value at the cursor is, without consuming it.
+func (s *scanner) kind() jsonKind {
+	switch c := s.peek(); {
+	case c == '"':
+		return kindString
+	case c == '{':
+		return kindObject
+	case c == '[':
+		return kindArray
+	case c == 't' || c == 'f':
+		return kindBool
+	case c == 'n':
+		return kindNull
+	case c == '-' || (c >= '0' && c <= '9'):
+		return kindNumber
+	}
+	s.fail()
+	return kindNull
+}
+
+// literal consumes true, false or null.
+func (s *scanner) literal() {
+	rest := s.b[s.i:]
+	for _, lit := range [...]string{"true", "false", "null"} {
+		if len(rest) >= len(lit) && string(rest[:len(lit)]) == lit {
+			s.i += len(lit)
+			return
+		}
+	}
+	s.fail()
+}
+
+func (s *scanner) digits() {
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+	}
+}
+
+// number consumes a JSON number and returns its text.
+func (s *scanner) number() []byte {
+	start := s.i
+	if s.peek() == '-' {
+		s.i++
+	}
+	switch c := s.peek(); {
+	case c == '0':
+		s.i++
+	case c >= '1' && c <= '9':
+		s.digits()
+	default:
+		s.fail()
+		return nil
+	}
+	if s.peek() == '.' {
+		s.i++
+		if d := s.peek(); d < '0' || d > '9' {
+			s.fail()
+			return nil
+		}
+		s.digits()
+	}
+	if c := s.peek(); c == 'e' || c == 'E' {
+		s.i++
+		if c := s.peek(); c == '+' || c == '-' {
+			s.i++
+		}
+		if d := s.peek(); d < '0' || d > '9' {
+			s.fail()
+			return nil
+		}
+		s.digits()
+	}
+	return s.b[start:s.i]
+}
+
+// str consumes a JSON string and returns its contents unescaped, with invalid UTF-8 and
+// lone surrogates replaced by U+FFFD as encoding/json does. Without escapes or non-ASCII
+// bytes (nearly always) the result aliases the input and nothing is allocated.
+func (s *scanner) str() []byte {
+	s.i++ // the opening quote
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		if c == '"' {
+			s.i++
+			return s.b[start : s.i-1]
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+		s.i++
+	}
+	buf := append([]byte(nil), s.b[start:s.i]...)
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return buf
+		case c < 0x20:
+			s.fail()
+			return nil
+		case c == '\\':
+			s.i++
+			if s.i >= len(s.b) {
+				s.fail()
+				return nil
+			}
+			e := s.b[s.i]
+			s.i++
+			switch e {
+			case '"', '\\', '/':
+				buf = append(buf, e)
+			case 'b':
+				buf = append(buf, '\b')
+			case 'f':
+				buf = append(buf, '\f')
+			case 'n':
+				buf = append(buf, '\n')
+			case 'r':
+				buf = append(buf, '\r')
+			case 't':
+				buf = append(buf, '\t')
+			case 'u':
+				r, ok := s.hex4()
+				if !ok {
+					return nil
+				}
+				if utf16.IsSurrogate(r) {
+					// A high surrogate followed by an escaped low one makes one rune.
+					if len(s.b)-s.i >= 6 && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
+						save := s.i
+						s.i += 2
+						r2, ok := s.hex4()
+						if !ok {
+							return nil
+						}
+						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+							buf = utf8.AppendRune(buf, dec)
+							continue
+						}
+						s.i = save
+					}
+					r = utf8.RuneError
+				}
+				buf = utf8.AppendRune(buf, r)
+			default:
+				s.fail()
+				return nil
+			}
+		case c < utf8.RuneSelf:
+			buf = append(buf, c)
+			s.i++
+		default:
+			r, n := utf8.DecodeRune(s.b[s.i:])
+			if r == utf8.RuneError && n == 1 {
+				buf = utf8.AppendRune(buf, utf8.RuneError)
+			} else {
+				buf = append(buf, s.b[s.i:s.i+n]...)
+			}
+			s.i += n
+		}
+	}
+	s.fail()
+	return nil
+}
+
+func (s *scanner) hex4() (rune, bool) {
+	if len(s.b)-s.i < 4 {
+		s.fail()
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.b[s.i : s.i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			s.fail()
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	s.i += 4
+	return r, true
+}
+
+// skip consumes any value.
+func (s *scanner) skip() {
+	switch s.kind() {
+	case kindString:
+		s.str()
+	case kindNumber:
+		s.number()
+	case kindBool, kindNull:
+		s.literal()
+	case kindObject, kindArray:
+		s.skipContainer()
+	}
+}
+
+func (s *scanner) skipContainer() {
+	if s.depth++; s.depth > maxDepth {
+		s.fail()
+		return
+	}
+	defer func() { s.depth-- }()
+	isObject := s.b[s.i] == '{'
+	closer := byte(']')
+	if isObject {
+		closer = '}'
+	}
+	s.i++
+	s.ws()
+	if s.peek() == closer {
+		s.i++
+		return
+	}
+	for !s.bad {
+		s.ws()
+		if isObject {
+			if s.peek() != '"' {
+				s.fail()
+				return
+			}
+			s.str()
+			s.ws()
+			if s.peek() != ':' {
+				s.fail()
+				return
+			}
+			s.i++
+			s.ws()
+		}
+		s.skip()
+		s.ws()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case closer:
+			s.i++
+			return
+		default:
+			s.fail()
+		}
+	}
+}
+
+// member reads the next member's key of an object being iterated, leaving the cursor on
+// its value; it reports false at the end of the object (or on a syntax error). first is
+// true for the first call on an object, whose opening brace the cursor is on.
+func (s *scanner) member(first bool) ([]byte, bool) {
+	if first {
+		if s.depth++; s.depth > maxDepth {
+			s.fail()
+			return nil, false
+		}
+		s.i++ // {
+		s.ws()
+		if s.peek() == '}' {
+			s.i++
+			s.depth--
+			return nil, false
+		}
+	} else {
+		s.ws()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			s.depth--
+			return nil, false
+		default:
+			s.fail()
+			return nil, false
+		}
+	}
+	s.ws()
+	if s.peek() != '"' {
+		s.fail()
+		return nil, false
+	}
+	key := s.str()
+	s.ws()
+	if s.bad || s.peek() != ':' {
+		s.fail()
+		return nil, false
+	}
+	s.i++
+	s.ws()
+	return key, true
+}
+
+// match finds the field a key names: an exact match, else one that differs only in ASCII
+// case (encoding/json folds case; it also folds the Kelvin sign to k and the long s to s,
+// which we do too).
+func match(key []byte) field {
+	for f := field(1); f < nFields; f++ {
+		if string(key) == fieldNames[f] {
+			return f
+		}
+	}
+	for f := field(1); f < nFields; f++ {
+		if foldEqual(key, fieldNames[f]) {
+			return f
+		}
+	}
+	return fNone
+}
+
+func foldEqual(key []byte, name string) bool {
+	i := 0
+	for _, c := range name {
+		if i >= len(key) {
+			return false
+		}
+		k := rune(key[i])
+		n := 1
+		if k >= utf8.RuneSelf {
+			k, n = utf8.DecodeRune(key[i:])
+			switch k {
+			case '\u212a': // Kelvin sign
+				k = 'k'
+			case '\u017f': // long s
+				k = 's'
+			default:
+				return false
+			}
+		}
+		if 'A' <= k && k <= 'Z' {
+			k += 'a' - 'A'
+		}
+		if k != c {
+			return false
+		}
+		i += n
+	}
+	return i == len(key)
+}
+
+// wantName is the Go type encoding/json names in a type error for a field.
+func wantName(k jsonKind) string {
+	switch k {
+	case kindNumber:
+		return "float64"
+	case kindObject:
+		return "event.wirePoint"
+	}
+	return "string"
+}
+
+// scanFields decodes every known field of a top-level object. It reports false on a
+// syntax error.
+func scanFields(b []byte, f *fields) bool {
+	s := scanner{b: b}
+	s.ws()
+	if s.peek() != '{' {
+		return false
+	}
+	for first := true; ; first = false {
+		key, ok := s.member(first)
+		if !ok {
+			break
+		}
+		at := s.i
+		fd := match(key)
+		if fd == fNone {
+			s.skip()
+			continue
+		}
+		got := s.kind()
+		switch {
+		case s.bad:
+		case got == kindNull:
+			s.literal()
+			f.has &^= 1 << fd
+			f.pt[fd] = point{}
+		case got != fieldKind[fd]:
+			f.typeErr(typeError{at: at, field: fd, want: wantName(fieldKind[fd]), got: kindNames[got]})
+			s.skip()
+		case got == kindString:
+			f.str[fd] = s.str()
+			f.has |= 1 << fd
+		case got == kindNumber:
+			if v, ok := s.float(); ok {
+				f.num[fd] = v
+				f.has |= 1 << fd
+			} else if !s.bad {
+				f.typeErr(typeError{at: at, field: fd, want: "float64", got: "number " + string(s.b[at:s.i])})
+			}
+		default:
+			f.has |= 1 << fd
+			s.point(f, fd)
+		}
+	}
+	if s.bad {
+		return false
+	}
+	s.ws()
+	return s.i == len(s.b)
+}
+
+// float consumes a number; false when it does not fit a float64 (or on a syntax error).
+func (s *scanner) float() (float64, bool) {
+	text := s.number()
+	if s.bad {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(unsafeString(text), 64)
+	return v, err == nil
+}
+
+// point decodes a {lat,lng} object into f.pt[fd], keeping what an earlier object with the
+// same key set, as encoding/json decodes into the struct a pointer already holds.
+func (s *scanner) point(f *fields, fd field) {
+	p := &f.pt[fd]
+	p.set = true
+	for first := true; ; first = false {
+		key, ok := s.member(first)
+		if !ok {
+			return
+		}
+		at := s.i
+		var v *float64
+		var has *bool
+		var name string
+		switch {
+		case string(key) == "lat" || foldEqual(key, "lat"):
+			v, has, name = &p.lat, &p.hasLat, "lat"
+		case string(key) == "lng" || foldEqual(key, "lng"):
+			v, has, name = &p.lng, &p.hasLng, "lng"
+		default:
+			s.skip()
+			continue
+		}
+		switch k := s.kind(); {
+		case s.bad:
+			return
+		case k == kindNull:
+			s.literal()
+			*has = false
+		case k != kindNumber:
+			f.typeErr(typeError{at: at, field: fd, sub: name, want: "float64", got: kindNames[k]})
+			s.skip()
+		default:
+			if x, ok := s.float(); ok {
+				*v, *has = x, true
+			} else if !s.bad {
+				f.typeErr(typeError{at: at, field: fd, sub: name, want: "float64", got: "number " + string(s.b[at:s.i])})
+			}
+		}
+	}
+}
+
+// unsafeString views b as a string for the length of a call that does not keep it.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
