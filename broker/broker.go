@@ -6,6 +6,7 @@ package broker
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -38,6 +39,27 @@ type Config struct {
 	RetentionCheck time.Duration
 }
 
+// String shows the config with the password hidden, so that a config in a log line or an
+// error (%v, %+v, %s) never carries it; GoString and MarshalJSON do the same for %#v and
+// JSON (zerolog's Interface).
+func (cfg Config) String() string { return fmt.Sprintf("%+v", cfg.shown()) }
+
+// GoString is String for %#v.
+func (cfg Config) GoString() string { return fmt.Sprintf("%#v", cfg.shown()) }
+
+// MarshalJSON is the config as JSON, with the password hidden.
+func (cfg Config) MarshalJSON() ([]byte, error) { return json.Marshal(cfg.shown()) }
+
+// shownConfig is Config without its methods, so that printing it does not recurse.
+type shownConfig Config
+
+func (cfg Config) shown() shownConfig {
+	if cfg.SASLPassword != "" {
+		cfg.SASLPassword = "(hidden)"
+	}
+	return shownConfig(cfg)
+}
+
 // DefaultConfig returns a plaintext in-memory broker on 127.0.0.1:9092.
 func DefaultConfig() Config {
 	return Config{Listen: "127.0.0.1:9092", Topics: ridematch.DefaultTopics(), RetentionCheck: time.Minute}
@@ -52,18 +74,19 @@ type Broker struct {
 	addr string
 }
 
-// Start starts the broker and creates its topics.
-func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Broker, error) {
+// validate rejects settings that cannot work or are unsafe, before anything listens, and
+// returns the host and port to listen on.
+func (cfg Config) validate() (host string, port int, err error) {
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("%w: --listen %q is not host:port", ErrConfig, cfg.Listen)
+		return "", 0, fmt.Errorf("%w: --listen %q is not host:port", ErrConfig, cfg.Listen)
 	}
-	port, err := strconv.Atoi(portStr)
+	port, err = strconv.Atoi(portStr)
 	if err != nil || port < 0 || port > 65535 {
-		return nil, fmt.Errorf("%w: --listen %q has no valid port", ErrConfig, cfg.Listen)
+		return "", 0, fmt.Errorf("%w: --listen %q has no valid port", ErrConfig, cfg.Listen)
 	}
 	if host == "" {
-		return nil, fmt.Errorf("%w: --listen needs an explicit host; use 127.0.0.1 for this machine only", ErrConfig)
+		return "", 0, fmt.Errorf("%w: --listen needs an explicit host; use 127.0.0.1 for this machine only", ErrConfig)
 	}
 	ip := net.ParseIP(host)
 	if host == "localhost" {
@@ -72,14 +95,24 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Broker, error)
 	loopback := ip != nil && ip.IsLoopback()
 	sasl := cfg.SASLUser != "" || cfg.SASLPassword != ""
 	if sasl && (cfg.SASLUser == "" || cfg.SASLPassword == "") {
-		return nil, fmt.Errorf("%w: SASL needs both a user and a password", ErrConfig)
+		return "", 0, fmt.Errorf("%w: SASL needs both a user and a password", ErrConfig)
 	}
 	if !loopback && !sasl {
-		return nil, fmt.Errorf("%w: refusing to listen on %s, which is not loopback, without SASL credentials", ErrConfig, host)
+		return "", 0, fmt.Errorf("%w: refusing to listen on %s, which is not loopback, without SASL credentials", ErrConfig, host)
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return nil, fmt.Errorf("%w: TLS needs both --tls-cert and --tls-key", ErrConfig)
+		return "", 0, fmt.Errorf("%w: TLS needs both --tls-cert and --tls-key", ErrConfig)
 	}
+	return host, port, nil
+}
+
+// Start starts the broker and creates its topics.
+func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Broker, error) {
+	host, port, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	sasl := cfg.SASLUser != ""
 
 	check := cfg.RetentionCheck
 	if check <= 0 {

@@ -6,8 +6,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -46,6 +48,27 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// ClientID names the client in broker logs.
 	ClientID string
+}
+
+// String shows the config with the password hidden, so that a config in a log line or an
+// error (%v, %+v, %s) never carries it; GoString and MarshalJSON do the same for %#v and
+// JSON (zerolog's Interface).
+func (c Config) String() string { return fmt.Sprintf("%+v", c.shown()) }
+
+// GoString is String for %#v.
+func (c Config) GoString() string { return fmt.Sprintf("%#v", c.shown()) }
+
+// MarshalJSON is the config as JSON, with the password hidden.
+func (c Config) MarshalJSON() ([]byte, error) { return json.Marshal(c.shown()) }
+
+// shownConfig is Config without its methods, so that printing it does not recurse.
+type shownConfig Config
+
+func (c Config) shown() shownConfig {
+	if c.SASLPassword != "" {
+		c.SASLPassword = "(hidden)"
+	}
+	return shownConfig(c)
 }
 
 // DefaultConfig returns a local, plaintext cluster at 127.0.0.1:9092.
@@ -152,9 +175,27 @@ func (c Config) Ping(ctx context.Context, cl *kgo.Client) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%w at %s within %v: %s", ErrUnreachable, strings.Join(c.Brokers, ","), timeout, plainCause(err))
+		return fmt.Errorf("%w at %s within %v: %s", ErrUnreachable, strings.Join(c.Brokers, ","), timeout, c.plainCause(err))
 	}
 	return nil
+}
+
+// plainCause is the package's plainCause, with hints for what a bare EOF means when SASL
+// is on and what silence means when TLS is on.
+func (c Config) plainCause(err error) string {
+	// A broker that turns down SASL credentials may just hang up (kfake does), which the
+	// client reports as a bare EOF. The client's own guesses (*kgo.ErrFirstReadEOF: TLS or
+	// SASL missing) are clearer than this, so they are kept.
+	var firstRead *kgo.ErrFirstReadEOF
+	if c.SASLMechanism != "" && errors.Is(err, io.EOF) && !errors.As(err, &firstRead) {
+		return fmt.Sprintf("the broker closed the connection, most likely turning down SASL %s as %q: check the user, the password and the mechanism",
+			strings.ToUpper(c.SASLMechanism), c.SASLUser)
+	}
+	if (c.TLS || c.TLSCA != "") && errors.Is(err, context.DeadlineExceeded) {
+		// A plaintext broker reads a TLS hello as the start of a huge request and waits.
+		return "no broker answered over TLS: does the broker speak TLS on that port?"
+	}
+	return plainCause(err)
 }
 
 // plainCause reduces a client error to its last, most specific clause.
