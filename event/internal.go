@@ -66,6 +66,9 @@ type LogRecord struct {
 	From    int32          // LogDriver with RouteArrival
 	Request RideRequest    // LogRequest
 	Cancel  RideCancel     // LogCancel
+	// Cell is the index cell of the driver's location or the request's pickup, found once
+	// by the router (LogDriver, LogRequest).
+	Cell geo.Cell
 
 	DriverID    string      // LogLeft, LogToken, LogDecision
 	To          int32       // LogLeft: the partition the driver moved to
@@ -91,7 +94,8 @@ const (
 	OutcomeMatchCancelled
 )
 
-const logMagic, logVersion = 'R', 1
+// logVersion 2 added the index cell to driver and request records.
+const logMagic, logVersion = 'R', 2
 
 // ErrLogRecord is wrapped by every region-log decoding error.
 var ErrLogRecord = errors.New("malformed region-log record")
@@ -112,6 +116,7 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 		b = append(b, byte(d.Availability), byte(d.Vehicle), byte(r.Route))
 		b = appendF64(b, d.Rating)
 		b = binary.AppendVarint(b, int64(r.From))
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.Cell))
 	case LogRequest:
 		q := &r.Request
 		b = appendString(b, q.RequestID)
@@ -122,6 +127,7 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 		b = appendPoint(b, q.Drop)
 		b = append(b, byte(q.RideType))
 		b = appendF64(b, q.EstimatedKM)
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.Cell))
 	case LogCancel:
 		c := &r.Cancel
 		b = appendString(b, c.RequestID)
@@ -172,6 +178,7 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		r.Route = Route(d.byte())
 		v.Rating = d.f64()
 		r.From = int32(d.varint())
+		r.Cell = geo.Cell(d.u64())
 	case LogRequest:
 		q := &r.Request
 		q.Time = r.Time
@@ -183,6 +190,7 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		q.Drop = d.point()
 		q.RideType = RideType(d.byte())
 		q.EstimatedKM = d.f64()
+		r.Cell = geo.Cell(d.u64())
 	case LogCancel:
 		c := &r.Cancel
 		c.Time = r.Time
@@ -251,15 +259,17 @@ func (d *decoder) byte() byte {
 	return c
 }
 
-func (d *decoder) f64() float64 {
+func (d *decoder) u64() uint64 {
 	if len(d.b) < 8 {
 		d.fail()
 		return 0
 	}
-	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+	v := binary.LittleEndian.Uint64(d.b)
 	d.b = d.b[8:]
 	return v
 }
+
+func (d *decoder) f64() float64 { return math.Float64frombits(d.u64()) }
 
 func (d *decoder) point() geo.Point { return geo.Point{Lat: d.f64(), Lng: d.f64()} }
 

@@ -152,20 +152,22 @@ func TestLogGolden(t *testing.T) {
 		give LogRecord
 		want []byte
 	}{
-		{"tick", LogRecord{Kind: LogTick, Time: 1}, []byte{'R', 1, byte(LogTick), 2}},
-		{"tick before the epoch", LogRecord{Kind: LogTick, Time: -1}, []byte{'R', 1, byte(LogTick), 1}},
-		{"left", LogRecord{Kind: LogLeft, Time: 64, DriverID: "D7", To: 3}, []byte{'R', 1, byte(LogLeft), 0x80, 0x01, 2, 'D', '7', 6}},
-		{"cancel", LogRecord{Kind: LogCancel, Time: 0, Cancel: RideCancel{RequestID: "R", Reason: "x"}}, []byte{'R', 1, byte(LogCancel), 0, 1, 'R', 0, 1, 'x'}},
-		{"token", LogRecord{Kind: LogToken, Time: 2, DriverID: "D", Reservation: Reservation{RequestID: "Q", MatchID: "M", Until: -2}}, []byte{'R', 1, byte(LogToken), 4, 1, 'D', 1, 'Q', 1, 'M', 3}},
-		{"driver", LogRecord{Kind: LogDriver, Time: 1, Route: RouteArrival, From: 2, Driver: DriverLocation{DriverID: "D", Time: 1, Location: geo.Point{Lat: 1, Lng: 2}, SpeedKMH: 0, Heading: 0.5, Availability: Busy, Vehicle: Auto, Rating: 4}},
-			[]byte{'R', 1, byte(LogDriver), 2, 1, 'D',
+		{"tick", LogRecord{Kind: LogTick, Time: 1}, []byte{'R', 2, byte(LogTick), 2}},
+		{"tick before the epoch", LogRecord{Kind: LogTick, Time: -1}, []byte{'R', 2, byte(LogTick), 1}},
+		{"left", LogRecord{Kind: LogLeft, Time: 64, DriverID: "D7", To: 3}, []byte{'R', 2, byte(LogLeft), 0x80, 0x01, 2, 'D', '7', 6}},
+		{"cancel", LogRecord{Kind: LogCancel, Time: 0, Cancel: RideCancel{RequestID: "R", Reason: "x"}}, []byte{'R', 2, byte(LogCancel), 0, 1, 'R', 0, 1, 'x'}},
+		{"token", LogRecord{Kind: LogToken, Time: 2, DriverID: "D", Reservation: Reservation{RequestID: "Q", MatchID: "M", Until: -2}}, []byte{'R', 2, byte(LogToken), 4, 1, 'D', 1, 'Q', 1, 'M', 3}},
+		{"driver", LogRecord{Kind: LogDriver, Time: 1, Route: RouteArrival, From: 2, Cell: 0x0102030405060708, Driver: DriverLocation{DriverID: "D", Time: 1, Location: geo.Point{Lat: 1, Lng: 2}, SpeedKMH: 0, Heading: 0.5, Availability: Busy, Vehicle: Auto, Rating: 4}},
+			[]byte{'R', 2, byte(LogDriver), 2, 1, 'D',
 				0, 0, 0, 0, 0, 0, 0xf0, 0x3f, // lat 1
 				0, 0, 0, 0, 0, 0, 0, 0x40, // lng 2
 				0, 0, 0, 0, 0, 0, 0, 0, // speed 0
 				0, 0, 0, 0, 0, 0, 0xe0, 0x3f, // heading 0.5
 				byte(Busy), byte(Auto), byte(RouteArrival),
 				0, 0, 0, 0, 0, 0, 0x10, 0x40, // rating 4
-				4}}, // from 2
+				4,                      // from 2
+				8, 7, 6, 5, 4, 3, 2, 1, // the index cell
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,16 +214,17 @@ func TestDecodeLogRefuses(t *testing.T) {
 		{"wrong magic", append([]byte{'r'}, valid[1:]...)},
 		{"zero magic", append([]byte{0}, valid[1:]...)},
 		{"version 0", append([]byte{'R', 0}, valid[2:]...)},
-		{"version 2", append([]byte{'R', 2}, valid[2:]...)},
+		{"version 1", append([]byte{'R', 1}, valid[2:]...)},
+		{"version 3", append([]byte{'R', 3}, valid[2:]...)},
 		{"version 255", append([]byte{'R', 255}, valid[2:]...)},
-		{"kind 0", append([]byte{'R', 1, 0}, valid[3:]...)},
-		{"kind 7", append([]byte{'R', 1, 7}, valid[3:]...)},
-		{"kind 255", append([]byte{'R', 1, 255}, valid[3:]...)},
-		{"tick without time", []byte{'R', 1, byte(LogTick)}},
-		{"overlong varint time", append([]byte{'R', 1, byte(LogTick)}, bytes.Repeat([]byte{0xff}, 11)...)},
-		{"string longer than the record", []byte{'R', 1, byte(LogLeft), 2, 10, 'D', 6}},
-		{"string length overflows", append([]byte{'R', 1, byte(LogLeft), 2}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 'D')},
-		{"string length near MaxUint64", append([]byte{'R', 1, byte(LogLeft), 2}, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 'D')},
+		{"kind 0", append([]byte{'R', 2, 0}, valid[3:]...)},
+		{"kind 8", append([]byte{'R', 2, 8}, valid[3:]...)},
+		{"kind 255", append([]byte{'R', 2, 255}, valid[3:]...)},
+		{"tick without time", []byte{'R', 2, byte(LogTick)}},
+		{"overlong varint time", append([]byte{'R', 2, byte(LogTick)}, bytes.Repeat([]byte{0xff}, 11)...)},
+		{"string longer than the record", []byte{'R', 2, byte(LogLeft), 2, 10, 'D', 6}},
+		{"string length overflows", append([]byte{'R', 2, byte(LogLeft), 2}, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 'D')},
+		{"string length near MaxUint64", append([]byte{'R', 2, byte(LogLeft), 2}, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 'D')},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

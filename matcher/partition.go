@@ -220,9 +220,9 @@ func (p *Partition) apply(r *event.LogRecord) {
 	p.advance(r.Time)
 	switch r.Kind {
 	case event.LogDriver:
-		p.driverUpdate(&r.Driver, r.Route)
+		p.driverUpdate(&r.Driver, r.Route, r.Cell)
 	case event.LogRequest:
-		p.request(&r.Request)
+		p.request(&r.Request, r.Cell)
 	case event.LogCancel:
 		p.cancel(&r.Cancel)
 	case event.LogTick:
@@ -324,7 +324,15 @@ func (p *Partition) reindex(d *driver) {
 	}
 }
 
-func (p *Partition) driverUpdate(u *event.DriverLocation, route event.Route) {
+// cellOf is the index cell the router found, or, from a record without one, H3's answer.
+func (p *Partition) cellOf(pt geo.Point, routed geo.Cell) geo.Cell {
+	if routed != 0 && routed.Resolution() == p.cfg.Resolutions.Index {
+		return routed
+	}
+	return geo.CellOf(pt, p.cfg.Resolutions.Index)
+}
+
+func (p *Partition) driverUpdate(u *event.DriverLocation, route event.Route, cell geo.Cell) {
 	d := p.drivers[u.DriverID]
 	if d == nil {
 		d = &driver{id: u.DriverID, slot: -1}
@@ -353,7 +361,7 @@ func (p *Partition) driverUpdate(u *event.DriverLocation, route event.Route) {
 	p.stats.DriverUpdates++
 	if !d.located || u.Location != d.pos {
 		d.pos = u.Location
-		d.cell = geo.CellOf(u.Location, p.cfg.Resolutions.Index)
+		d.cell = p.cellOf(u.Location, cell)
 	}
 	d.located = true
 	d.ts = u.Time
@@ -378,13 +386,13 @@ func (p *Partition) release(d *driver) {
 	p.reindex(d)
 }
 
-func (p *Partition) request(q *event.RideRequest) {
+func (p *Partition) request(q *event.RideRequest, cell geo.Cell) {
 	if _, dup := p.requests[q.RequestID]; dup {
 		p.stats.Duplicates++
 		return
 	}
 	p.stats.Requests++
-	origin := geo.CellOf(q.Pickup, p.cfg.Resolutions.Index)
+	origin := p.cellOf(q.Pickup, cell)
 	r := &request{
 		RideRequest: *q,
 		offset:      p.offset,

@@ -91,6 +91,7 @@ const (
 type lastSeen struct {
 	partition int32
 	at        event.Time
+	cell      geo.Cell // index cell of the last position
 }
 
 // Stats counts what the router did.
@@ -113,6 +114,7 @@ type Router struct {
 	cfg        Config
 	partitions int32
 	drivers    map[string]lastSeen
+	locator    *geo.Locator
 	watermark  event.Time
 	stats      Stats
 }
@@ -125,7 +127,7 @@ func New(cfg Config, n int32) (*Router, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("%w: the region log needs at least one partition", ErrConfig)
 	}
-	return &Router{cfg: cfg, partitions: n, drivers: make(map[string]lastSeen)}, nil
+	return &Router{cfg: cfg, partitions: n, drivers: make(map[string]lastSeen), locator: geo.NewLocator(cfg.Resolutions.Index)}, nil
 }
 
 // Partitions is the region log's partition count.
@@ -195,9 +197,9 @@ func (r *Router) RouteEvent(in *event.Input, src Source, emit Emit) {
 		r.routeDriver(&in.Driver, emit)
 	case event.KindRideRequest:
 		r.stats.Requests++
-		_, _, region := r.cfg.Resolutions.Cells(in.Request.Pickup)
+		cell, _, region := r.cfg.Resolutions.Cells(in.Request.Pickup)
 		r.stats.Routed++
-		emit(PartitionOf(region, r.partitions), &event.LogRecord{Kind: event.LogRequest, Time: in.Request.Time, Request: in.Request})
+		emit(PartitionOf(region, r.partitions), &event.LogRecord{Kind: event.LogRequest, Time: in.Request.Time, Request: in.Request, Cell: cell})
 	case event.KindRideCancel:
 		r.stats.Cancels++
 		r.stats.Routed += uint64(r.partitions)
@@ -210,10 +212,11 @@ func (r *Router) RouteEvent(in *event.Input, src Source, emit Emit) {
 
 func (r *Router) routeDriver(d *event.DriverLocation, emit Emit) {
 	seen := r.drivers
-	_, _, region := r.cfg.Resolutions.Cells(d.Location)
-	to := PartitionOf(region, r.partitions)
-	rec := &event.LogRecord{Kind: event.LogDriver, Time: d.Time, Driver: *d}
 	last, known := seen[d.DriverID]
+	// The index cell: the matcher indexes the driver by it, and the region is its ancestor.
+	cell := r.locator.Locate(d.Location, last.cell)
+	to := PartitionOf(cell.Parent(r.cfg.Resolutions.Region), r.partitions)
+	rec := &event.LogRecord{Kind: event.LogDriver, Time: d.Time, Driver: *d, Cell: cell}
 	switch {
 	case known && d.Time <= last.at:
 		r.stats.Stale++
@@ -227,7 +230,7 @@ func (r *Router) routeDriver(d *event.DriverLocation, emit Emit) {
 		emit(last.partition, &event.LogRecord{Kind: event.LogLeft, Time: d.Time, DriverID: d.DriverID, To: to})
 		rec.Route, rec.From = event.RouteArrival, last.partition
 	}
-	seen[d.DriverID] = lastSeen{partition: to, at: d.Time}
+	seen[d.DriverID] = lastSeen{partition: to, at: d.Time, cell: cell}
 	r.stats.Routed++
 	emit(to, rec)
 }

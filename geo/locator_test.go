@@ -1,0 +1,58 @@
+package geo
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// TestLocatorAgreesWithH3 moves points in small random steps, as GPS fixes do, around
+// cities and near a pentagon, and checks every located cell against H3.
+func TestLocatorAgreesWithH3(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	starts := []Point{{19.0544, 72.8413}, {28.6315, 77.2167}, {40.7580, -73.9855}, {64.7, 10.5}, {-33.9, 18.4}}
+	for _, res := range []int{7, 8, 9, 10} {
+		l := NewLocator(res)
+		skipped := 0
+		for _, start := range starts {
+			var last Cell
+			p := start
+			for i := 0; i < 3000; i++ {
+				p = Offset(p, rng.NormFloat64()*0.03, rng.NormFloat64()*0.03)
+				got := l.Locate(p, last)
+				if want := CellOf(p, res); got != want {
+					t.Fatalf("res %d: Locate(%v) = %v, H3 says %v", res, p, got, want)
+				}
+				if got == last {
+					skipped++
+				}
+				last = got
+			}
+		}
+		if skipped < 3000 {
+			t.Errorf("res %d: only %d of %d steps skipped H3; the fast path is not working", res, skipped, 3000*len(starts))
+		}
+	}
+}
+
+func BenchmarkLocate(b *testing.B) {
+	l := NewLocator(9)
+	var last Cell
+	p := Point{Lat: 19.0544, Lng: 72.8413}
+	b.Run("moving", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			// A driver heading north-east at 36 km/h, a fix every 2 s: 20 m a step, for
+			// 20 km, then back to the start.
+			if i%1000 == 0 {
+				p = Point{Lat: 19.0544, Lng: 72.8413}
+			}
+			p.Lat += 0.00013
+			p.Lng += 0.00013
+			last = l.Locate(p, last)
+		}
+	})
+	b.Run("h3", func(b *testing.B) {
+		for b.Loop() {
+			CellOf(p, 9)
+		}
+	})
+}
