@@ -54,6 +54,10 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// InstanceID names this process in transactional ids (default host-pid-random).
 	InstanceID string
+	// Noop runs the same topology, groups, transactions and topics with no processing:
+	// the router copies each input record to a region-log partition chosen by its key, the
+	// matcher consumes and commits. It measures the plumbing floor (ridematch bench).
+	Noop bool
 }
 
 // DefaultConfig returns the defaults documented on Config.

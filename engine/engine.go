@@ -64,10 +64,18 @@ func (e *Engine) Run(ctx context.Context) error {
 	var stages []*stage
 	if e.cfg.RunRouter {
 		inputs := []string{e.cfg.Topics.Name(ridematch.RoleDriverLocations), e.cfg.Topics.Name(ridematch.RoleRideRequests)}
-		stages = append(stages, newStage("router", e.cfg.RouterGroup, inputs, &e.cfg, e.log, newRouterMachine(&e.cfg, n, &e.stats), &e.stats))
+		var m machine = newRouterMachine(&e.cfg, n, &e.stats)
+		if e.cfg.Noop {
+			m = &noopMachine{regionLog: regionLog.Name, partitions: n}
+		}
+		stages = append(stages, newStage("router", e.cfg.RouterGroup, inputs, &e.cfg, e.log, m, &e.stats))
 	}
 	if e.cfg.RunMatcher {
-		stages = append(stages, newStage("matcher", e.cfg.MatcherGroup, []string{regionLog.Name}, &e.cfg, e.log, newMatcherMachine(&e.cfg, &e.stats), &e.stats))
+		var m machine = newMatcherMachine(&e.cfg, &e.stats)
+		if e.cfg.Noop {
+			m = &noopMachine{}
+		}
+		stages = append(stages, newStage("matcher", e.cfg.MatcherGroup, []string{regionLog.Name}, &e.cfg, e.log, m, &e.stats))
 	}
 	e.mu.Lock()
 	e.stages = stages

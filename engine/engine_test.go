@@ -366,21 +366,27 @@ func replayRegionLog(t *testing.T, h *harness) map[string]map[string]any {
 		}
 		var lr event.LogRecord
 		for _, r := range recs {
-			if err := event.DecodeLog(r.Value, &lr); err != nil {
+			err := event.EachInFrame(r.Value, func(i int, b []byte) error {
+				if err := event.DecodeLog(b, &lr); err != nil {
+					return err
+				}
+				part.Apply(&lr, int64(event.PositionOf(r.Offset, i)))
+				for _, o := range part.Outputs() {
+					if o.Event == nil {
+						continue
+					}
+					switch o.Event.Type() {
+					case event.TypeRideMatched, event.TypeRideUnmatched, event.TypeRideCancelled:
+						b, _ := json.Marshal(o.Event)
+						var m map[string]any
+						_ = json.Unmarshal(b, &m)
+						out[o.Event.Key()] = m
+					}
+				}
+				return nil
+			})
+			if err != nil {
 				t.Fatalf("region log %d@%d: %v", p, r.Offset, err)
-			}
-			part.Apply(&lr, r.Offset)
-			for _, o := range part.Outputs() {
-				if o.Event == nil {
-					continue
-				}
-				switch o.Event.Type() {
-				case event.TypeRideMatched, event.TypeRideUnmatched, event.TypeRideCancelled:
-					b, _ := json.Marshal(o.Event)
-					var m map[string]any
-					_ = json.Unmarshal(b, &m)
-					out[o.Event.Key()] = m
-				}
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -43,14 +44,60 @@ type machine interface {
 	pollWait() time.Duration
 }
 
-// outbox collects a transaction's output records.
+// outbox collects a transaction's output records. Region-log records go into one open
+// frame per partition, closed at maxFrameBytes or at the end of the transaction.
 type outbox struct {
-	stage   string
-	records []*kgo.Record
-	stats   *Stats
+	stage     string
+	records   []*kgo.Record
+	stats     *Stats
+	regionLog string
+	frames    map[int32][]byte
+	counts    map[int32]int
 }
 
+// maxFrameBytes bounds a region-log frame well under a broker's default message limit.
+const maxFrameBytes = 256 << 10
+
 func (o *outbox) add(r *kgo.Record) { o.records = append(o.records, r) }
+
+// logRecord adds a record to partition p's open frame of the region log.
+func (o *outbox) logRecord(p int32, r *event.LogRecord) {
+	o.frames[p] = event.AppendToFrame(o.frames[p], r)
+	o.framed(p)
+}
+
+// rawRecord adds bytes that are not a LogRecord to partition p's open frame.
+func (o *outbox) rawRecord(p int32, b []byte) {
+	o.frames[p] = event.AppendRawToFrame(o.frames[p], b)
+	o.framed(p)
+}
+
+func (o *outbox) framed(p int32) {
+	o.counts[p]++
+	if len(o.frames[p]) >= maxFrameBytes || o.counts[p] >= event.MaxFrameRecords {
+		o.closeFrame(p)
+	}
+}
+
+func (o *outbox) closeFrame(p int32) {
+	if f := o.frames[p]; len(f) > 0 {
+		o.add(&kgo.Record{Topic: o.regionLog, Partition: p, Value: f})
+	}
+	delete(o.frames, p)
+	delete(o.counts, p)
+}
+
+// closeFrames closes every open frame, in partition order.
+func (o *outbox) closeFrames() {
+	ps := make([]int32, 0, len(o.frames))
+	for p := range o.frames {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	for _, p := range ps {
+		o.closeFrame(p)
+	}
+}
 
 // deadLetter sends a record that failed validation to the dead-letter topic: the original
 // key, value and headers, plus headers saying why and where from.
@@ -223,7 +270,7 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 // transact runs one transaction: restore what needs it, apply the records, produce the
 // outputs, commit. It reports whether it committed and which partitions it changed.
 func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, adm *kadm.Client, fetches kgo.Fetches) (bool, map[tp]bool, error) {
-	out := &outbox{stage: s.name, stats: s.stats}
+	out := &outbox{stage: s.name, stats: s.stats, regionLog: s.cfg.Topics.Name(roleRegionLog), frames: map[int32][]byte{}, counts: map[int32]int{}}
 	touched := map[tp]bool{}
 
 	// Partitions with records but no state: rebuild them first, up to the first record
@@ -256,6 +303,7 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		}
 	})
 	wrote := s.machine.idle(time.Now(), s.parts, out)
+	out.closeFrames()
 	if len(out.records) == 0 && !wrote && fetches.NumRecords() == 0 {
 		return true, touched, nil
 	}
@@ -293,7 +341,7 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		return false, touched, fmt.Errorf("ending the transaction: %w", err)
 	}
 	if committed {
-		s.stats.committed(fetches.NumRecords(), len(out.records))
+		s.stats.committed(s.name, fetches.NumRecords(), len(out.records))
 	}
 	return committed, touched, nil
 }

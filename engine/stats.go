@@ -36,15 +36,17 @@ type Snapshot struct {
 	// Gauges from the matcher's partitions, as of each one's last transaction.
 	Drivers, Pending, SurgeCells int
 
-	Transactions  uint64
-	Aborted       uint64
-	RecordsIn     uint64
-	RecordsOut    uint64
-	Restores      uint64 // partitions rebuilt
-	Replayed      uint64 // records replayed to rebuild them
-	LastRestore   time.Duration
-	SessionErrors uint64
-	Assigned      map[string]int // partitions owned, per stage
+	Transactions uint64
+	Aborted      uint64
+	RecordsIn    uint64 // records consumed in committed transactions, both stages
+	RecordsOut   uint64
+	// RouterIn and MatcherIn split RecordsIn by stage.
+	RouterIn, MatcherIn uint64
+	Restores            uint64 // partitions rebuilt
+	Replayed            uint64 // records replayed to rebuild them
+	LastRestore         time.Duration
+	SessionErrors       uint64
+	Assigned            map[string]int // partitions owned, per stage
 
 	// The most records ever waiting in a stage's consumer and producer buffers.
 	MaxBufferedFetch, MaxBufferedProduce int64
@@ -84,11 +86,16 @@ func (st *Stats) deadLettered(r event.Reason) {
 	})
 }
 
-func (st *Stats) committed(in, out int) {
+func (st *Stats) committed(stage string, in, out int) {
 	st.update(func(s *Snapshot) {
 		s.Transactions++
 		s.RecordsIn += uint64(in)
 		s.RecordsOut += uint64(out)
+		if stage == "router" {
+			s.RouterIn += uint64(in)
+		} else {
+			s.MatcherIn += uint64(in)
+		}
 	})
 }
 

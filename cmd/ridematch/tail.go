@@ -188,11 +188,31 @@ func isTimeout(err error) bool {
 // printRecord writes one record: as it is when it is JSON (json format) or a one-line
 // summary (table format). Binary records (the region log) are decoded first.
 func printRecord(w io.Writer, r *kgo.Record, format string) {
+	// A frame of the region log prints as one line per record in it.
+	var recs [][]byte
+	if event.EachInFrame(r.Value, func(_ int, b []byte) error {
+		var lr event.LogRecord
+		if err := event.DecodeLog(b, &lr); err != nil {
+			return err
+		}
+		j, _ := json.Marshal(lr)
+		recs = append(recs, j)
+		return nil
+	}) == nil {
+		for _, j := range recs {
+			printValue(w, r, j, format)
+		}
+		return
+	}
 	value := r.Value
 	var lr event.LogRecord
 	if len(value) > 0 && value[0] != '{' && event.DecodeLog(value, &lr) == nil {
 		value, _ = json.Marshal(lr)
 	}
+	printValue(w, r, value, format)
+}
+
+func printValue(w io.Writer, r *kgo.Record, value []byte, format string) {
 	if format == "json" {
 		if json.Valid(value) {
 			w.Write(bytes.TrimSpace(value))
