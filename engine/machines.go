@@ -8,7 +8,6 @@ import (
 
 	"ridematch"
 	"ridematch/event"
-	"ridematch/geo"
 	"ridematch/matcher"
 	"ridematch/router"
 )
@@ -115,7 +114,7 @@ func (s *routerState) apply(r *kgo.Record, out *outbox) {
 type matcherMachine struct {
 	cfg       *Config
 	stats     *Stats
-	zones     *geo.Zones
+	shared    *matcher.Shared
 	regionLog string
 	decisions string
 	matches   string
@@ -127,7 +126,7 @@ func newMatcherMachine(cfg *Config, stats *Stats) *matcherMachine {
 	return &matcherMachine{
 		cfg:       cfg,
 		stats:     stats,
-		zones:     geo.NewZones(),
+		shared:    matcher.NewShared(),
 		regionLog: cfg.Topics.Name(ridematch.RoleRegionLog),
 		decisions: cfg.Topics.Name(ridematch.RoleDecisionLog),
 		matches:   cfg.Topics.Name(ridematch.RoleRideMatches),
@@ -139,7 +138,7 @@ func newMatcherMachine(cfg *Config, stats *Stats) *matcherMachine {
 func (m *matcherMachine) pollWait() time.Duration { return 250 * time.Millisecond }
 
 func (m *matcherMachine) open(t tp) (state, time.Duration, error) {
-	p, err := matcher.New(m.cfg.Matcher, t.partition, m.zones)
+	p, err := matcher.New(m.cfg.Matcher, t.partition, m.shared)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -58,9 +58,10 @@ type forward struct {
 type driver struct {
 	id       string
 	pos      geo.Point
-	cell     geo.Cell // index cell of pos
-	icell    geo.Cell // cell it is indexed under, when slot >= 0
-	slot     int32    // position in index[icell], -1 when not indexed
+	cell     geo.Cell      // index cell of pos
+	ibucket  *bucket       // the bucket it is indexed in, when slot >= 0
+	ivehicle event.Vehicle // and the vehicle list there
+	slot     int32         // its position in that list, -1 when not indexed
 	ts       event.Time
 	seen     event.Time // last time any record touched it
 	arrival  event.Time // ownIncoming: the arrival whose token we wait for
@@ -85,28 +86,22 @@ type request struct {
 	matchID  string
 }
 
-type disk struct {
-	rings geo.Rings
-	cells [][]geo.Cell
-}
-
 // Partition is the state machine of one region-log partition. Apply it to the
 // partition's records in log order; it reads no clock and no randomness, so the same
 // records give the same outputs. It is not safe for concurrent use.
 type Partition struct {
-	cfg   Config
-	id    int32
-	zones *geo.Zones
+	cfg    Config
+	id     int32
+	shared *Shared
 
 	clock      event.Time
 	drivers    map[string]*driver
-	index      map[geo.Cell][]*driver
+	index      index
 	requests   map[string]*request
 	pending    []*request // waiting for a driver, oldest first
 	done       []*request // finished, oldest first, remembered for DedupWindow
 	reservedBy map[string]*driver
 	pricer     *surge.Pricer
-	disks      map[geo.Cell]*disk
 
 	// Housekeeping runs when the clock crosses fixed event-time boundaries, never at times
 	// that depend on when it last ran: a state rebuilt from part of the log must run it at
@@ -125,8 +120,9 @@ type Partition struct {
 	stats Stats
 }
 
-// New returns an empty partition state machine for partition id.
-func New(cfg Config, id int32, zones *geo.Zones) (*Partition, error) {
+// New returns an empty partition state machine for partition id. The partitions of a
+// process should share one Shared; nil makes one for this partition.
+func New(cfg Config, id int32, shared *Shared) (*Partition, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -134,19 +130,18 @@ func New(cfg Config, id int32, zones *geo.Zones) (*Partition, error) {
 	if err != nil {
 		return nil, err
 	}
-	if zones == nil {
-		zones = geo.NewZones()
+	if shared == nil {
+		shared = NewShared()
 	}
 	return &Partition{
 		cfg:        cfg,
 		id:         id,
-		zones:      zones,
+		shared:     shared,
 		drivers:    make(map[string]*driver),
-		index:      make(map[geo.Cell][]*driver),
+		index:      newIndex(shared),
 		requests:   make(map[string]*request),
 		reservedBy: make(map[string]*driver),
 		pricer:     pricer,
-		disks:      make(map[geo.Cell]*disk),
 	}, nil
 }
 
@@ -303,24 +298,14 @@ func (p *Partition) fresh(d *driver) bool { return p.clock.Sub(d.ts) <= p.cfg.Dr
 // which changes with the clock and is checked by the search.
 func (p *Partition) reindex(d *driver) {
 	want := d.own == ownOwned && d.avail == event.Available && d.res == nil && d.located
-	if d.slot >= 0 && (!want || d.icell != d.cell) {
-		bucket := p.index[d.icell]
-		last := len(bucket) - 1
-		moved := bucket[last]
-		bucket[d.slot] = moved
-		moved.slot = d.slot
-		bucket[last] = nil
-		if last == 0 {
-			delete(p.index, d.icell)
-		} else {
-			p.index[d.icell] = bucket[:last]
-		}
-		d.slot = -1
+	switch {
+	case d.slot >= 0 && want && d.ibucket.cell == d.cell && d.ivehicle == d.vehicle:
+		p.index.update(d)
+	case d.slot >= 0:
+		p.index.remove(d)
 	}
 	if want && d.slot < 0 {
-		d.icell = d.cell
-		d.slot = int32(len(p.index[d.cell]))
-		p.index[d.cell] = append(p.index[d.cell], d)
+		p.index.add(d)
 	}
 }
 
@@ -440,60 +425,13 @@ func (p *Partition) tryMatch(r *request) bool {
 	return true
 }
 
-func (p *Partition) diskAround(origin geo.Cell) *disk {
-	if dk, ok := p.disks[origin]; ok {
-		return dk
-	}
-	if len(p.disks) >= 8192 {
-		clear(p.disks)
-	}
-	rings := geo.NewRings(origin)
-	dk := &disk{rings: rings, cells: geo.Disk(origin, rings.Within(p.cfg.MaxPickupKM))}
-	p.disks[origin] = dk
-	return dk
-}
-
-// search is the greedy strategy's ring search: outward from the pickup's cell, ring by
-// ring, keeping the best by score (ties: nearer, then smaller driver id), and stopping at
-// the first ring that cannot hold anyone better.
-func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float64) {
-	dk := p.diskAround(r.origin)
-	w := p.cfg.Weights
-	bonus := w.Rating*(5-w.RatingPivot) + w.Compatible // the most rating and compatibility can add
-	for j, ring := range dk.cells {
-		if best != nil && w.Base-w.DistancePerKM*dk.rings.LowerBoundKM(j)+bonus < bestScore {
-			break
-		}
-		for _, c := range ring {
-			for _, d := range p.index[c] {
-				compatible := r.RideType.Compatible(d.vehicle)
-				if !compatible && !p.cfg.SoftCompatibility {
-					continue
-				}
-				if !p.fresh(d) {
-					continue
-				}
-				dist := geo.DistanceKM(r.Pickup, d.pos)
-				if dist > p.cfg.MaxPickupKM {
-					continue
-				}
-				s := w.Score(dist, d.rating, compatible)
-				if best == nil || s > bestScore || (s == bestScore && (dist < bestDist || (dist == bestDist && d.id < best.id))) {
-					best, bestDist, bestScore = d, dist, s
-				}
-			}
-		}
-	}
-	return best, bestDist, bestScore
-}
-
 func (p *Partition) match(r *request, d *driver, dist, score float64) {
 	multiplier := p.pricer.Multiplier(r.surge)
 	tripKM := r.EstimatedKM
 	if tripKM <= 0 {
 		tripKM = geo.DistanceKM(r.Pickup, r.Drop)
 	}
-	peak := Peak(p.clock.Std().In(p.zones.At(r.Pickup)))
+	peak := Peak(p.clock.Std().In(p.shared.location(r.surge, r.Pickup)))
 	id := matchID(r.RequestID, d.id, p.clock)
 
 	p.reserve(d, r.RequestID, id)

@@ -139,6 +139,7 @@ Start with: ridematch demo`,
 		newMatchCmd(g),
 		newTailCmd(g),
 		newDemoCmd(g),
+		newBenchCmd(g),
 		newSimulateCmd(g),
 	)
 	return root

@@ -1,0 +1,160 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"ridematch"
+)
+
+// Run measures everything, phase by phase, and returns the figures.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	progress := func(format string, args ...any) {
+		if cfg.Progress != nil {
+			cfg.Progress(fmt.Sprintf(format, args...))
+		}
+	}
+	res := Result{
+		Machine: machine(),
+		Setup: Setup{
+			Scenario: cfg.Scenario, Drivers: cfg.Drivers, Events: cfg.Events, Instances: cfg.Instances,
+			LatencyRate: cfg.LatencyRate, Partitions: cfg.Engine.Topics.Get(ridematch.RoleRegionLog).Partitions,
+			RegionRes: cfg.Engine.Matcher.Resolutions.Region, Duration: cfg.Duration.String(),
+		},
+	}
+
+	run := func(phase string) bool { return slices.Contains(cfg.Phases, phase) }
+	if run("core") {
+		if err := runCore(cfg, &res, progress); err != nil {
+			return res, err
+		}
+	}
+	if run("quality") {
+		if err := runQuality(cfg, &res, progress); err != nil {
+			return res, err
+		}
+	}
+	if run("throughput") {
+		if err := runThroughput(ctx, cfg, &res, progress); err != nil {
+			return res, err
+		}
+	}
+	if run("latency") {
+		progress("latency: offering %.0f events/s for %s", cfg.LatencyRate, cfg.Duration)
+		var err error
+		if res.E2ELatencyMS, res.OfferedPerSec, err = measureLatency(ctx, cfg); err != nil {
+			return res, err
+		}
+		progress("  offered %.0f events/s: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms", res.OfferedPerSec,
+			res.E2ELatencyMS.P50, res.E2ELatencyMS.P95, res.E2ELatencyMS.P99, res.E2ELatencyMS.Max)
+		runtime.GC()
+	}
+	if run("restore") {
+		progress("restore: %s of a partition at %.0f events/s", cfg.RestoreSpan, cfg.RestoreRate)
+		took, records, err := measureRestore(ctx, cfg)
+		if err != nil {
+			return res, err
+		}
+		res.RestoreSeconds, res.RestoredRecords = took.Seconds(), records
+		progress("  %d records restored in %.2fs", records, res.RestoreSeconds)
+	}
+	return res, nil
+}
+
+type progressFunc func(format string, args ...any)
+
+// runCore measures the matcher alone, in process, on one core.
+func runCore(cfg Config, res *Result, progress progressFunc) error {
+	progress("index and match: %d drivers in one city, %d runs", cfg.IndexDrivers, cfg.Runs)
+	cl, err := newCityLog(cfg, cfg.IndexDrivers, 10, 2000)
+	if err != nil {
+		return err
+	}
+	if res.IndexUpdatesSpread, err = measureIndex(cfg, cl); err != nil {
+		return err
+	}
+	res.IndexUpdatesPerSec = res.IndexUpdatesSpread.Median
+	if res.MatchLatencyUS, err = measureMatch(cfg, cl); err != nil {
+		return err
+	}
+	if res.BytesPerDriver, err = measureMemory(cfg, cl); err != nil {
+		return err
+	}
+	progress("  %.0f index updates/s (%.0f..%.0f), match p50 %.1fus p99 %.1fus, %.0f bytes/driver",
+		res.IndexUpdatesPerSec, res.IndexUpdatesSpread.Min, res.IndexUpdatesSpread.Max, res.MatchLatencyUS.P50, res.MatchLatencyUS.P99, res.BytesPerDriver)
+
+	return nil
+}
+
+// runQuality compares the partitioned engine's matches with a global oracle's.
+func runQuality(cfg Config, res *Result, progress progressFunc) error {
+	progress("match quality: the partitioned engine against a global oracle")
+	eq, oq, miss, err := measureQuality(cfg, res.Setup.Partitions, 20_000, 20, 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	res.MatchRate, res.MeanPickupKM, res.P95PickupKM = eq.rate(), eq.mean(), percentiles(eq.pickupKM).P95
+	res.OracleMatchRate, res.OracleMeanPickupKM, res.OracleP95PickupKM = oq.rate(), oq.mean(), percentiles(oq.pickupKM).P95
+	res.CrossRegionMissRate, res.QualityRequests = miss, eq.requests
+	progress("  match rate %.3f (oracle %.3f), mean pickup %.3f km (oracle %.3f), cross-region misses %.4f",
+		res.MatchRate, res.OracleMatchRate, res.MeanPickupKM, res.OracleMeanPickupKM, res.CrossRegionMissRate)
+
+	return nil
+}
+
+// runThroughput measures, through Kafka, a raw consumer, the plumbing floor and the
+// engine over one input: one broker holds it, and each reads it with its own groups and
+// writes its own topics.
+func runThroughput(ctx context.Context, cfg Config, res *Result, progress progressFunc) error {
+	progress("throughput: generating %d input events (%s, %d drivers)", cfg.Events, cfg.Scenario, cfg.Drivers)
+	in, err := generate(cfg, cfg.Events, time.Now())
+	if err != nil {
+		return err
+	}
+	b, err := startBroker(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := produce(ctx, b.Addr(), in, cfg.Engine.Topics); err != nil {
+		return err
+	}
+	in = nil
+	runtime.GC()
+	if res.RawConsumePerSec, err = measureRawConsume(ctx, cfg, b.Addr(), cfg.Events); err != nil {
+		return err
+	}
+	progress("  raw consume %.0f events/s", res.RawConsumePerSec)
+	if res.FloorEventsPerSec, err = measureStages(ctx, cfg, b.Addr(), cfg.Events, "floor", true); err != nil {
+		return err
+	}
+	progress("  plumbing floor %.0f events/s", res.FloorEventsPerSec)
+	if res.EngineEventsPerSec, err = measureStages(ctx, cfg, b.Addr(), cfg.Events, "engine", false); err != nil {
+		return err
+	}
+	progress("  engine %.0f events/s (%.2f of the floor)", res.EngineEventsPerSec, res.EngineEventsPerSec/res.FloorEventsPerSec)
+	b.Close()
+	runtime.GC()
+	return nil
+}
+
+func machine() Machine {
+	m := Machine{Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}

@@ -1,0 +1,67 @@
+package bench
+
+import (
+	"testing"
+	"time"
+
+	"ridematch/event"
+	"ridematch/matcher"
+)
+
+// BenchmarkMatchCity is the match measurement of `ridematch bench`: a request's Apply
+// against a partition holding a city of 50,000 simulated drivers.
+func BenchmarkMatchCity(b *testing.B) {
+	cfg := DefaultConfig()
+	cl, err := newCityLog(cfg, 50_000, 10, 2000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		p, err := matcher.New(cfg.Engine.Matcher, 0, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range cl.load {
+			p.Apply(&cl.load[i], int64(i))
+			p.Outputs()
+		}
+		last := cl.load[len(cl.load)-1].Time
+		b.StartTimer()
+		for i := range cl.requests {
+			r := cl.requests[i]
+			r.Time, r.Request.Time = last, last
+			p.Apply(&r, int64(len(cl.load)+i))
+			p.Outputs()
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(cl.requests))/1000, "us/match")
+}
+
+// BenchmarkIndexCity is the index measurement of `ridematch bench`.
+func BenchmarkIndexCity(b *testing.B) {
+	cfg := DefaultConfig()
+	cl, err := newCityLog(cfg, 50_000, 10, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := matcher.New(cfg.Engine.Matcher, 0, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range cl.load {
+		p.Apply(&cl.load[i], int64(i))
+		p.Outputs()
+	}
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		m := cl.moves[n%len(cl.moves)]
+		m.Time += event.Time(time.Hour/time.Microsecond) * event.Time(n/len(cl.moves)+1)
+		m.Driver.Time = m.Time
+		p.Apply(&m, int64(len(cl.load)+n))
+		p.Outputs()
+		n++
+	}
+}

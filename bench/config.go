@@ -1,0 +1,179 @@
+// Package bench measures ridematch on the machine it runs on, in one run: the engine's
+// throughput against the plumbing floor and a raw consumer, end-to-end latency at a fixed
+// offered load, the matcher's index and match costs, memory per driver, restore time, and
+// match quality against a global oracle. BENCHMARKS.md says how each is measured.
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"ridematch/engine"
+	"ridematch/geo"
+	"ridematch/simulator"
+)
+
+// Config holds every benchmark setting; DefaultConfig gives the defaults.
+type Config struct {
+	// Duration bounds each timed phase (default 20s).
+	Duration time.Duration
+	// Scenario is the load: "all" for a national load over the Indian cities (default),
+	// or one city's name.
+	Scenario string
+	// Drivers and GPSInterval shape the throughput input (defaults 100,000 and 2s: 50,000
+	// updates a second of simulated time); Rate is requests a simulated second (100).
+	Drivers     int
+	GPSInterval time.Duration
+	Rate        float64
+	// Events is how many input events the throughput phases consume (default 2,000,000).
+	Events int
+	// Instances is how many engine instances share the work in the process (default 2:
+	// one per core; each stage of an instance is one loop).
+	Instances int
+	// LatencyRate is the offered load, in input events a second, of the latency phase
+	// (default 250,000, DESIGN.md's figure).
+	LatencyRate float64
+	// IndexDrivers is the city-sized driver population of the in-process measurements
+	// (default 50,000, in Mumbai).
+	IndexDrivers int
+	// RestoreRate is the load of the busy partition restored, in events a second
+	// (default 20,000: 250,000 a second spread over 12 partitions), over RestoreSpan
+	// (default 5m).
+	RestoreRate float64
+	RestoreSpan time.Duration
+	// Runs is how many times each in-process measurement is repeated (default 5); the
+	// median is reported, with the spread.
+	Runs int
+	Seed uint64
+	// Phases names the phases to run (default all): core (index, match, memory),
+	// quality, throughput (raw, floor, engine), latency, restore.
+	Phases []string
+	// Engine is the engine configuration measured.
+	Engine engine.Config
+	// CPUProfile, when set, is a file to write a CPU profile of the engine throughput
+	// phase to, for go tool pprof.
+	CPUProfile string
+	// Log receives the engines' and brokers' logs; Progress one line per step.
+	Log      zerolog.Logger
+	Progress func(string)
+}
+
+// DefaultConfig returns the defaults documented on Config.
+func DefaultConfig() Config {
+	return Config{
+		Duration:     20 * time.Second,
+		Scenario:     simulator.AllCities,
+		Drivers:      100_000,
+		GPSInterval:  2 * time.Second,
+		Rate:         100,
+		Events:       2_000_000,
+		Instances:    2,
+		LatencyRate:  250_000,
+		IndexDrivers: 50_000,
+		RestoreRate:  20_000,
+		RestoreSpan:  5 * time.Minute,
+		Runs:         5,
+		Seed:         1,
+		Phases:       AllPhases,
+		Engine:       engine.DefaultConfig(),
+		Log:          zerolog.Nop(),
+	}
+}
+
+// AllPhases are the phases of a full run, in the order they run.
+var AllPhases = []string{"core", "quality", "throughput", "latency", "restore"}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid benchmark settings")
+
+// Validate rejects settings the benchmark cannot run with.
+func (c Config) Validate() error {
+	switch {
+	case c.Duration < time.Second:
+		return fmt.Errorf("%w: the duration must be at least 1s", ErrConfig)
+	case c.Drivers < 100 || c.Events < 10_000 || c.Instances < 1 || c.IndexDrivers < 1000 || c.Runs < 1:
+		return fmt.Errorf("%w: need at least 100 drivers, 10,000 events, 1,000 index drivers, one instance and one run", ErrConfig)
+	case !(c.Rate > 0) || !(c.LatencyRate > 0) || !(c.RestoreRate > 0) || c.RestoreSpan <= 0 || c.GPSInterval <= 0:
+		return fmt.Errorf("%w: rates, spans and intervals must be positive", ErrConfig)
+	}
+	for _, p := range c.Phases {
+		if !slices.Contains(AllPhases, p) {
+			return fmt.Errorf("%w: unknown phase %q: the phases are %s", ErrConfig, p, strings.Join(AllPhases, ", "))
+		}
+	}
+	if c.Scenario != simulator.AllCities {
+		if _, err := geo.CityNamed(c.Scenario); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	return c.Engine.Validate()
+}
+
+// Percentiles of a latency distribution.
+type Percentiles struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95,omitempty"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max,omitempty"`
+}
+
+// Spread is a repeated measurement: the median of the runs, and the least and greatest.
+type Spread struct {
+	Median, Min, Max float64
+}
+
+// Result is everything a run measured. The JSON keys are the ones `ridematch bench
+// --json` promises.
+type Result struct {
+	EngineEventsPerSec float64     `json:"engine_events_per_sec"`
+	FloorEventsPerSec  float64     `json:"floor_events_per_sec"`
+	RawConsumePerSec   float64     `json:"raw_consume_per_sec"`
+	E2ELatencyMS       Percentiles `json:"e2e_latency_ms"`
+	// OfferedPerSec is the load the latency phase actually offered.
+	OfferedPerSec float64 `json:"offered_events_per_sec"`
+
+	IndexUpdatesPerSec float64     `json:"index_updates_per_sec"`
+	MatchLatencyUS     Percentiles `json:"match_latency_us"`
+	BytesPerDriver     float64     `json:"bytes_per_driver"`
+	RestoreSeconds     float64     `json:"restore_seconds"`
+	RestoredRecords    int         `json:"restored_records"`
+
+	MatchRate           float64 `json:"match_rate"`
+	MeanPickupKM        float64 `json:"mean_pickup_km"`
+	P95PickupKM         float64 `json:"p95_pickup_km"`
+	OracleMatchRate     float64 `json:"oracle_match_rate"`
+	OracleMeanPickupKM  float64 `json:"oracle_mean_pickup_km"`
+	OracleP95PickupKM   float64 `json:"oracle_p95_pickup_km"`
+	CrossRegionMissRate float64 `json:"cross_region_miss_rate"`
+	QualityRequests     int     `json:"quality_requests"`
+
+	// The spreads behind the in-process figures, and how the run was set up.
+	IndexUpdatesSpread Spread  `json:"index_updates_spread"`
+	Machine            Machine `json:"machine"`
+	Setup              Setup   `json:"setup"`
+}
+
+// Machine says where the figures were measured.
+type Machine struct {
+	CPU        string `json:"cpu"`
+	Cores      int    `json:"cores"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	GoVersion  string `json:"go_version"`
+}
+
+// Setup echoes the settings that shape the figures.
+type Setup struct {
+	Scenario    string  `json:"scenario"`
+	Drivers     int     `json:"drivers"`
+	Events      int     `json:"events"`
+	Instances   int     `json:"instances"`
+	LatencyRate float64 `json:"latency_rate"`
+	Partitions  int32   `json:"region_partitions"`
+	RegionRes   int     `json:"region_resolution"`
+	Duration    string  `json:"duration"`
+}

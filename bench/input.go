@@ -1,0 +1,88 @@
+package bench
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ridematch"
+	"ridematch/event"
+	"ridematch/simulator"
+)
+
+// input is a load, encoded once and replayed into every phase: the reference's JSON,
+// keyed as producers key it, stamped with event time. The bytes live in one arena.
+type input struct {
+	arena []byte
+	recs  []inputRecord
+}
+
+type inputRecord struct {
+	requests       bool // ride-requests, else driver-locations
+	keyOff, keyLen uint32
+	valOff, valLen uint32
+	tsMillis       int64
+}
+
+// world returns the simulated load of the benchmark's scenario.
+func world(cfg Config, drivers int, rate float64, start time.Time) (*simulator.World, error) {
+	sc := simulator.DefaultConfig()
+	sc.City, sc.Drivers, sc.Rate, sc.GPSInterval, sc.Seed = cfg.Scenario, drivers, rate, cfg.GPSInterval, cfg.Seed
+	return simulator.NewWorld(sc, event.TimeOf(start))
+}
+
+// generate steps the scenario's world until it has emitted n events.
+func generate(cfg Config, n int, start time.Time) (*input, error) {
+	w, err := world(cfg, cfg.Drivers, cfg.Rate, start)
+	if err != nil {
+		return nil, err
+	}
+	in := &input{arena: make([]byte, 0, n*260), recs: make([]inputRecord, 0, n)}
+	for t := w.Start(); len(in.recs) < n; {
+		t = t.Add(100 * time.Millisecond)
+		w.Step(t, func(e *event.Input) {
+			if len(in.recs) < n {
+				in.add(e)
+			}
+		})
+	}
+	return in, nil
+}
+
+func (in *input) add(e *event.Input) {
+	r := inputRecord{tsMillis: e.Time().Millis()}
+	var key string
+	start := uint32(len(in.arena))
+	switch e.Kind {
+	case event.KindDriverLocation:
+		key = e.Driver.DriverID
+		in.arena = e.Driver.AppendJSON(in.arena)
+	case event.KindRideRequest:
+		r.requests, key = true, e.Request.RequestID
+		in.arena = e.Request.AppendJSON(in.arena)
+	case event.KindRideCancel:
+		r.requests, key = true, e.Cancel.RequestID
+		in.arena = e.Cancel.AppendJSON(in.arena)
+	}
+	r.valOff, r.valLen = start, uint32(len(in.arena))-start
+	r.keyOff = uint32(len(in.arena))
+	in.arena = append(in.arena, key...)
+	r.keyLen = uint32(len(key))
+	in.recs = append(in.recs, r)
+}
+
+// record makes a fresh kgo record for record i (the client writes into the records it
+// produces, so each phase needs its own).
+func (in *input) record(i int, topics ridematch.Topics) *kgo.Record {
+	r := &in.recs[i]
+	topic := topics.Name(ridematch.RoleDriverLocations)
+	if r.requests {
+		topic = topics.Name(ridematch.RoleRideRequests)
+	}
+	return &kgo.Record{
+		Topic:     topic,
+		Key:       in.arena[r.keyOff : r.keyOff+r.keyLen : r.keyOff+r.keyLen],
+		Value:     in.arena[r.valOff : r.valOff+r.valLen : r.valOff+r.valLen],
+		Timestamp: time.UnixMilli(r.tsMillis),
+	}
+}

@@ -1,0 +1,475 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ridematch"
+	"ridematch/broker"
+	"ridematch/cluster"
+	"ridematch/engine"
+	"ridematch/event"
+	"ridematch/matcher"
+	"ridematch/router"
+	"ridematch/simulator"
+)
+
+// startBroker starts an embedded broker on a free loopback port.
+func startBroker(ctx context.Context, cfg Config) (*broker.Broker, error) {
+	bc := broker.DefaultConfig()
+	bc.Listen, bc.Topics = "127.0.0.1:0", cfg.Engine.Topics
+	return broker.Start(ctx, bc, cfg.Log)
+}
+
+func client(addr string, opts ...kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ProducerBatchCompression(kgo.NoCompression())}, opts...)...)
+}
+
+// produce writes the whole input to the broker, as fast as it takes it.
+func produce(ctx context.Context, addr string, in *input, topics ridematch.Topics) error {
+	cl, err := client(addr, kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(200_000), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var first atomic.Value
+	for i := range in.recs {
+		cl.Produce(ctx, in.record(i, topics), func(_ *kgo.Record, err error) {
+			if err != nil {
+				first.CompareAndSwap(nil, err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	if err, _ := first.Load().(error); err != nil {
+		return fmt.Errorf("producing the input: %w", err)
+	}
+	return nil
+}
+
+// measureRawConsume reads the input back with a plain consumer: the most any stage
+// reading it could do.
+func measureRawConsume(ctx context.Context, cfg Config, addr string, n int) (float64, error) {
+	cl, err := client(addr,
+		kgo.ConsumeTopics(cfg.Engine.Topics.Name(ridematch.RoleDriverLocations), cfg.Engine.Topics.Name(ridematch.RoleRideRequests)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxBytes(cfg.Engine.FetchMaxBytes))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	got := 0
+	var start time.Time
+	deadline := time.Now().Add(cfg.Duration)
+	for got < n && time.Now().Before(deadline) {
+		fs := cl.PollRecords(ctx, 10_000)
+		if start.IsZero() {
+			start = time.Now()
+		}
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		got += fs.NumRecords()
+	}
+	return float64(got) / time.Since(start).Seconds(), nil
+}
+
+// phaseTopics gives a phase its own internal and output topics and groups, beside the
+// shared input topics, so that phases on one broker do not mix.
+func phaseTopics(cfg Config, phase string) engine.Config {
+	ec := cfg.Engine
+	ec.Topics = ridematch.Topics{Topics: append([]ridematch.Topic(nil), cfg.Engine.Topics.Topics...)}
+	for i, t := range ec.Topics.Topics {
+		if t.Role != ridematch.RoleDriverLocations && t.Role != ridematch.RoleRideRequests {
+			ec.Topics.Topics[i].Name = "bench-" + phase + "-" + t.Name
+		}
+	}
+	ec.RouterGroup, ec.MatcherGroup = "bench-"+phase+"-router", "bench-"+phase+"-matcher"
+	return ec
+}
+
+// running is engine instances sharing a phase's work.
+type running struct {
+	engines []*engine.Engine
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	err     error
+}
+
+func startEngines(ctx context.Context, cfg Config, ec engine.Config, addr string) (*running, error) {
+	ec.Cluster.Brokers = []string{addr}
+	ctx, cancel := context.WithCancel(ctx)
+	r := &running{cancel: cancel}
+	for i := 0; i < cfg.Instances; i++ {
+		c := ec
+		c.InstanceID = fmt.Sprintf("bench-%d-%d", i, time.Now().UnixNano())
+		e, err := engine.New(c, cfg.Log)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		r.engines = append(r.engines, e)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			if err := e.Run(ctx); err != nil {
+				r.mu.Lock()
+				r.err = errors.Join(r.err, err)
+				r.mu.Unlock()
+			}
+		}()
+	}
+	return r, nil
+}
+
+func (r *running) stop() error {
+	r.cancel()
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+func (r *running) sum() engine.Snapshot {
+	var s engine.Snapshot
+	for _, e := range r.engines {
+		x := e.Stats()
+		s.RouterIn += x.RouterIn
+		s.MatcherIn += x.MatcherIn
+		s.DriverUpdates += x.DriverUpdates
+		s.Requests += x.Requests
+		s.Cancels += x.Cancels
+		s.Matched += x.Matched
+		s.Restores += x.Restores
+		s.Replayed += x.Replayed
+		s.LastRestore = max(s.LastRestore, x.LastRestore)
+	}
+	return s
+}
+
+func (r *running) ready() bool {
+	for _, e := range r.engines {
+		if !e.Ready() {
+			return false
+		}
+	}
+	return true
+}
+
+// measureStages runs the engine (or, with noop, the plumbing floor) over the input in the
+// broker, from the first record routed until both groups have consumed everything, and
+// returns input events a second.
+func measureStages(ctx context.Context, cfg Config, addr string, n int, phase string, noop bool) (float64, error) {
+	ec := phaseTopics(cfg, phase)
+	ec.Noop = noop
+	cl, err := client(addr)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	if _, err := cluster.EnsureTopics(ctx, cl, ec.Topics, 1); err != nil {
+		return 0, err
+	}
+	if cfg.CPUProfile != "" && !noop {
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return 0, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	r, err := startEngines(ctx, cfg, ec, addr)
+	if err != nil {
+		return 0, err
+	}
+	adm := kadm.NewClient(cl)
+	var start time.Time
+	var routed uint64
+	var ends kadm.ListedOffsets // of the region log, once everything is routed
+	for {
+		if err := ctx.Err(); err != nil {
+			r.stop()
+			return 0, err
+		}
+		time.Sleep(20 * time.Millisecond)
+		s := r.sum()
+		routed = s.RouterIn
+		if routed > 0 && start.IsZero() {
+			start = time.Now()
+		}
+		if !start.IsZero() && time.Since(start) > cfg.Duration {
+			break
+		}
+		if routed < uint64(n) {
+			continue
+		}
+		// Ticks keep coming, so the matcher is never quite at the end: done is when it has
+		// consumed what was written by the time the last input was routed.
+		if ends == nil {
+			if ends, err = adm.ListCommittedOffsets(ctx, ec.Topics.Name(ridematch.RoleRegionLog)); err != nil {
+				ends = nil
+			}
+			continue
+		}
+		if consumedTo(ctx, adm, ec.MatcherGroup, ends) {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	if err := r.stop(); err != nil {
+		return 0, err
+	}
+	return float64(min(routed, uint64(n))) / elapsed.Seconds(), nil
+}
+
+// consumedTo reports whether a group's committed offsets have reached ends.
+func consumedTo(ctx context.Context, adm *kadm.Client, group string, ends kadm.ListedOffsets) bool {
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return false
+	}
+	done := true
+	ends.Each(func(e kadm.ListedOffset) {
+		if e.Err != nil || e.Offset == 0 {
+			return
+		}
+		c, ok := committed.Lookup(e.Topic, e.Partition)
+		done = done && ok && c.Err == nil && c.At >= e.Offset
+	})
+	return done
+}
+
+// measureLatency offers a steady load to running engines, the scenario's world running
+// as much faster than the wall clock as makes LatencyRate events a second, and times each
+// request from its produce call to its outcome read back through read_committed. The
+// first two seconds are warm-up.
+func measureLatency(ctx context.Context, cfg Config) (Percentiles, float64, error) {
+	b, err := startBroker(ctx, cfg)
+	if err != nil {
+		return Percentiles{}, 0, err
+	}
+	defer b.Close()
+	r, err := startEngines(ctx, cfg, cfg.Engine, b.Addr())
+	if err != nil {
+		return Percentiles{}, 0, err
+	}
+	defer r.stop()
+	for !r.ready() && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	start := time.Now()
+	w, err := world(cfg, cfg.Drivers, cfg.Rate, start)
+	if err != nil {
+		return Percentiles{}, 0, err
+	}
+	speedup := cfg.LatencyRate / (float64(cfg.Drivers)/cfg.GPSInterval.Seconds() + cfg.Rate)
+
+	var (
+		mu   sync.Mutex
+		sent = map[string]time.Time{}
+		lat  []float64
+	)
+	warm := start.Add(2 * time.Second)
+	end := start.Add(cfg.Duration)
+	readerDone := make(chan error, 1)
+	rctx, stopReader := context.WithCancel(ctx)
+	defer stopReader()
+	go func() {
+		readerDone <- readOutcomes(rctx, b.Addr(), cfg.Engine.Topics, func(id string, at time.Time) {
+			mu.Lock()
+			defer mu.Unlock()
+			if t, ok := sent[id]; ok {
+				delete(sent, id)
+				if t.After(warm) {
+					lat = append(lat, float64(at.Sub(t).Microseconds())/1000)
+				}
+			}
+		})
+	}()
+
+	prod, err := client(b.Addr(), kgo.ProducerLinger(time.Millisecond), kgo.MaxBufferedRecords(100_000))
+	if err != nil {
+		return Percentiles{}, 0, err
+	}
+	defer prod.Close()
+	var produced int
+	for now := time.Now(); now.Before(end) && ctx.Err() == nil; now = time.Now() {
+		to := w.Start().Add(time.Duration(float64(now.Sub(start)) * speedup))
+		w.Step(to, func(in *event.Input) {
+			var rec *kgo.Record
+			topics := cfg.Engine.Topics
+			switch in.Kind {
+			case event.KindDriverLocation:
+				rec = &kgo.Record{Topic: topics.Name(ridematch.RoleDriverLocations), Key: []byte(in.Driver.DriverID), Value: in.Driver.AppendJSON(nil)}
+			case event.KindRideRequest:
+				rec = &kgo.Record{Topic: topics.Name(ridematch.RoleRideRequests), Key: []byte(in.Request.RequestID), Value: in.Request.AppendJSON(nil)}
+				mu.Lock()
+				sent[in.Request.RequestID] = time.Now()
+				mu.Unlock()
+			default:
+				return
+			}
+			rec.Timestamp = in.Time().Std()
+			prod.Produce(ctx, rec, nil)
+			produced++
+		})
+		time.Sleep(2 * time.Millisecond)
+	}
+	offered := float64(produced) / time.Since(start).Seconds()
+	// Let the last requests come back.
+	time.Sleep(time.Second)
+	stopReader()
+	<-readerDone
+	mu.Lock()
+	defer mu.Unlock()
+	return percentiles(lat), offered, nil
+}
+
+// readOutcomes calls fn with each final outcome's request id as it is read.
+func readOutcomes(ctx context.Context, addr string, topics ridematch.Topics, fn func(string, time.Time)) error {
+	cl, err := client(addr, kgo.ConsumeTopics(topics.Name(ridematch.RoleRideMatches)),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	for ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		now := time.Now()
+		fs.EachRecord(func(r *kgo.Record) {
+			// The outcome's key is its request id; match_cancelled is not a final outcome
+			// but comes only after a ride_matched, which was timed.
+			fn(string(r.Key), now)
+		})
+	}
+	return nil
+}
+
+// measureRestore builds five minutes (RestoreSpan) of one busy partition of the region
+// log, with its decision log, as an engine would have written them; points the matcher
+// group's committed offset at their end; writes one more record; and times the restore
+// a matcher-only engine does when that record comes.
+func measureRestore(ctx context.Context, cfg Config) (time.Duration, int, error) {
+	b, err := startBroker(ctx, cfg)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer b.Close()
+	cl, err := client(b.Addr(), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(100_000),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cl.Close()
+
+	// A city, busy: enough drivers to make RestoreRate updates a second.
+	drivers := int(cfg.RestoreRate * cfg.GPSInterval.Seconds())
+	city := cfg
+	if city.Scenario == simulator.AllCities {
+		city.Scenario = "mumbai"
+	}
+	start := time.Now().Add(-cfg.RestoreSpan)
+	w, err := world(city, drivers, cfg.RestoreRate/500, start)
+	if err != nil {
+		return 0, 0, err
+	}
+	part, err := matcher.New(cfg.Engine.Matcher, 0, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	regionLog, decisions := cfg.Engine.Topics.Name(ridematch.RoleRegionLog), cfg.Engine.Topics.Name(ridematch.RoleDecisionLog)
+
+	// Route into partition 0 and let its matcher decide, writing what an engine writes:
+	// frames of region-log records, and decisions.
+	var frame []byte
+	var frameAt event.Time
+	offset, index := int64(0), 0
+	records := 0
+	flush := func() {
+		if len(frame) == 0 {
+			return
+		}
+		cl.Produce(ctx, &kgo.Record{Topic: regionLog, Partition: 0, Value: frame, Timestamp: frameAt.Std()}, nil)
+		frame, offset, index = nil, offset+1, 0
+	}
+	apply := func(rec *event.LogRecord) {
+		frame = event.AppendToFrame(frame, rec)
+		frameAt = rec.Time
+		part.Apply(rec, int64(event.PositionOf(offset, index)))
+		for _, o := range part.Outputs() {
+			if o.Decision != nil {
+				cl.Produce(ctx, &kgo.Record{Topic: decisions, Partition: 0, Value: event.AppendLog(nil, o.Decision), Timestamp: rec.Time.Std()}, nil)
+			}
+		}
+		records++
+		if index++; index >= 4096 {
+			flush()
+		}
+	}
+	rt, err := router.New(cfg.Engine.Router, 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	for t := w.Start(); t < w.Start().Add(cfg.RestoreSpan); {
+		t = t.Add(100 * time.Millisecond)
+		w.Step(t, func(in *event.Input) {
+			src := router.Source{Topic: router.DriverLocations, Time: in.Time()}
+			if in.Kind != event.KindDriverLocation {
+				src.Topic = router.RideRequests
+			}
+			rt.RouteEvent(in, src, func(_ int32, rec *event.LogRecord) { apply(rec) })
+		})
+		apply(router.Tick(t))
+	}
+	flush()
+	if err := cl.Flush(ctx); err != nil {
+		return 0, 0, err
+	}
+
+	// The group has consumed all of it; one more record makes the next owner restore.
+	adm := kadm.NewClient(cl)
+	group := cfg.Engine.MatcherGroup
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: regionLog, Partition: 0, At: offset})
+	if _, err := adm.CommitOffsets(ctx, group, offs); err != nil {
+		return 0, 0, err
+	}
+	tick := event.AppendToFrame(nil, router.Tick(event.TimeOf(time.Now())))
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: regionLog, Partition: 0, Value: tick}).FirstErr(); err != nil {
+		return 0, 0, err
+	}
+	ec := cfg.Engine
+	ec.RunRouter = false
+	single := cfg
+	single.Instances = 1
+	r, err := startEngines(ctx, single, ec, b.Addr())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.stop()
+	deadline := time.Now().Add(cfg.Duration + time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+		if s := r.sum(); s.Replayed > 0 {
+			return s.LastRestore, records, nil
+		}
+	}
+	return 0, records, errors.New("the matcher did not restore the partition")
+}

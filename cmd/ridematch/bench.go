@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"ridematch/bench"
+)
+
+func newBenchCmd(g *globals) *cobra.Command {
+	cfg := bench.DefaultConfig()
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure throughput, latency and match quality on this machine",
+		Long: `Measure, in one run on this machine, with embedded brokers in this process: the
+engine's sustained input events a second against a raw consumer and the plumbing
+floor (the same topology with no processing); end-to-end latency at a fixed
+offered load; index updates a second and match latency with a city of drivers;
+memory per driver; restore time of five minutes of a busy partition; and match
+quality against a global oracle. Progress goes to stderr; --json prints one JSON
+object on stdout. BENCHMARKS.md explains each figure.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return usageError{err}
+			}
+			topics, err := g.topics()
+			if err != nil {
+				return err
+			}
+			cfg.Engine.Topics = topics
+			// The engines' own logs would drown the progress: warnings only.
+			cfg.Log = log.Level(max(zerolog.WarnLevel, log.GetLevel()))
+			errOut := cmd.ErrOrStderr()
+			cfg.Progress = func(s string) { fmt.Fprintln(errOut, s) }
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			res, err := bench.Run(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(res)
+			}
+			printBench(cmd.OutOrStdout(), res)
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	fs.BoolVar(&asJSON, "json", false, "print one JSON object instead of the table")
+	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "bound on each timed phase")
+	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "load: all (national, over the Indian cities) or a city name")
+	fs.IntVar(&cfg.Drivers, "drivers", cfg.Drivers, "drivers in the throughput and latency load")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "ride requests a simulated second in that load")
+	fs.IntVar(&cfg.Events, "events", cfg.Events, "input events the throughput phases consume")
+	fs.IntVar(&cfg.Instances, "instances", cfg.Instances, "engine instances sharing the work in the process")
+	fs.Float64Var(&cfg.LatencyRate, "latency-rate", cfg.LatencyRate, "offered input events a second in the latency phase")
+	fs.IntVar(&cfg.IndexDrivers, "index-drivers", cfg.IndexDrivers, "drivers in one city for the index and match measurements")
+	fs.IntVar(&cfg.Runs, "runs", cfg.Runs, "repetitions of each in-process measurement (the median is reported)")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed of the generated loads")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the engine throughput phase to this file")
+	fs.StringSliceVar(&cfg.Phases, "phases", cfg.Phases, "phases to run: core, quality, throughput, latency, restore")
+	return cmd
+}
+
+func printBench(w io.Writer, r bench.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "machine\t%s, %d cores, %s\n", r.Machine.CPU, r.Machine.Cores, r.Machine.GoVersion)
+	fmt.Fprintf(tw, "load\t%s, %d drivers, %d events, %d engine instances, %d region partitions\n", r.Setup.Scenario, r.Setup.Drivers, r.Setup.Events, r.Setup.Instances, r.Setup.Partitions)
+	fmt.Fprintln(tw, "\t")
+	fmt.Fprintf(tw, "engine throughput\t%.0f input events/s\n", r.EngineEventsPerSec)
+	fmt.Fprintf(tw, "plumbing floor\t%.0f events/s (engine/floor %.2f)\n", r.FloorEventsPerSec, r.EngineEventsPerSec/max(r.FloorEventsPerSec, 1))
+	fmt.Fprintf(tw, "raw consume\t%.0f records/s\n", r.RawConsumePerSec)
+	fmt.Fprintf(tw, "end-to-end latency\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f events/s offered\n",
+		r.E2ELatencyMS.P50, r.E2ELatencyMS.P95, r.E2ELatencyMS.P99, r.E2ELatencyMS.Max, r.OfferedPerSec)
+	fmt.Fprintf(tw, "index updates\t%.0f /s on one core (runs %.0f..%.0f)\n", r.IndexUpdatesPerSec, r.IndexUpdatesSpread.Min, r.IndexUpdatesSpread.Max)
+	fmt.Fprintf(tw, "match latency\tp50 %.1f us, p99 %.1f us\n", r.MatchLatencyUS.P50, r.MatchLatencyUS.P99)
+	fmt.Fprintf(tw, "memory\t%.0f bytes per cached driver\n", r.BytesPerDriver)
+	fmt.Fprintf(tw, "restore\t%.2f s for %d records\n", r.RestoreSeconds, r.RestoredRecords)
+	fmt.Fprintf(tw, "match rate\t%.3f (oracle %.3f)\n", r.MatchRate, r.OracleMatchRate)
+	fmt.Fprintf(tw, "pickup distance\tmean %.3f km, p95 %.3f km (oracle mean %.3f, p95 %.3f)\n", r.MeanPickupKM, r.P95PickupKM, r.OracleMeanPickupKM, r.OracleP95PickupKM)
+	fmt.Fprintf(tw, "cross-region misses\t%.4f of %d requests\n", r.CrossRegionMissRate, r.QualityRequests)
+	tw.Flush()
+}

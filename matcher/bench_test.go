@@ -1,0 +1,79 @@
+package matcher
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"ridematch/event"
+	"ridematch/geo"
+)
+
+// cityOf places n drivers around Mumbai's places, as the index holds a busy city.
+func cityOf(b *testing.B, n int) (*Partition, []*event.LogRecord) { return cityOf2(b, n) }
+
+func cityOf2(b testing.TB, n int) (*Partition, []*event.LogRecord) {
+	b.Helper()
+	p := newPartition(b)
+	rng := rand.New(rand.NewPCG(1, 2))
+	places := geo.Cities[0].Places
+	vehicles := event.Vehicles
+	var moves []*event.LogRecord
+	for i := 0; i < n; i++ {
+		pl := places[rng.IntN(len(places))].Point
+		pos := geo.Offset(pl, rng.NormFloat64()*2, rng.NormFloat64()*2)
+		r := driverAt(driverID(i), pos, t0, vehicle(vehicles[rng.IntN(len(vehicles))]), rating(4+float64(rng.IntN(11))/10))
+		r.Cell = geo.CellOf(pos, p.cfg.Resolutions.Index)
+		p.Apply(r, int64(i))
+		p.Outputs()
+		m := *r
+		m.Route = event.RouteStay
+		m.Time = t0.Add(time.Second)
+		m.Driver.Time = m.Time
+		m.Driver.Location = geo.Offset(pos, 0.01, 0.01)
+		m.Cell = geo.CellOf(m.Driver.Location, p.cfg.Resolutions.Index)
+		moves = append(moves, &m)
+	}
+	return p, moves
+}
+
+func driverID(i int) string {
+	const digits = "0123456789"
+	b := []byte("D0000000")
+	for j := len(b) - 1; i > 0; j-- {
+		b[j] = digits[i%10]
+		i /= 10
+	}
+	return string(b)
+}
+
+func BenchmarkDriverUpdate(b *testing.B) {
+	p, moves := cityOf(b, 50_000)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m := moves[i%len(moves)]
+		m.Time++
+		m.Driver.Time = m.Time
+		p.Apply(m, int64(len(moves)+i))
+		p.Outputs()
+		i++
+	}
+}
+
+func BenchmarkMatch(b *testing.B) {
+	p, _ := cityOf(b, 50_000)
+	rng := rand.New(rand.NewPCG(3, 4))
+	places := geo.Cities[0].Places
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		pl := places[rng.IntN(len(places))].Point
+		pickup := geo.Offset(pl, rng.NormFloat64()*0.5, rng.NormFloat64()*0.5)
+		r := requestAt(driverID(1_000_000+i), pickup, event.RideTypes[rng.IntN(4)], t0)
+		r.Cell = geo.CellOf(pickup, p.cfg.Resolutions.Index)
+		p.Apply(r, int64(i))
+		p.Outputs()
+		i++
+	}
+}

@@ -1,0 +1,220 @@
+package matcher
+
+import (
+	"math"
+
+	"ridematch/event"
+	"ridematch/geo"
+)
+
+// index holds the drivers that may be matched, by H3 cell and, within a cell, by vehicle
+// type, with what the search needs to skip a cell or a vehicle list without looking at
+// its drivers: the cell's centre and outer radius, and each list's best rating.
+type index struct {
+	cells  map[geo.Cell]*bucket
+	shared *Shared
+}
+
+type cellGeom struct {
+	lat, lng, cosLat float64
+	radiusKM         float64 // from the centre to the farthest vertex
+}
+
+type bucket struct {
+	cell      geo.Cell
+	geom      cellGeom
+	drivers   [nVehicles][]entry
+	maxRating [nVehicles]float64
+	n         int
+}
+
+// entry is a driver as the search scans it: what decides whether it can win, kept in the
+// bucket so that scanning reads contiguous memory; only a driver that may win is followed
+// to its struct. Coordinates are float32 (a metre at worst), used only to skip drivers
+// with a margin; the winner's distance is computed from the exact position.
+type entry struct {
+	lat, lng float32
+	rating   float32
+	ts       event.Time
+	d        *driver
+}
+
+func entryOf(d *driver) entry {
+	return entry{lat: float32(d.pos.Lat), lng: float32(d.pos.Lng), rating: float32(d.rating), ts: d.ts, d: d}
+}
+
+// nVehicles is one more than the largest event.Vehicle, so vehicles index arrays.
+const nVehicles = int(event.Auto) + 1
+
+func newIndex(shared *Shared) index {
+	return index{cells: make(map[geo.Cell]*bucket), shared: shared}
+}
+
+func geomOf(c geo.Cell) cellGeom {
+	center := c.Center()
+	g := cellGeom{lat: center.Lat, lng: center.Lng, cosLat: math.Cos(center.Lat * math.Pi / 180)}
+	for _, v := range c.Boundary() {
+		g.radiusKM = max(g.radiusKM, geo.DistanceKM(center, v))
+	}
+	return g
+}
+
+// add puts d in the bucket of its cell and vehicle, remembering where.
+func (x *index) add(d *driver) {
+	b := x.cells[d.cell]
+	if b == nil {
+		b = &bucket{cell: d.cell, geom: x.shared.geom(d.cell)}
+		x.cells[d.cell] = b
+	}
+	v := d.vehicle
+	d.ibucket, d.ivehicle = b, v
+	d.slot = int32(len(b.drivers[v]))
+	b.drivers[v] = append(b.drivers[v], entryOf(d))
+	b.maxRating[v] = max(b.maxRating[v], d.rating)
+	b.n++
+}
+
+// update refreshes d's entry where it is.
+func (x *index) update(d *driver) {
+	b := d.ibucket
+	e := &b.drivers[d.ivehicle][d.slot]
+	old := float64(e.rating)
+	*e = entryOf(d)
+	if d.rating > b.maxRating[d.ivehicle] {
+		b.maxRating[d.ivehicle] = d.rating
+	} else if d.rating < old {
+		b.recount(d.ivehicle)
+	}
+}
+
+// remove takes d out of the bucket it was added to.
+func (x *index) remove(d *driver) {
+	b := d.ibucket
+	v := d.ivehicle
+	list := b.drivers[v]
+	last := len(list) - 1
+	rating := list[d.slot].rating
+	list[d.slot] = list[last]
+	list[d.slot].d.slot = d.slot
+	list[last] = entry{}
+	b.drivers[v] = list[:last]
+	d.slot, d.ibucket = -1, nil
+	if b.n--; b.n == 0 {
+		delete(x.cells, b.cell)
+		return
+	}
+	if float64(rating) >= b.maxRating[v] {
+		b.recount(v)
+	}
+}
+
+func (b *bucket) recount(v event.Vehicle) {
+	m := 0.0
+	for _, e := range b.drivers[v] {
+		m = max(m, e.d.rating)
+	}
+	b.maxRating[v] = m
+}
+
+// approxKM is the distance between two nearby points on the equirectangular projection
+// about the first, whose cosine of latitude is cosLat. Within the few kilometres of a
+// search it is within 0.5% of the great-circle distance, plus a metre.
+func approxKM(lat, lng, cosLat float64, p geo.Point) float64 {
+	dy := (p.Lat - lat) * (math.Pi / 180 * geo.EarthRadiusKM)
+	dx := (p.Lng - lng) * (math.Pi / 180 * geo.EarthRadiusKM) * cosLat
+	return math.Sqrt(dx*dx + dy*dy)
+}
+
+// float32Slack and ratingSlack cover the rounding of an entry's coordinates (under 2 m
+// anywhere on Earth) and rating to float32.
+const (
+	float32Slack = 0.002
+	ratingSlack  = 1e-6
+)
+
+// approxSlack bounds how much approxKM can overstate a distance of up to a few km: it is
+// subtracted before a bound is trusted, so no driver is skipped that could win.
+func approxSlack(km float64) float64 { return 0.005*km + 0.001 }
+
+// search is the greedy strategy's ring search: outward from the pickup's cell (H3
+// GridDisk, ring by ring), keeping the best by score (ties: nearer, then smaller driver
+// id). It skips a ring, a cell or a vehicle list when even a driver at its nearest possible
+// point with its best rating could not beat the best found, and stops at the first ring
+// that can hold no one better.
+func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float64) {
+	dk := p.shared.diskAround(r.origin, p.cfg.MaxPickupKM, 0)
+	w := p.cfg.Weights
+	maxKM := p.cfg.MaxPickupKM
+	bonus := w.Rating*(5-w.RatingPivot) + w.Compatible // the most rating and compatibility can add
+	pickup := r.Pickup
+	cosLat := math.Cos(pickup.Lat * math.Pi / 180)
+	var vehicles [nVehicles]bool
+	for v := 1; v < nVehicles; v++ {
+		vehicles[v] = r.RideType.Compatible(event.Vehicle(v)) || p.cfg.SoftCompatibility
+	}
+	// beats reports whether a driver at least km away with at most rating could score at
+	// least the best so far (ties are decided by distance and id, so they must be seen).
+	beats := func(km, rating float64, compatible bool) bool {
+		if best == nil {
+			return true
+		}
+		s := w.Base - w.DistancePerKM*km + w.Rating*(rating-w.RatingPivot)
+		if compatible {
+			s += w.Compatible
+		}
+		return max(0, s) >= bestScore
+	}
+	for j := 0; ; j++ {
+		if j >= len(dk.cells) {
+			if len(dk.cells) >= dk.full {
+				break
+			}
+			dk = p.shared.diskAround(r.origin, p.cfg.MaxPickupKM, j+1)
+		}
+		if best != nil && w.Base-w.DistancePerKM*dk.rings.LowerBoundKM(j)+bonus < bestScore {
+			break
+		}
+		for _, c := range dk.cells[j] {
+			b := p.index.cells[c]
+			if b == nil {
+				continue
+			}
+			// The nearest any point of the cell can be to the pickup.
+			near := approxKM(b.geom.lat, b.geom.lng, cosLat, pickup) - b.geom.radiusKM
+			near -= approxSlack(near + b.geom.radiusKM)
+			if near > maxKM {
+				continue
+			}
+			for v := 1; v < nVehicles; v++ {
+				if !vehicles[v] || len(b.drivers[v]) == 0 {
+					continue
+				}
+				compatible := r.RideType.Compatible(event.Vehicle(v))
+				if !beats(max(0, near), b.maxRating[v], compatible) {
+					continue
+				}
+				list := b.drivers[v]
+				for i := range list {
+					e := &list[i]
+					if p.clock.Sub(e.ts) > p.cfg.DriverTTL {
+						continue
+					}
+					approx := approxKM(pickup.Lat, pickup.Lng, cosLat, geo.Point{Lat: float64(e.lat), Lng: float64(e.lng)})
+					if lo := approx - approxSlack(approx) - float32Slack; lo > maxKM || !beats(lo, float64(e.rating)+ratingSlack, compatible) {
+						continue
+					}
+					d := e.d
+					dist := geo.DistanceKM(pickup, d.pos)
+					if dist > maxKM {
+						continue
+					}
+					s := w.Score(dist, d.rating, compatible)
+					if best == nil || s > bestScore || (s == bestScore && (dist < bestDist || (dist == bestDist && d.id < best.id))) {
+						best, bestDist, bestScore = d, dist, s
+					}
+				}
+			}
+		}
+	}
+	return best, bestDist, bestScore
+}
