@@ -19,6 +19,13 @@ import (
 	"ridematch/event"
 )
 
+// A graceful stop leaves the group within stopBudget of the signal; the batch in hand
+// gets batchBudget of it.
+const (
+	stopBudget  = 5 * time.Second
+	batchBudget = 3 * time.Second
+)
+
 // tp names a topic partition.
 type tp struct {
 	topic     string
@@ -210,15 +217,25 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", cluster.ErrConfig, err)
 	}
+	// A graceful stop has stopBudget from the moment ctx ends: finishing the batch in
+	// hand may take most of it, leaving the group the rest.
+	var stopping atomic.Int64
+	defer context.AfterFunc(ctx, func() { stopping.Store(time.Now().UnixNano()) })()
 	defer func() {
 		// Close leaves the group, so the partitions move at once rather than after a
-		// session timeout.
+		// session timeout. If the broker does not answer, the process goes anyway: the
+		// group notices at its session timeout, and the open transaction is aborted at
+		// its own.
+		left := stopBudget
+		if t := stopping.Load(); t != 0 {
+			left = max(500*time.Millisecond, stopBudget-time.Since(time.Unix(0, t)))
+		}
 		closed := make(chan struct{})
 		go func() { sess.Close(); close(closed) }()
 		select {
 		case <-closed:
-		case <-time.After(5 * time.Second):
-			s.log.Warn().Msg("leaving the group took more than 5s")
+		case <-time.After(left):
+			s.log.Warn().Dur("waited", left).Msg("leaving the group took too long; stopping anyway")
 		}
 	}()
 	if err := s.cfg.Cluster.Ping(ctx, sess.Client()); err != nil {
@@ -248,10 +265,18 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 		s.checkReady(ctx, sess.Client(), adm)
 
 		// The batch in hand is finished and committed even if ctx ends meanwhile, within
-		// a bound: that is what a graceful stop promises.
+		// a bound: that is what a graceful stop promises. Should the broker not answer,
+		// the transaction is given up (uncommitted, so nothing is lost) batchBudget after
+		// ctx ends, and the next owner handles the batch.
 		work, cancelWork := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		stopWork := context.AfterFunc(ctx, func() { time.AfterFunc(batchBudget, cancelWork) })
 		committed, touched, err := s.transact(work, sess, adm, fetches)
+		stopWork()
 		cancelWork()
+		if ctx.Err() != nil && err != nil {
+			s.log.Warn().Err(err).Msg("stopping with the batch in hand unfinished; it will be handled again")
+			return nil
+		}
 		if err != nil {
 			return err
 		}

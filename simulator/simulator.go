@@ -64,7 +64,7 @@ const (
 	tick       = 10 * time.Millisecond
 	maxCatchUp = 5
 	// flushTimeout bounds how long the records still buffered at the end may take.
-	flushTimeout = 5 * time.Second
+	flushTimeout = 3 * time.Second
 )
 
 // Run connects, then runs until ctx ends or Duration has passed, calling progress (when
@@ -79,7 +79,7 @@ func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error
 	if err != nil {
 		return Stats{}, err
 	}
-	defer prod.Close()
+	defer closeWithin(prod, time.Second)
 	topics := [...]string{
 		cfg.Topics.Name(ridematch.RoleDriverLocations),
 		cfg.Topics.Name(ridematch.RoleRideRequests),
@@ -94,7 +94,7 @@ func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error
 	if err != nil {
 		return Stats{}, err
 	}
-	defer cons.Close()
+	defer closeWithin(cons, time.Second)
 
 	wallStart := time.Now()
 	r := &run{
@@ -132,7 +132,11 @@ func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error
 
 	err = r.loop(ctx, outcomes, progress)
 	if err != nil {
-		_ = prod.AbortBufferedRecords(context.WithoutCancel(ctx)) // the cluster refused a record: the rest would fare no better
+		// The cluster refused a record: the rest would fare no better. Aborting waits for
+		// requests in flight, which a hung broker never answers: bound it.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = prod.AbortBufferedRecords(actx)
+		cancel()
 	} else {
 		r.flush(pctx)
 	}
@@ -434,7 +438,9 @@ func (r *run) flush(pctx context.Context) {
 	if err := r.prod.Flush(fctx); err != nil {
 		n := r.prod.BufferedProduceRecords()
 		r.log.Warn().Int64("records", n).Msg("the broker did not take the last records in time; abandoning them")
-		_ = r.prod.AbortBufferedRecords(context.Background())
+		actx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = r.prod.AbortBufferedRecords(actx)
+		cancel()
 	}
 }
 
@@ -451,5 +457,19 @@ func stopAfterGrace(ctx, pctx context.Context, stop context.CancelFunc) {
 	case <-t.C:
 		stop()
 	case <-pctx.Done():
+	}
+}
+
+// closeWithin closes a client, waiting at most d: closing waits for requests in flight,
+// which a hung broker never answers, and a stopping simulator must stop.
+func closeWithin(cl *kgo.Client, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		cl.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
 	}
 }
