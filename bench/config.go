@@ -56,7 +56,8 @@ type Config struct {
 	// Engine is the engine configuration measured.
 	Engine engine.Config
 	// CPUProfile, when set, is a file to write a CPU profile of the engine throughput
-	// phase to, for go tool pprof.
+	// phase to, for go tool pprof; the restore phase's goes to the same name plus
+	// ".restore".
 	CPUProfile string
 	// Log receives the engines' and brokers' logs; Progress one line per step.
 	Log      zerolog.Logger

@@ -459,6 +459,17 @@ func measureRestore(ctx context.Context, cfg Config) (time.Duration, int, error)
 	ec.RunRouter = false
 	single := cfg
 	single.Instances = 1
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile + ".restore")
+		if err != nil {
+			return 0, 0, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return 0, 0, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	r, err := startEngines(ctx, single, ec, b.Addr())
 	if err != nil {
 		return 0, 0, err

@@ -132,7 +132,8 @@ func (c Config) Validate() error {
 // reservations expire, requests wait at most RequestTTL, and surge depends on its window
 // and smoothing. Everything older is in the decision log (see DecisionHistory).
 func (c Config) History() time.Duration {
-	return max(c.ForgetAfter, c.ReservationTimeout, c.RequestTTL, c.Surge.History())
+	// A silent driver is forgotten at the first forget boundary after ForgetAfter.
+	return max(c.ForgetAfter+forgetEvery*c.SweepInterval, c.ReservationTimeout, c.RequestTTL, c.Surge.History())
 }
 
 // DecisionHistory is how much of the decision log a rebuild reads: History plus the

@@ -24,7 +24,7 @@ type bucket struct {
 	cell      geo.Cell
 	geom      cellGeom
 	drivers   [nVehicles][]entry
-	maxRating [nVehicles]float64
+	maxRating [nVehicles]float32
 	n         int
 }
 
@@ -70,7 +70,7 @@ func (x *index) add(d *driver) {
 	d.ibucket, d.ivehicle = b, v
 	d.slot = int32(len(b.drivers[v]))
 	b.drivers[v] = append(b.drivers[v], entryOf(d))
-	b.maxRating[v] = max(b.maxRating[v], d.rating)
+	b.maxRating[v] = max(b.maxRating[v], float32(d.rating))
 	b.n++
 }
 
@@ -78,11 +78,12 @@ func (x *index) add(d *driver) {
 func (x *index) update(d *driver) {
 	b := d.ibucket
 	e := &b.drivers[d.ivehicle][d.slot]
-	old := float64(e.rating)
+	old := e.rating
 	*e = entryOf(d)
-	if d.rating > b.maxRating[d.ivehicle] {
-		b.maxRating[d.ivehicle] = d.rating
-	} else if d.rating < old {
+	// Ratings are compared as stored, in float32, so an unchanged rating never recounts.
+	if e.rating > b.maxRating[d.ivehicle] {
+		b.maxRating[d.ivehicle] = e.rating
+	} else if e.rating < old && old == b.maxRating[d.ivehicle] {
 		b.recount(d.ivehicle)
 	}
 }
@@ -103,15 +104,15 @@ func (x *index) remove(d *driver) {
 		delete(x.cells, b.cell)
 		return
 	}
-	if float64(rating) >= b.maxRating[v] {
+	if rating >= b.maxRating[v] {
 		b.recount(v)
 	}
 }
 
 func (b *bucket) recount(v event.Vehicle) {
-	m := 0.0
+	var m float32
 	for _, e := range b.drivers[v] {
-		m = max(m, e.d.rating)
+		m = max(m, e.rating)
 	}
 	b.maxRating[v] = m
 }
@@ -190,7 +191,7 @@ func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float6
 					continue
 				}
 				compatible := r.RideType.Compatible(event.Vehicle(v))
-				if !beats(max(0, near), b.maxRating[v], compatible) {
+				if !beats(max(0, near), float64(b.maxRating[v])+ratingSlack, compatible) {
 					continue
 				}
 				list := b.drivers[v]

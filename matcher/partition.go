@@ -107,6 +107,7 @@ type Partition struct {
 	// that depend on when it last ran: a state rebuilt from part of the log must run it at
 	// the same moments as the state it replaces.
 	nextSweep  event.Time
+	nextForget event.Time
 	nextRetry  event.Time
 	nextExpiry event.Time // earliest pending deadline, a lower bound
 
@@ -669,22 +670,28 @@ func (p *Partition) token(id string, arrival event.Time, res event.Reservation) 
 	p.reindex(d)
 }
 
-// sweep releases expired reservations and forgets silent drivers and old requests. Its
-// effects do not depend on the order it visits drivers in.
+// sweep releases expired reservations and forgets old requests; every forgetEvery
+// sweeps it also forgets silent drivers, which means looking at them all. Its effects do
+// not depend on the order it visits drivers in.
 func (p *Partition) sweep() {
-	history := p.cfg.History()
-	for id, d := range p.drivers {
+	for _, d := range p.reservedBy {
 		if d.res != nil && d.res.Until <= p.clock {
 			p.stats.ReleasedExpired++
 			p.release(d)
 		}
-		silent := p.clock.Sub(d.seen)
-		if silent > p.cfg.ForgetAfter && (d.own != ownIncoming || silent > history) {
-			d.own = ownGone
-			p.release(d)
-			p.reindex(d)
-			delete(p.drivers, id)
-			p.stats.ForgotDrivers++
+	}
+	if p.clock >= p.nextForget {
+		p.nextForget = boundaryAfter(p.clock, forgetEvery*p.cfg.SweepInterval)
+		history := p.cfg.History()
+		for id, d := range p.drivers {
+			silent := p.clock.Sub(d.seen)
+			if silent > p.cfg.ForgetAfter && (d.own != ownIncoming || silent > history) {
+				d.own = ownGone
+				p.release(d)
+				p.reindex(d)
+				delete(p.drivers, id)
+				p.stats.ForgotDrivers++
+			}
 		}
 	}
 	n := 0
@@ -698,6 +705,9 @@ func (p *Partition) sweep() {
 	clear(p.done[:n])
 	p.done = p.done[n:]
 }
+
+// forgetEvery is how many sweeps apart silent drivers are looked for.
+const forgetEvery = 10
 
 // boundaryAfter is the first multiple of every strictly after t.
 func boundaryAfter(t event.Time, every time.Duration) event.Time {
