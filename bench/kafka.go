@@ -34,9 +34,13 @@ func client(addr string, opts ...kgo.Opt) (*kgo.Client, error) {
 	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ProducerBatchCompression(kgo.NoCompression())}, opts...)...)
 }
 
+// inputCompression is how the benchmark's producers compress the input, as producers of
+// high-volume JSON do: snappy, which franz-go and librdkafka write and read natively.
+var inputCompression = kgo.ProducerBatchCompression(kgo.SnappyCompression())
+
 // produce writes the whole input to the broker, as fast as it takes it.
 func produce(ctx context.Context, addr string, in *input, topics ridematch.Topics) error {
-	cl, err := client(addr, kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(200_000), kgo.ProducerBatchMaxBytes(1<<20))
+	cl, err := client(addr, inputCompression, kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(200_000), kgo.ProducerBatchMaxBytes(1<<20))
 	if err != nil {
 		return err
 	}
@@ -254,11 +258,20 @@ func consumedTo(ctx context.Context, adm *kadm.Client, group string, ends kadm.L
 	return done
 }
 
-// measureLatency offers a steady load to running engines, the scenario's world running
-// as much faster than the wall clock as makes LatencyRate events a second, and times each
-// request from its produce call to its outcome read back through read_committed. The
-// first two seconds are warm-up.
+// measureLatency offers a steady load, LatencyRate input events a second, to running
+// engines, and times each request from its produce call to its outcome read back
+// through read_committed. The load is the scenario's, generated before the clock starts
+// (so that making it costs the measurement nothing) and produced at the offered pace; its
+// simulated time runs as much faster than the wall clock as the pace needs. The first
+// two seconds are warm-up; the measured window is the duration, at most ten seconds.
 func measureLatency(ctx context.Context, cfg Config) (Percentiles, float64, error) {
+	window := min(cfg.Duration, 10*time.Second)
+	warmup := 2 * time.Second
+	n := int(cfg.LatencyRate * (warmup + window).Seconds())
+	in, err := generate(cfg, n, time.Now())
+	if err != nil {
+		return Percentiles{}, 0, err
+	}
 	b, err := startBroker(ctx, cfg)
 	if err != nil {
 		return Percentiles{}, 0, err
@@ -273,20 +286,24 @@ func measureLatency(ctx context.Context, cfg Config) (Percentiles, float64, erro
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	start := time.Now()
-	w, err := world(cfg, cfg.Drivers, cfg.Rate, start)
-	if err != nil {
-		return Percentiles{}, 0, err
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile + ".latency")
+		if err != nil {
+			return Percentiles{}, 0, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return Percentiles{}, 0, err
+		}
+		defer pprof.StopCPUProfile()
 	}
-	speedup := cfg.LatencyRate / (float64(cfg.Drivers)/cfg.GPSInterval.Seconds() + cfg.Rate)
-
 	var (
 		mu   sync.Mutex
 		sent = map[string]time.Time{}
 		lat  []float64
 	)
-	warm := start.Add(2 * time.Second)
-	end := start.Add(cfg.Duration)
+	start := time.Now()
+	warm := start.Add(warmup)
 	readerDone := make(chan error, 1)
 	rctx, stopReader := context.WithCancel(ctx)
 	defer stopReader()
@@ -303,33 +320,24 @@ func measureLatency(ctx context.Context, cfg Config) (Percentiles, float64, erro
 		})
 	}()
 
-	prod, err := client(b.Addr(), kgo.ProducerLinger(time.Millisecond), kgo.MaxBufferedRecords(100_000))
+	prod, err := client(b.Addr(), inputCompression, kgo.ProducerLinger(time.Millisecond), kgo.MaxBufferedRecords(100_000))
 	if err != nil {
 		return Percentiles{}, 0, err
 	}
 	defer prod.Close()
-	var produced int
-	for now := time.Now(); now.Before(end) && ctx.Err() == nil; now = time.Now() {
-		to := w.Start().Add(time.Duration(float64(now.Sub(start)) * speedup))
-		w.Step(to, func(in *event.Input) {
-			var rec *kgo.Record
-			topics := cfg.Engine.Topics
-			switch in.Kind {
-			case event.KindDriverLocation:
-				rec = &kgo.Record{Topic: topics.Name(ridematch.RoleDriverLocations), Key: []byte(in.Driver.DriverID), Value: in.Driver.AppendJSON(nil)}
-			case event.KindRideRequest:
-				rec = &kgo.Record{Topic: topics.Name(ridematch.RoleRideRequests), Key: []byte(in.Request.RequestID), Value: in.Request.AppendJSON(nil)}
+	produced := 0
+	for produced < n && ctx.Err() == nil {
+		due := min(n, int(cfg.LatencyRate*time.Since(start).Seconds()))
+		for ; produced < due; produced++ {
+			rec := in.record(produced, cfg.Engine.Topics)
+			if in.recs[produced].requests {
 				mu.Lock()
-				sent[in.Request.RequestID] = time.Now()
+				sent[string(rec.Key)] = time.Now()
 				mu.Unlock()
-			default:
-				return
 			}
-			rec.Timestamp = in.Time().Std()
 			prod.Produce(ctx, rec, nil)
-			produced++
-		})
-		time.Sleep(2 * time.Millisecond)
+		}
+		time.Sleep(time.Millisecond)
 	}
 	offered := float64(produced) / time.Since(start).Seconds()
 	// Let the last requests come back.

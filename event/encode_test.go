@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -238,5 +239,27 @@ func TestAppendJSONStringMatchesEncodingJSON(t *testing.T) {
 	b := appendJSONString(nil, "a\xffb")
 	if !json.Valid(b) || string(b) != `"a\ufffdb"` {
 		t.Errorf("appendJSONString(invalid UTF-8) = %s", b)
+	}
+}
+
+// TestAppendJSONFloatFastPath: the integer path writes what strconv writes, for the
+// values it takes and around them.
+func TestAppendJSONFloatFastPath(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(21, 22))
+	check := func(f float64) {
+		got := string(appendJSONFloat(nil, f))
+		want := strconv.FormatFloat(f, 'f', -1, 64)
+		if got != want {
+			t.Fatalf("appendJSONFloat(%v) = %s, strconv says %s", f, got, want)
+		}
+	}
+	for _, f := range []float64{0, -0.0, 1, -1, 0.5, 19.0544, 72.8413, -73.9855, 4.7, 12.5, 359.999999, 0.000001, -0.000001, 1e-7, 123456789.123456, 9e9, 1e20, 90, -180} {
+		check(f)
+	}
+	for i := 0; i < 200_000; i++ {
+		x := float64(rnd.Int64N(400_000_000)-200_000_000) / 1e6
+		check(x)
+		check(math.Nextafter(x, math.Inf(1)))
+		check(rnd.NormFloat64() * 100)
 	}
 }
