@@ -194,7 +194,7 @@ func (f *fields) id(fd field) (string, error) {
 	switch {
 	case !f.has.has(fd):
 		return "", invalid(ReasonMissingField, fieldNames[fd], "")
-	case len(s) == 0 || len(s) > MaxIDBytes || !utf8.Valid(s) || bytes.ContainsFunc(s, isControl):
+	case len(s) == 0 || len(s) > MaxIDBytes || !printable(s):
 		return "", invalid(ReasonBadID, fieldNames[fd], "ids are 1 to 128 bytes of printable UTF-8")
 	}
 	return string(s), nil
@@ -212,6 +212,21 @@ func (f *fields) name(fd field) (string, error) {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// printable reports whether s is valid UTF-8 without control characters; ids are nearly
+// always ASCII, checked byte by byte.
+func printable(s []byte) bool {
+	for i, c := range s {
+		if c >= utf8.RuneSelf {
+			rest := s[i:]
+			return utf8.Valid(rest) && !bytes.ContainsFunc(rest, isControl)
+		}
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
 
 func (f *fields) point(fd field) (geo.Point, error) {
 	p := &f.pt[fd]

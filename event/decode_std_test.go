@@ -3,6 +3,8 @@ package event
 import (
 	"encoding/json"
 	"errors"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -204,5 +206,25 @@ func TestScannerMatchesEncodingJSONOnCorpus(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		sameDecoding(t, []byte(v))
+	}
+}
+
+// TestExactFloat holds the fast number path to strconv.
+func TestExactFloat(t *testing.T) {
+	for _, s := range []string{"0", "-0", "0.0", "1", "19.0544", "72.8413", "-73.9855", "4.7", "12.5", "359.999999", "0.000001",
+		"123456789012345", "1234567890123456", "0.1234567890123456789", "00", "1.", ".5", "1e5", "-", "9007199254740993", "0.30000000000000004"} {
+		want, err := strconv.ParseFloat(s, 64)
+		got, ok := exactFloat([]byte(s))
+		if ok && (err != nil || got != want || math.Signbit(got) != math.Signbit(want)) {
+			t.Errorf("exactFloat(%q) = %v, strconv %v (%v)", s, got, want, err)
+		}
+	}
+	rnd := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 300_000; i++ {
+		s := strconv.FormatFloat(rnd.NormFloat64()*math.Pow(10, float64(rnd.IntN(12)-4)), 'f', rnd.IntN(12), 64)
+		want, _ := strconv.ParseFloat(s, 64)
+		if got, ok := exactFloat([]byte(s)); ok && got != want {
+			t.Fatalf("exactFloat(%q) = %v, strconv %v", s, got, want)
+		}
 	}
 }

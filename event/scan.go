@@ -484,10 +484,47 @@ func (s *scanner) member(first bool) ([]byte, bool) {
 // case (encoding/json folds case; it also folds the Kelvin sign to k and the long s to s,
 // which we do too).
 func match(key []byte) field {
-	for f := field(1); f < nFields; f++ {
-		if string(key) == fieldNames[f] {
-			return f
-		}
+	switch string(key) {
+	case "event_type":
+		return fEventType
+	case "driver_id":
+		return fDriverID
+	case "location":
+		return fLocation
+	case "timestamp":
+		return fTimestamp
+	case "speed":
+		return fSpeed
+	case "heading":
+		return fHeading
+	case "availability":
+		return fAvailability
+	case "vehicle_type":
+		return fVehicleType
+	case "rating":
+		return fRating
+	case "request_id":
+		return fRequestID
+	case "customer_id":
+		return fCustomerID
+	case "pickup_location":
+		return fPickupLocation
+	case "drop_location":
+		return fDropLocation
+	case "pickup_coordinates":
+		return fPickupCoordinates
+	case "drop_coordinates":
+		return fDropCoordinates
+	case "request_time":
+		return fRequestTime
+	case "ride_type":
+		return fRideType
+	case "estimated_distance":
+		return fEstimatedDistance
+	case "reason":
+		return fReason
+	case "cancel_time":
+		return fCancelTime
 	}
 	for f := field(1); f < nFields; f++ {
 		if foldEqual(key, fieldNames[f]) {
@@ -595,8 +632,57 @@ func (s *scanner) float() (float64, bool) {
 	if s.bad {
 		return 0, false
 	}
+	if v, ok := exactFloat(text); ok {
+		return v, true
+	}
 	v, err := strconv.ParseFloat(unsafeString(text), 64)
 	return v, err == nil
+}
+
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// exactFloat parses the numbers GPS fixes and ratings are made of, a mantissa of at most
+// 15 digits and a small exponent, exactly as strconv does but without its generality:
+// such a mantissa and power of ten are exact doubles, and one division or multiplication
+// of exact doubles rounds correctly (Clinger's fast path). Anything else reports false.
+func exactFloat(text []byte) (float64, bool) {
+	i, neg := 0, false
+	if i < len(text) && text[i] == '-' {
+		neg, i = true, i+1
+	}
+	var mant uint64
+	digits, exp := 0, 0
+	if i == len(text) || text[i] < '0' || text[i] > '9' {
+		return 0, false
+	}
+	for ; i < len(text) && text[i] >= '0' && text[i] <= '9'; i++ {
+		if mant == 0 && text[i] == '0' {
+			continue
+		}
+		mant = mant*10 + uint64(text[i]-'0')
+		digits++
+	}
+	if i < len(text) && text[i] == '.' {
+		for i++; i < len(text) && text[i] >= '0' && text[i] <= '9'; i++ {
+			exp--
+			if mant == 0 && text[i] == '0' {
+				continue
+			}
+			mant = mant*10 + uint64(text[i]-'0')
+			digits++
+		}
+	}
+	if i != len(text) || digits > 15 || exp < -22 {
+		return 0, false // an exponent part, or too many digits: the general path
+	}
+	f := float64(mant)
+	if exp < 0 {
+		f /= pow10[-exp]
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 // point decodes a {lat,lng} object into f.pt[fd], keeping what an earlier object with the
