@@ -81,32 +81,44 @@ func (m *routerMachine) idle(now time.Time, parts map[tp]state, out *outbox) boo
 }
 
 type routerState struct {
-	m   *routerMachine
-	rt  *router.Router
-	src router.Input
+	m        *routerMachine
+	rt       *router.Router
+	src      router.Input
+	out      *outbox // of the record being routed; nil while replaying
+	emit     router.Emit
+	reported router.Stats // what done last added to the engine's counters
 }
 
 func (s *routerState) apply(r *kgo.Record, out *outbox) {
-	src := router.Source{Topic: s.src, Time: event.TimeOf(r.Timestamp)}
-	before := s.rt.Stats()
-	err := s.rt.Route(r.Value, src, func(p int32, lr *event.LogRecord) {
-		if out != nil {
-			out.logRecord(p, lr)
+	if s.emit == nil {
+		s.emit = func(p int32, lr *event.LogRecord) {
+			if s.out != nil {
+				s.out.logRecord(p, lr)
+			}
 		}
-	})
-	if out == nil {
-		return
 	}
-	if err != nil {
+	s.out = out
+	err := s.rt.Route(r.Value, router.Source{Topic: s.src, Time: event.TimeOf(r.Timestamp)}, s.emit)
+	if out != nil && err != nil {
 		out.deadLetter(s.m.dlq, r, err)
-		return
 	}
-	after := s.rt.Stats()
+	if out == nil {
+		// A replay's records were counted when they were first handled.
+		s.reported = s.rt.Stats()
+	}
+}
+
+// done adds what the live records of a batch did to the engine's counters, once a batch
+// rather than once a record.
+func (s *routerState) done() {
+	now := s.rt.Stats()
+	before := s.reported
+	s.reported = now
 	s.m.stats.update(func(st *Snapshot) {
-		st.StaleDrivers += after.Stale - before.Stale
-		st.DriverUpdates += after.Drivers - before.Drivers
-		st.Requests += after.Requests - before.Requests
-		st.Cancels += after.Cancels - before.Cancels
+		st.StaleDrivers += now.Stale - before.Stale
+		st.DriverUpdates += now.Drivers - before.Drivers
+		st.Requests += now.Requests - before.Requests
+		st.Cancels += now.Cancels - before.Cancels
 	})
 }
 
@@ -158,9 +170,10 @@ func (m *matcherMachine) idle(_ time.Time, parts map[tp]state, _ *outbox) bool {
 }
 
 type matcherState struct {
-	m   *matcherMachine
-	p   *matcher.Partition
-	rec event.LogRecord
+	m        *matcherMachine
+	p        *matcher.Partition
+	rec      event.LogRecord
+	reported matcher.Stats // what done last added to the engine's counters
 
 	// While restoring: where the replay starts, and the recorded matches by the position
 	// of the record that made them.
@@ -207,13 +220,12 @@ func (s *matcherState) apply(r *kgo.Record, out *outbox) {
 			delete(s.decided, pos)
 			return nil
 		}
-		before := s.p.Stats()
 		s.p.Apply(&s.rec, int64(pos))
 		s.emit(r.Partition, out)
-		s.m.stats.addMatcher(before, s.p.Stats())
 		return nil
 	})
 	if out == nil {
+		s.reported = s.p.Stats()
 		return
 	}
 	s.decided = nil
@@ -222,6 +234,13 @@ func (s *matcherState) apply(r *kgo.Record, out *outbox) {
 		// aside, whole, and go on.
 		out.deadLetter(s.m.dlq, r, &event.InvalidError{Reason: event.ReasonBadInternal, Detail: err.Error()})
 	}
+}
+
+// done adds what the live records of a batch did to the engine's counters.
+func (s *matcherState) done() {
+	now := s.p.Stats()
+	s.m.stats.addMatcher(s.reported, now)
+	s.reported = now
 }
 
 func (s *matcherState) emit(partition int32, out *outbox) {
@@ -258,6 +277,8 @@ func (m *noopMachine) pollWait() time.Duration { return 100 * time.Millisecond }
 func (m *noopMachine) open(tp) (state, time.Duration, error) { return m, 0, nil }
 
 func (m *noopMachine) idle(time.Time, map[tp]state, *outbox) bool { return false }
+
+func (m *noopMachine) done() {}
 
 func (m *noopMachine) apply(r *kgo.Record, out *outbox) {
 	if out == nil || m.regionLog == "" {

@@ -37,6 +37,8 @@ type state interface {
 	// apply handles one record. out is nil while replaying: the record's outputs were
 	// written when it was first handled.
 	apply(r *kgo.Record, out *outbox)
+	// done is called after each batch of live records.
+	done()
 }
 
 // machine is what differs between the two stages.
@@ -326,6 +328,7 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		for _, r := range p.Records {
 			st.apply(r, out)
 		}
+		st.done()
 	})
 	wrote := s.machine.idle(time.Now(), s.parts, out)
 	out.closeFrames()
