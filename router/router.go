@@ -117,6 +117,9 @@ type Router struct {
 	locator    *geo.Locator
 	watermark  event.Time
 	stats      Stats
+	// rec and left are the records passed to emit, reused: a record is only valid during
+	// the emit call.
+	rec, left event.LogRecord
 }
 
 // New returns a Router for one input partition, writing to a region log of n partitions.
@@ -142,7 +145,8 @@ func (r *Router) Watermark() event.Time { return r.watermark }
 // Drivers is how many drivers the router remembers.
 func (r *Router) Drivers() int { return len(r.drivers) }
 
-// Emit receives the region-log records an input record becomes.
+// Emit receives the region-log records an input record becomes. rec is valid only during
+// the call: the router reuses it.
 type Emit func(partition int32, rec *event.LogRecord)
 
 // Route validates one input record and passes what it becomes to emit: nothing (a stale
@@ -199,13 +203,14 @@ func (r *Router) RouteEvent(in *event.Input, src Source, emit Emit) {
 		r.stats.Requests++
 		cell, _, region := r.cfg.Resolutions.Cells(in.Request.Pickup)
 		r.stats.Routed++
-		emit(PartitionOf(region, r.partitions), &event.LogRecord{Kind: event.LogRequest, Time: in.Request.Time, Request: in.Request, Cell: cell})
+		r.rec = event.LogRecord{Kind: event.LogRequest, Time: in.Request.Time, Request: in.Request, Cell: cell}
+		emit(PartitionOf(region, r.partitions), &r.rec)
 	case event.KindRideCancel:
 		r.stats.Cancels++
 		r.stats.Routed += uint64(r.partitions)
-		rec := &event.LogRecord{Kind: event.LogCancel, Time: in.Cancel.Time, Cancel: in.Cancel}
 		for p := int32(0); p < r.partitions; p++ {
-			emit(p, rec)
+			r.rec = event.LogRecord{Kind: event.LogCancel, Time: in.Cancel.Time, Cancel: in.Cancel}
+			emit(p, &r.rec)
 		}
 	}
 }
@@ -213,21 +218,24 @@ func (r *Router) RouteEvent(in *event.Input, src Source, emit Emit) {
 func (r *Router) routeDriver(d *event.DriverLocation, emit Emit) {
 	seen := r.drivers
 	last, known := seen[d.DriverID]
+	if known && d.Time <= last.at {
+		r.stats.Stale++
+		return
+	}
 	// The index cell: the matcher indexes the driver by it, and the region is its ancestor.
 	cell := r.locator.Locate(d.Location, last.cell)
 	to := PartitionOf(cell.Parent(r.cfg.Resolutions.Region), r.partitions)
-	rec := &event.LogRecord{Kind: event.LogDriver, Time: d.Time, Driver: *d, Cell: cell}
+	rec := &r.rec
+	*rec = event.LogRecord{Kind: event.LogDriver, Time: d.Time, Driver: *d, Cell: cell}
 	switch {
-	case known && d.Time <= last.at:
-		r.stats.Stale++
-		return
 	case !known || d.Time.Sub(last.at) > r.cfg.DriverTTL:
 		r.stats.Geneses++
 		rec.Route = event.RouteGenesis
 	case last.partition != to:
 		r.stats.Moves++
 		r.stats.Routed++
-		emit(last.partition, &event.LogRecord{Kind: event.LogLeft, Time: d.Time, DriverID: d.DriverID, To: to})
+		r.left = event.LogRecord{Kind: event.LogLeft, Time: d.Time, DriverID: d.DriverID, To: to}
+		emit(last.partition, &r.left)
 		rec.Route, rec.From = event.RouteArrival, last.partition
 	}
 	seen[d.DriverID] = lastSeen{partition: to, at: d.Time, cell: cell}
