@@ -125,7 +125,9 @@ type Percentiles struct {
 
 // Spread is a repeated measurement: the median of the runs, and the least and greatest.
 type Spread struct {
-	Median, Min, Max float64
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
 }
 
 // Result is everything a run measured. The JSON keys are the ones `ridematch bench

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// TestBenchJSON runs a small bench of the in-process and engine phases and reads its
+// JSON as a script would: every promised key is there, and the figures are ones a run
+// that did its work gives.
+func TestBenchJSON(t *testing.T) {
+	code, out, errs := runCommand(t, 2*time.Minute, "bench", "--json", "--phases", "core,throughput",
+		"--index-drivers", "2000", "--runs", "2", "--drivers", "2000", "--events", "20000", "--duration", "10s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
+	}
+	num := func(path ...string) float64 {
+		t.Helper()
+		var v any = r
+		for _, k := range path {
+			m, ok := v.(map[string]any)
+			if !ok {
+				t.Fatalf("%v: not an object", path)
+			}
+			if v, ok = m[k]; !ok {
+				t.Fatalf("the JSON lacks %v:\n%s", path, out)
+			}
+		}
+		f, ok := v.(float64)
+		if !ok {
+			t.Fatalf("%v = %v, not a number", path, v)
+		}
+		return f
+	}
+	for _, p := range [][]string{
+		{"engine_events_per_sec"}, {"floor_events_per_sec"}, {"raw_consume_per_sec"},
+		{"index_updates_per_sec"}, {"match_latency_us", "p50"}, {"match_latency_us", "p99"},
+		{"match_latency_raw_us", "p99"}, {"bytes_per_driver"}, {"index_updates_spread", "median"},
+	} {
+		if v := num(p...); v <= 0 {
+			t.Errorf("%v = %v, want a measured figure", p, v)
+		}
+	}
+	if best, raw := num("match_latency_us", "p99"), num("match_latency_raw_us", "p99"); best > raw {
+		t.Errorf("the fastest runs' p99 %v exceeds the pooled p99 %v", best, raw)
+	}
+	// Phases not asked for report zero rather than a figure nobody measured.
+	if v := num("restore_seconds"); v != 0 {
+		t.Errorf("restore_seconds = %v without the restore phase", v)
+	}
+	if v := num("e2e_latency_ms", "p99"); v != 0 {
+		t.Errorf("e2e p99 = %v without the latency phase", v)
+	}
+}
