@@ -48,14 +48,20 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	if run("latency") {
-		progress("latency: offering %.0f events/s for %s", cfg.LatencyRate, cfg.Duration)
-		var err error
-		if res.E2ELatencyMS, res.OfferedPerSec, err = measureLatency(ctx, cfg); err != nil {
-			return res, err
+		rates := append(slices.Clone(cfg.LatencyCurve), cfg.LatencyRate)
+		for _, rate := range rates {
+			progress("latency: offering %.0f events/s for %s", rate, cfg.Duration)
+			lat, offered, err := measureLatency(ctx, cfg, rate)
+			if err != nil {
+				return res, err
+			}
+			progress("  offered %.0f events/s: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms", offered, lat.P50, lat.P95, lat.P99, lat.Max)
+			if len(rates) > 1 {
+				res.E2ELatencyCurve = append(res.E2ELatencyCurve, LatencyPoint{OfferedPerSec: offered, Percentiles: lat})
+			}
+			res.E2ELatencyMS, res.OfferedPerSec = lat, offered
+			runtime.GC()
 		}
-		progress("  offered %.0f events/s: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms", res.OfferedPerSec,
-			res.E2ELatencyMS.P50, res.E2ELatencyMS.P95, res.E2ELatencyMS.P99, res.E2ELatencyMS.Max)
-		runtime.GC()
 	}
 	if run("restore") {
 		progress("restore: %s of a partition at %.0f events/s", cfg.RestoreSpan, cfg.RestoreRate)

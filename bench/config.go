@@ -38,6 +38,10 @@ type Config struct {
 	// LatencyRate is the offered load, in input events a second, of the latency phase
 	// (default 250,000, DESIGN.md's figure).
 	LatencyRate float64
+	// LatencyCurve are more offered loads the latency phase measures, before LatencyRate,
+	// each on a fresh broker and engines: where the latency stands as the load grows
+	// (default none).
+	LatencyCurve []float64
 	// IndexDrivers is the city-sized driver population of the in-process measurements
 	// (default 50,000, in Mumbai).
 	IndexDrivers int
@@ -99,6 +103,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the duration must be at least 1s", ErrConfig)
 	case c.Drivers < 100 || c.Events < 10_000 || c.Instances < 1 || c.IndexDrivers < 1000 || c.Runs < 1:
 		return fmt.Errorf("%w: need at least 100 drivers, 10,000 events, 1,000 index drivers, one instance and one run", ErrConfig)
+	case slices.ContainsFunc(c.LatencyCurve, func(r float64) bool { return !(r > 0) }):
+		return fmt.Errorf("%w: the latency curve's rates must be positive", ErrConfig)
 	case !(c.Rate > 0) || !(c.LatencyRate > 0) || !(c.RestoreRate > 0) || c.RestoreSpan <= 0 || c.GPSInterval <= 0:
 		return fmt.Errorf("%w: rates, spans and intervals must be positive", ErrConfig)
 	}
@@ -123,6 +129,12 @@ type Percentiles struct {
 	Max float64 `json:"max,omitempty"`
 }
 
+// LatencyPoint is the end-to-end latency at one offered load.
+type LatencyPoint struct {
+	OfferedPerSec float64 `json:"offered_events_per_sec"`
+	Percentiles
+}
+
 // Spread is a repeated measurement: the median of the runs, and the least and greatest.
 type Spread struct {
 	Median float64 `json:"median"`
@@ -139,6 +151,8 @@ type Result struct {
 	E2ELatencyMS       Percentiles `json:"e2e_latency_ms"`
 	// OfferedPerSec is the load the latency phase actually offered.
 	OfferedPerSec float64 `json:"offered_events_per_sec"`
+	// E2ELatencyCurve is the latency at each rate of the latency curve, then LatencyRate.
+	E2ELatencyCurve []LatencyPoint `json:"e2e_latency_curve,omitempty"`
 
 	IndexUpdatesPerSec float64 `json:"index_updates_per_sec"`
 	// MatchLatencyUS takes each request at its fastest of the runs: the code's cost, the

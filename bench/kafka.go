@@ -258,16 +258,16 @@ func consumedTo(ctx context.Context, adm *kadm.Client, group string, ends kadm.L
 	return done
 }
 
-// measureLatency offers a steady load, LatencyRate input events a second, to running
+// measureLatency offers a steady load, rate input events a second, to running
 // engines, and times each request from its produce call to its outcome read back
 // through read_committed. The load is the scenario's, generated before the clock starts
 // (so that making it costs the measurement nothing) and produced at the offered pace; its
 // simulated time runs as much faster than the wall clock as the pace needs. The first
 // two seconds are warm-up; the measured window is the duration, at most ten seconds.
-func measureLatency(ctx context.Context, cfg Config) (Percentiles, float64, error) {
+func measureLatency(ctx context.Context, cfg Config, rate float64) (Percentiles, float64, error) {
 	window := min(cfg.Duration, 10*time.Second)
 	warmup := 2 * time.Second
-	n := int(cfg.LatencyRate * (warmup + window).Seconds())
+	n := int(rate * (warmup + window).Seconds())
 	in, err := generate(cfg, n, time.Now())
 	if err != nil {
 		return Percentiles{}, 0, err
@@ -327,7 +327,7 @@ func measureLatency(ctx context.Context, cfg Config) (Percentiles, float64, erro
 	defer prod.Close()
 	produced := 0
 	for produced < n && ctx.Err() == nil {
-		due := min(n, int(cfg.LatencyRate*time.Since(start).Seconds()))
+		due := min(n, int(rate*time.Since(start).Seconds()))
 		for ; produced < due; produced++ {
 			rec := in.record(produced, cfg.Engine.Topics)
 			if in.recs[produced].requests {

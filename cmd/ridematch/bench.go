@@ -65,6 +65,7 @@ object on stdout. BENCHMARKS.md explains each figure.`,
 	fs.IntVar(&cfg.Events, "events", cfg.Events, "input events the throughput phases consume")
 	fs.IntVar(&cfg.Instances, "instances", cfg.Instances, "engine instances sharing the work in the process")
 	fs.Float64Var(&cfg.LatencyRate, "latency-rate", cfg.LatencyRate, "offered input events a second in the latency phase")
+	fs.Float64SliceVar(&cfg.LatencyCurve, "latency-curve", nil, "more offered loads for the latency phase to measure first, such as 25000,100000")
 	fs.IntVar(&cfg.IndexDrivers, "index-drivers", cfg.IndexDrivers, "drivers in one city for the index and match measurements")
 	fs.IntVar(&cfg.Runs, "runs", cfg.Runs, "repetitions of each in-process measurement (the median is reported)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed of the generated loads")
@@ -83,6 +84,9 @@ func printBench(w io.Writer, r bench.Result) {
 	fmt.Fprintf(tw, "raw consume\t%.0f records/s\n", r.RawConsumePerSec)
 	fmt.Fprintf(tw, "end-to-end latency\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f events/s offered\n",
 		r.E2ELatencyMS.P50, r.E2ELatencyMS.P95, r.E2ELatencyMS.P99, r.E2ELatencyMS.Max, r.OfferedPerSec)
+	for _, p := range r.E2ELatencyCurve {
+		fmt.Fprintf(tw, "\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f events/s offered\n", p.P50, p.P95, p.P99, p.Max, p.OfferedPerSec)
+	}
 	fmt.Fprintf(tw, "index updates\t%.0f /s on one core (runs %.0f..%.0f)\n", r.IndexUpdatesPerSec, r.IndexUpdatesSpread.Min, r.IndexUpdatesSpread.Max)
 	fmt.Fprintf(tw, "match latency\tp50 %.1f us, p99 %.1f us (each request's fastest run)\n", r.MatchLatencyUS.P50, r.MatchLatencyUS.P99)
 	fmt.Fprintf(tw, "\tp50 %.1f us, p99 %.1f us (every run pooled, the machine's interruptions included)\n", r.MatchLatencyRawUS.P50, r.MatchLatencyRawUS.P99)
