@@ -22,8 +22,11 @@ type city struct {
 	peak             bool
 }
 
-func newCity(c geo.City) *city {
-	cs := &city{City: c, loc: c.Location()}
+func newCity(c geo.City) *city { return newCityIn(c, c.Location()) }
+
+// newCityIn builds a city whose local time is loc's.
+func newCityIn(c geo.City, loc *time.Location) *city {
+	cs := &city{City: c, loc: loc}
 	total := 0.0
 	for _, p := range c.Places {
 		total += max(p.Weight, 0)

@@ -41,6 +41,20 @@ type Config struct {
 	// that loses frees the driver, who may then take another ride.
 	CancelRate           float64
 	CancelMin, CancelMax time.Duration
+	// Replay is a trip file (CSV, plain or gzip) whose rows are replayed as the requests,
+	// instead of the Poisson arrivals of Rate in City: see LoadReplay (default none).
+	Replay string
+	// ReplayFrom starts the replay at the first row at or after this time, in ISO 8601 or
+	// M/D/YYYY H:MM[:SS]; without a zone it is local to the file's data (default: its
+	// first row).
+	ReplayFrom string
+	// ReplayPace runs the file's timeline this many times faster than simulated time, to
+	// replay a day's demand in minutes: rows an hour apart in the file are requested an
+	// hour/ReplayPace apart (default 1: as in the file).
+	ReplayPace float64
+	// MaxRequests stops requesting after this many requests, replayed or generated; the
+	// drivers go on, and Run ends once each request has its outcome (default 0: no limit).
+	MaxRequests int
 	// Seed makes the load: the same seed gives the same drivers, paths (absent matches)
 	// and requests, ids included. Ids carry the seed, so simulators with different seeds
 	// can share a cluster (default 1).
@@ -146,6 +160,12 @@ func (c Config) Validate() error {
 		return bad("the boarding time must not be negative")
 	case !finite(c.Speedup) || c.Speedup < 1 || c.Speedup > maxSpeedup:
 		return bad("speedup must be between 1 and %d, not %v", maxSpeedup, c.Speedup)
+	case c.ReplayPace != 0 && (!finite(c.ReplayPace) || c.ReplayPace < 1):
+		return bad("the replay pace must be at least 1, not %v", c.ReplayPace)
+	case c.MaxRequests < 0:
+		return bad("the request limit must not be negative, not %d", c.MaxRequests)
+	case c.ReplayFrom != "" && c.Replay == "":
+		return bad("a replay start time needs a trip file to replay")
 	case c.Duration < 0:
 		return bad("the duration must not be negative")
 	case c.MaxBufferedRecords < 1:
@@ -154,6 +174,11 @@ func (c Config) Validate() error {
 		return bad("the report interval must be positive")
 	case c.OutcomeWait <= 0:
 		return bad("the outcome wait must be positive")
+	}
+	if c.ReplayFrom != "" {
+		if _, ok := parseTripTime(c.ReplayFrom); !ok {
+			return bad("the replay start %q is not a time: write it as 2014-12-21 08:00, 2014-12-21T08:00:00-05:00 or 4/1/2014 8:00", c.ReplayFrom)
+		}
 	}
 	if err := c.Topics.Validate(); err != nil {
 		return err

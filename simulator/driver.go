@@ -163,15 +163,20 @@ func drawRating(rng *rand.Rand) float64 {
 	return round(4+rng.Float64(), 10)
 }
 
-// newDriver places driver i of the fleet near one of its city's places.
-func newDriver(i int, id string, c *city, cfg *Config, start event.Time, scratch []float64) *driver {
+// newDriver places driver i of the fleet at origin, or, when it is nil, near one of its
+// city's places.
+func newDriver(i int, id string, c *city, cfg *Config, start event.Time, scratch []float64, origin func(*rand.Rand) geo.Point) *driver {
 	rng := rand.New(rand.NewPCG(cfg.Seed, driverStream+uint64(i)))
 	d := &driver{id: id, rng: rng, city: c}
 	d.vehicle = drawVehicle(rng)
 	d.rating = drawRating(rng)
 	intervalMS := int64(cfg.GPSInterval / time.Millisecond)
 	d.phase = event.Time(rng.Int64N(intervalMS) * 1000)
-	d.pos = jitter(c.Places[c.place(rng)].Point, cfg.WaypointJitterKM, rng)
+	if origin != nil {
+		d.pos = origin(rng)
+	} else {
+		d.pos = jitter(c.Places[c.place(rng)].Point, cfg.WaypointJitterKM, rng)
+	}
 	d.at = start
 	d.cruise(cfg, scratch)
 	return d

@@ -41,21 +41,44 @@ type Stats struct {
 	Buffered    int64  // records waiting for the broker
 	Delivered   uint64 // records the broker acknowledged
 	Undelivered uint64 // records that failed or were abandoned at shutdown
+
+	// Replay says what a replay made of its file; nil for generated requests. Of its
+	// Requests, Counts.Requests have been sent so far.
+	Replay *ReplayCounts
 }
 
 // Simulator runs a World against Kafka: it produces the world's events, feeds the
 // outcomes on ride-matches back into it, and paces simulated time by the wall clock.
 type Simulator struct {
-	cfg Config
-	log zerolog.Logger
+	cfg    Config
+	log    zerolog.Logger
+	replay *Replay
 }
 
-// New checks cfg and returns a simulator; Run connects.
+// New checks cfg and returns a simulator; Run connects. With cfg.Replay, New reads the
+// trip file: a file that cannot be replayed is an error here, before any connection.
 func New(cfg Config, log zerolog.Logger) (*Simulator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Simulator{cfg: cfg, log: log}, nil
+	s := &Simulator{cfg: cfg, log: log}
+	if cfg.Replay != "" {
+		rp, err := LoadReplay(cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.replay = rp
+	}
+	return s, nil
+}
+
+// Replay says what the simulator made of its trip file; nil when it generates requests.
+func (s *Simulator) Replay() *ReplayCounts {
+	if s.replay == nil {
+		return nil
+	}
+	c := s.replay.Counts()
+	return &c
 }
 
 // How the loop paces itself: it steps the world every tick, at most maxCatchUp ticks of
@@ -67,8 +90,10 @@ const (
 	flushTimeout = 3 * time.Second
 )
 
-// Run connects, then runs until ctx ends or Duration has passed, calling progress (when
-// not nil) every ReportInterval on Run's goroutine. It returns the final stats.
+// Run connects, then runs until ctx ends or Duration has passed, or, once the world makes
+// no more requests (a replay's last row, MaxRequests), until every request it made has
+// its outcome or has waited OutcomeWait. It calls progress (when not nil) every
+// ReportInterval on Run's goroutine, and returns the final stats.
 // An unreachable cluster, a missing topic or a record the cluster refuses is an error.
 func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error) {
 	cfg := &s.cfg
@@ -107,12 +132,23 @@ func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error
 		sent:      map[string]time.Time{},
 	}
 	r.promise = r.onDelivery
-	r.world, err = NewWorld(*cfg, event.TimeOf(wallStart))
+	if s.replay != nil {
+		r.world, err = NewReplayWorld(*cfg, s.replay, event.TimeOf(wallStart))
+		r.replay = s.Replay()
+	} else {
+		r.world, err = NewWorld(*cfg, event.TimeOf(wallStart))
+	}
 	if err != nil {
 		return Stats{}, err
 	}
-	s.log.Info().Str("city", cfg.City).Int("drivers", cfg.Drivers).Float64("rate", cfg.Rate).
-		Float64("speedup", cfg.Speedup).Uint64("seed", cfg.Seed).Msg("simulator starting")
+	if r.replay != nil {
+		rc := r.replay
+		s.log.Info().Str("replay", rc.File).Int("requests", rc.Requests).Time("first", rc.First).Time("last", rc.Last).
+			Int("drivers", cfg.Drivers).Float64("speedup", cfg.Speedup).Uint64("seed", cfg.Seed).Msg("simulator starting")
+	} else {
+		s.log.Info().Str("city", cfg.City).Int("drivers", cfg.Drivers).Float64("rate", cfg.Rate).
+			Float64("speedup", cfg.Speedup).Uint64("seed", cfg.Seed).Msg("simulator starting")
+	}
 
 	// Records are produced under their own context, so that stopping does not fail the
 	// ones already buffered: they get flushTimeout to reach the broker. Then it ends,
@@ -224,6 +260,7 @@ type run struct {
 	log      zerolog.Logger
 	prod     *kgo.Client
 	world    *World
+	replay   *ReplayCounts
 	drivers  string
 	requests string
 	promise  func(*kgo.Record, error)
@@ -300,6 +337,10 @@ func (r *run) loop(ctx context.Context, outcomes <-chan outcomeBatch, progress f
 		}
 		if p := r.produceErr.Load(); p != nil {
 			return *p
+		}
+		if r.world.Done() && len(r.sent) == 0 {
+			r.log.Info().Uint64("requests", r.world.Counts().Requests).Msg("no more requests to make, and every one made has its outcome")
+			return nil
 		}
 	}
 }
@@ -428,6 +469,7 @@ func (r *run) stats(now time.Time) Stats {
 		Buffered:       r.prod.BufferedProduceRecords(),
 		Delivered:      r.acked.Load(),
 		Undelivered:    r.failed.Load(),
+		Replay:         r.replay,
 	}
 }
 

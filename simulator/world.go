@@ -59,6 +59,9 @@ type World struct {
 	cancels  cancelQueue
 	waiting  map[string]struct{} // requests due to cancel that have no outcome yet
 
+	replay   *Replay // the trip file whose rows are the requests; nil: Poisson arrivals
+	replayed int     // its rows requested so far
+
 	counts  Counts
 	scratch []float64
 	in      event.Input
@@ -79,8 +82,16 @@ type Counts struct {
 	Drivers   int
 }
 
-// NewWorld builds the world for cfg, starting at start (kept to whole milliseconds).
+// NewWorld builds the world for cfg, starting at start (kept to whole milliseconds). With
+// cfg.Replay it reads the trip file and builds a replay (see NewReplayWorld).
 func NewWorld(cfg Config, start event.Time) (*World, error) {
+	if cfg.Replay != "" {
+		rp, err := LoadReplay(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return NewReplayWorld(cfg, rp, start)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -88,6 +99,20 @@ func NewWorld(cfg Config, start event.Time) (*World, error) {
 	if err != nil {
 		return nil, err
 	}
+	cities := make([]*city, len(cs))
+	for i, c := range cs {
+		cities[i] = newCity(c)
+	}
+	w := newWorld(cfg, start, cities, split(cfg.Drivers, cs), nil)
+	if cfg.Rate > 0 {
+		w.arrival = w.riders.ExpFloat64() / cfg.Rate
+	}
+	return w, nil
+}
+
+// newWorld builds a world of cities with drivers[i] drivers in cities[i], each starting
+// at origin (nil: near one of its city's places).
+func newWorld(cfg Config, start event.Time, cities []*city, drivers []int, origin func(*rand.Rand) geo.Point) *World {
 	start -= start % 1000
 	w := &World{
 		cfg:      cfg,
@@ -98,18 +123,18 @@ func NewWorld(cfg Config, start event.Time) (*World, error) {
 		riders:   rand.New(rand.NewPCG(cfg.Seed, riderStream)),
 		waiting:  map[string]struct{}{},
 		scratch:  make([]float64, 0, 32),
+		cities:   cities,
 	}
 	total := 0.0
-	for _, c := range cs {
-		w.cities = append(w.cities, newCity(c))
+	for _, c := range cities {
 		total += c.Weight
 		w.cityCum = append(w.cityCum, total)
 	}
 	i := 0
-	for ci, n := range split(cfg.Drivers, cs) {
+	for ci, n := range drivers {
 		for range n {
 			id := fmt.Sprintf("DRV-%d-%06d", cfg.Seed, i+1)
-			d := newDriver(i, id, w.cities[ci], &w.cfg, start, w.scratch)
+			d := newDriver(i, id, w.cities[ci], &w.cfg, start, w.scratch, origin)
 			w.drivers = append(w.drivers, d)
 			w.byID[id] = d
 			i++
@@ -118,10 +143,7 @@ func NewWorld(cfg Config, start event.Time) (*World, error) {
 	w.ring = slices.Clone(w.drivers)
 	slices.SortStableFunc(w.ring, func(a, b *driver) int { return cmp.Compare(a.phase, b.phase) })
 	w.counts.Drivers = len(w.drivers)
-	if cfg.Rate > 0 {
-		w.arrival = w.riders.ExpFloat64() / cfg.Rate
-	}
-	return w, nil
+	return w
 }
 
 // split shares n drivers among cities by weight, largest remainders first.
@@ -200,7 +222,10 @@ func (w *World) nextDriver() event.Time {
 }
 
 func (w *World) nextRequest() event.Time {
-	if w.cfg.Rate <= 0 {
+	if w.replay != nil {
+		return w.nextReplayed()
+	}
+	if w.cfg.Rate <= 0 || w.capped() {
 		return never
 	}
 	return w.start + event.Time(math.Floor(w.arrival*1000))*1000
@@ -232,6 +257,10 @@ func (w *World) driverUpdate(t event.Time, emit func(*event.Input)) {
 // request emits the next rider's request and schedules the next arrival. It draws the
 // same random numbers whatever the engine did, so requests never depend on outcomes.
 func (w *World) request(t event.Time, emit func(*event.Input)) {
+	if w.replay != nil {
+		w.replayRequest(t, emit)
+		return
+	}
 	rng := w.riders
 	c := w.cities[0]
 	if len(w.cities) > 1 {
@@ -253,17 +282,36 @@ func (w *World) request(t event.Time, emit func(*event.Input)) {
 		RideType:    drawRideType(rng),
 		EstimatedKM: round(geo.DistanceKM(pickup, drop), 100),
 	}
+	w.maybeCancel(rng, t, r)
+	w.arrival += rng.ExpFloat64() / w.cfg.Rate
+	w.in.Kind = event.KindRideRequest
+	w.in.Request = r
+	w.counts.Requests++
+	emit(&w.in)
+}
+
+// maybeCancel decides whether the rider of r, requested at t, gives up waiting, and when.
+func (w *World) maybeCancel(rng *rand.Rand, t event.Time, r event.RideRequest) {
 	if rng.Float64() < w.cfg.CancelRate {
 		span := int64((w.cfg.CancelMax - w.cfg.CancelMin) / time.Millisecond)
 		delay := w.cfg.CancelMin.Truncate(time.Millisecond) + time.Duration(rng.Int64N(span+1))*time.Millisecond
 		heap.Push(&w.cancels, pendingCancel{t: t.Add(delay), seq: w.requests, request: r.RequestID, customer: r.CustomerID})
 		w.waiting[r.RequestID] = struct{}{}
 	}
-	w.arrival += rng.ExpFloat64() / w.cfg.Rate
-	w.in.Kind = event.KindRideRequest
-	w.in.Request = r
-	w.counts.Requests++
-	emit(&w.in)
+}
+
+// capped reports whether the world has made its MaxRequests requests.
+func (w *World) capped() bool {
+	return w.cfg.MaxRequests > 0 && w.requests >= uint64(w.cfg.MaxRequests)
+}
+
+// Done reports whether the world will make no more requests: a replay has sent its last
+// row, or MaxRequests have been made. Drivers go on moving.
+func (w *World) Done() bool {
+	if w.replay != nil {
+		return w.replayed >= len(w.replay.trips)
+	}
+	return w.capped()
 }
 
 func drawRideType(rng *rand.Rand) event.RideType {

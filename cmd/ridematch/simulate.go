@@ -34,6 +34,29 @@ func (o *simulateOptions) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "stop after this much wall time (0: run until Ctrl-C)")
 }
 
+// addReplayFlags adds the flags of a replay and of a bounded run, which only `ridematch
+// simulate` has: the demo runs until stopped.
+func (o *simulateOptions) addReplayFlags(fs *pflag.FlagSet) {
+	c := &o.cfg
+	fs.IntVar(&c.MaxRequests, "max-requests", c.MaxRequests, "stop requesting after this many requests, then stop once each has its outcome (0: no limit)")
+	fs.StringVar(&c.Replay, "replay", c.Replay, "replay the requests of a trip file (CSV, plain or gzip, with a header naming a time and pickup latitude/longitude columns) instead of generating them")
+	fs.StringVar(&c.ReplayFrom, "from", c.ReplayFrom, "start the replay at the first row at or after this time (2014-12-21 08:00, 4/1/2014 8:00, or ISO 8601 with a zone; without one, local to the data)")
+}
+
+// checkReplayFlags refuses flags that mean nothing in a replay: the file says where and
+// when riders request.
+func checkReplayFlags(fs *pflag.FlagSet, replay string) error {
+	if replay == "" {
+		return nil
+	}
+	for _, name := range []string{"city", "rate"} {
+		if fs.Changed(name) {
+			return fmt.Errorf("--%s does not apply to --replay: the file says where and when riders request", name)
+		}
+	}
+	return nil
+}
+
 func newSimulateCmd(g *globals) *cobra.Command {
 	c := &clientFlags{}
 	o := &simulateOptions{cfg: simulator.DefaultConfig()}
@@ -49,10 +72,24 @@ available again. It prints one progress line a second, with the latency from
 each request to its outcome, and a summary at the end.
 
 Event times are simulated time, starting at the wall clock; --speedup runs it
-faster. The same --seed gives the same load.`,
+faster. The same --seed gives the same load.
+
+With --replay FILE the requests are a real trip file's rows instead: a CSV
+export, plain or gzip, whose header names a time column (time, date, Date/Time,
+departure_time, pickup_datetime, ...) and pickup latitude and longitude columns
+(Lat/Lon, o_lat/o_lon, pickup_latitude/pickup_longitude, start_lat/start_lng,
+...), and optionally drop-off ones. Times are ISO 8601 or M/D/YYYY H:MM[:SS];
+one without a zone is local to the data's city. Rows that cannot be a ride are
+counted by reason and skipped. The first replayed row is requested now, the
+others as far apart in simulated time as in the file. Drivers start near the
+file's pickups and cruise between its busiest cells; a trip without a drop-off
+gets one at another pickup 2-15 km away. The run ends when every request has
+its outcome.`,
 		Example: `  ridematch simulate --drivers 2000 --rate 1
   ridematch simulate --city all --drivers 20000 --rate 50 --duration 5m
-  ridematch simulate --speedup 60 --duration 1m    # an hour of the city in a minute`,
+  ridematch simulate --speedup 60 --duration 1m    # an hour of the city in a minute
+  ridematch simulate --replay nyc_20k.csv --speedup 600 --drivers 3000
+  ridematch simulate --replay uber-raw-data-apr14.csv.gz --from "4/7/2014 7:00" --max-requests 5000 --speedup 60`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -62,6 +99,9 @@ faster. The same --seed gives the same load.`,
 			topics, err := g.topics()
 			if err != nil {
 				return err
+			}
+			if err := checkReplayFlags(cmd.Flags(), o.cfg.Replay); err != nil {
+				return usageError{err}
 			}
 			cfg := o.cfg
 			cfg.Topics = topics
@@ -74,6 +114,9 @@ faster. The same --seed gives the same load.`,
 				return usageError{err}
 			}
 			out := cmd.OutOrStdout()
+			if rc := sim.Replay(); rc != nil {
+				fmt.Fprintln(out, replayHeader(*rc))
+			}
 			redraw := isTerminal(out)
 			st, err := sim.Run(cmd.Context(), func(s simulator.Stats) {
 				if redraw {
@@ -94,6 +137,7 @@ faster. The same --seed gives the same load.`,
 	}
 	c.addFlags(cmd.Flags())
 	o.addFlags(cmd.Flags())
+	o.addReplayFlags(cmd.Flags())
 	return cmd
 }
 
@@ -107,6 +151,9 @@ func simProgressLine(s simulator.Stats, speedup float64) string {
 	fmt.Fprintf(&b, "  gps %.0f/s  requests %.1f/s  matched %d  unmatched %d  cancelled %d  busy %d/%d  p50 %s  p99 %s",
 		s.GPSPerSec, s.RequestsPerSec, s.Matched, s.Unmatched, s.Cancelled, s.Busy, s.Drivers,
 		simLatency(s.LatencyP50), simLatency(s.LatencyP99))
+	if s.Replay != nil {
+		fmt.Fprintf(&b, "  replayed %d/%d", s.Requests, s.Replay.Requests)
+	}
 	// A lag of a tick or two is the pacing; a tenth of a wall second is the broker.
 	if wall := time.Duration(float64(s.Behind) / speedup); wall > 100*time.Millisecond {
 		fmt.Fprintf(&b, "  BEHIND %s (broker slow, %d buffered)", s.Behind.Round(100*time.Millisecond), s.Buffered)
@@ -114,8 +161,37 @@ func simProgressLine(s simulator.Stats, speedup float64) string {
 	return b.String()
 }
 
-// simSummary prints the final summary line.
+// replayHeader says what a replay made of its file, before it starts.
+func replayHeader(rc simulator.ReplayCounts) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "replaying %d requests of %s, %s to %s: %d rows read (time %q, pickup %q/%q",
+		rc.Requests, rc.File, rc.First.Format("2006-01-02 15:04:05"), rc.Last.Format("2006-01-02 15:04:05 MST"),
+		rc.Rows, rc.Columns.Time, rc.Columns.PickupLat, rc.Columns.PickupLng)
+	if rc.Columns.HasDrop() {
+		fmt.Fprintf(&b, ", drop-off %q/%q", rc.Columns.DropLat, rc.Columns.DropLng)
+	}
+	fmt.Fprintf(&b, "), %d skipped (%s)", rc.Skipped.Total(), rc.Skipped)
+	if rc.BeforeFrom > 0 {
+		fmt.Fprintf(&b, ", %d before --from", rc.BeforeFrom)
+	}
+	if rc.AfterMax > 0 {
+		fmt.Fprintf(&b, ", %d after --max-requests", rc.AfterMax)
+	}
+	if rc.MadeUpDrops > 0 {
+		fmt.Fprintf(&b, "; %d drop-offs made up", rc.MadeUpDrops)
+	}
+	if rc.Zone != "" {
+		fmt.Fprintf(&b, "; times without a zone read in %s", rc.Zone)
+	}
+	return b.String()
+}
+
+// simSummary prints the final summary line, after a replay's counts.
 func simSummary(w io.Writer, s simulator.Stats) {
+	if rc := s.Replay; rc != nil {
+		fmt.Fprintf(w, "replay of %s: %d rows read, %d skipped (%s), %d before --from, %d after --max-requests; %d of %d requests replayed\n",
+			rc.File, rc.Rows, rc.Skipped.Total(), rc.Skipped, rc.BeforeFrom, rc.AfterMax, s.Requests, rc.Requests)
+	}
 	fmt.Fprintf(w, "done after %s (%s simulated): %d GPS updates, %d requests, %d rider cancels; outcomes %d matched, %d unmatched, %d cancelled, %d unanswered; %d rides completed; latency p50 %s p99 %s",
 		s.Elapsed.Round(time.Millisecond), s.SimElapsed.Round(time.Millisecond), s.GPSUpdates, s.Requests, s.Cancels,
 		s.Matched, s.Unmatched, s.Cancelled, s.Unanswered, s.RidesCompleted, simLatency(s.LatencyP50), simLatency(s.LatencyP99))
