@@ -22,6 +22,14 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			cfg.Progress(fmt.Sprintf(format, args...))
 		}
 	}
+	if err := loadScenario(&cfg); err != nil {
+		return Result{}, err
+	}
+	if rp := cfg.replay; rp != nil {
+		rc := rp.Counts()
+		progress("replaying %s: %d requests from %s to %s, %.3f a second of file time, paced to %.0f a simulated second",
+			rc.File, rc.Requests, rc.First.Format(time.DateTime), rc.Last.Format(time.DateTime), rp.Rate(), cfg.Rate)
+	}
 	res := Result{
 		Machine: machine(),
 		Setup: Setup{

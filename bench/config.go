@@ -7,6 +7,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -23,8 +24,12 @@ type Config struct {
 	// Duration bounds each timed phase (default 20s).
 	Duration time.Duration
 	// Scenario is the load: "all" for a national load over the Indian cities (default),
-	// or one city's name.
+	// one city's name, or a trip file (CSV, gzip or not, as simulate --replay reads) whose
+	// requests are replayed, their timeline compressed to Rate requests a simulated second
+	// on average, with drivers where its demand is.
 	Scenario string
+	// replay is the Scenario's trip file, read once by Run.
+	replay *simulator.Replay
 	// Drivers and GPSInterval shape the throughput input (defaults 100,000 and 2s: 50,000
 	// updates a second of simulated time); Rate is requests a simulated second (100).
 	Drivers     int
@@ -115,7 +120,9 @@ func (c Config) Validate() error {
 	}
 	if c.Scenario != simulator.AllCities {
 		if _, err := geo.CityNamed(c.Scenario); err != nil {
-			return fmt.Errorf("%w: %w", ErrConfig, err)
+			if _, ferr := os.Stat(c.Scenario); ferr != nil {
+				return fmt.Errorf("%w: the scenario %q is neither a city (%w) nor a trip file", ErrConfig, c.Scenario, err)
+			}
 		}
 	}
 	return c.Engine.Validate()

@@ -25,21 +25,18 @@ type cityLog struct {
 // newCityLog simulates drivers in one city for a few GPS rounds, and about requests
 // requests at its places.
 func newCityLog(cfg Config, drivers, rounds, requests int) (*cityLog, error) {
-	city := cfg.Scenario
-	if city == simulator.AllCities {
-		city = geo.Cities[0].Name
+	if cfg.Scenario == simulator.AllCities {
+		cfg.Scenario = geo.Cities[0].Name
 	}
-	sc := simulator.DefaultConfig()
 	span := time.Duration(rounds) * cfg.GPSInterval
-	sc.City, sc.Drivers, sc.Rate, sc.GPSInterval, sc.Seed = city, drivers, float64(requests)/span.Seconds(), cfg.GPSInterval, cfg.Seed
 	start := event.TimeOf(time.Date(2026, 11, 25, 6, 30, 0, 0, time.UTC)) // noon in India
-	w, err := simulator.NewWorld(sc, start)
+	w, err := world(cfg, drivers, float64(requests)/span.Seconds(), start.Std())
 	if err != nil {
 		return nil, err
 	}
 	loc := geo.NewLocator(cfg.Engine.Matcher.Resolutions.Index)
 	cells := map[string]geo.Cell{}
-	cl := &cityLog{start: start, shared: matcher.NewShared()}
+	cl := &cityLog{start: w.Start(), shared: matcher.NewShared()}
 	seen := map[string]bool{}
 	w.Step(start.Add(span), func(in *event.Input) {
 		switch in.Kind {

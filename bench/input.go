@@ -7,6 +7,7 @@ import (
 
 	"ridematch"
 	"ridematch/event"
+	"ridematch/geo"
 	"ridematch/simulator"
 )
 
@@ -24,11 +25,35 @@ type inputRecord struct {
 	tsMillis       int64
 }
 
-// world returns the simulated load of the benchmark's scenario.
+// world returns the simulated load of the benchmark's scenario: drivers in its cities,
+// and rate requests a simulated second, generated or, for a trip file, replayed at that
+// average rate.
 func world(cfg Config, drivers int, rate float64, start time.Time) (*simulator.World, error) {
 	sc := simulator.DefaultConfig()
 	sc.City, sc.Drivers, sc.Rate, sc.GPSInterval, sc.Seed = cfg.Scenario, drivers, rate, cfg.GPSInterval, cfg.Seed
-	return simulator.NewWorld(sc, event.TimeOf(start))
+	if cfg.replay == nil {
+		return simulator.NewWorld(sc, event.TimeOf(start))
+	}
+	sc.City, sc.Replay, sc.ReplayPace = simulator.DefaultConfig().City, cfg.Scenario, max(1, rate/cfg.replay.Rate())
+	return simulator.NewReplayWorld(sc, cfg.replay, event.TimeOf(start))
+}
+
+// loadScenario reads the scenario's trip file, if it names one.
+func loadScenario(cfg *Config) error {
+	if cfg.Scenario == simulator.AllCities {
+		return nil
+	}
+	if _, err := geo.CityNamed(cfg.Scenario); err == nil {
+		return nil
+	}
+	sc := simulator.DefaultConfig()
+	sc.Replay, sc.Seed = cfg.Scenario, cfg.Seed
+	rp, err := simulator.LoadReplay(sc)
+	if err != nil {
+		return err
+	}
+	cfg.replay = rp
+	return nil
 }
 
 // generate steps the scenario's world until it has emitted n events.

@@ -59,7 +59,7 @@ object on stdout. BENCHMARKS.md explains each figure.`,
 	fs := cmd.Flags()
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object instead of the table")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "bound on each timed phase")
-	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "load: all (national, over the Indian cities) or a city name")
+	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "load: all (national, over the Indian cities), a city name, or a trip file to replay (CSV, as simulate --replay reads)")
 	fs.IntVar(&cfg.Drivers, "drivers", cfg.Drivers, "drivers in the throughput and latency load")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "ride requests a simulated second in that load")
 	fs.IntVar(&cfg.Events, "events", cfg.Events, "input events the throughput phases consume")

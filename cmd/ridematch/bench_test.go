@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,5 +56,31 @@ func TestBenchJSON(t *testing.T) {
 	}
 	if v := num("e2e_latency_ms", "p99"); v != 0 {
 		t.Errorf("e2e p99 = %v without the latency phase", v)
+	}
+}
+
+// A trip file is a scenario: its requests, paced, against drivers where its demand is.
+func TestBenchReplayScenario(t *testing.T) {
+	file := "../../simulator/testdata/nyc_20k_head.csv"
+	code, out, errs := runCommand(t, time.Minute, "bench", "--json", "--phases", "core", "--scenario", file, "--index-drivers", "2000", "--runs", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r struct {
+		Match struct{ P50 float64 } `json:"match_latency_us"`
+		Setup struct{ Scenario string }
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Match.P50 <= 0 || r.Setup.Scenario != file {
+		t.Errorf("match p50 %v for scenario %q: want a measurement of %s", r.Match.P50, r.Setup.Scenario, file)
+	}
+	if !strings.Contains(errs, "replaying "+file) {
+		t.Errorf("no replay progress line in:\n%s", errs)
+	}
+	code, _, errs = runCommand(t, time.Minute, "bench", "--scenario", "atlantis")
+	if code != 2 || !strings.Contains(errs, `"atlantis" is neither a city`) {
+		t.Errorf("an unknown scenario: exit %d, %q", code, errs)
 	}
 }
