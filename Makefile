@@ -33,7 +33,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeInput -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeLog -fuzztime=$(FUZZTIME) ./event/
 
-# A real Kafka (KRaft) with the topics, two engine replicas and the simulator.
+# A real Kafka cluster (three KRaft brokers) with the topics, three engine replicas, the
+# simulator and Prometheus (docker-compose.yml).
 up:
 	$(COMPOSE) up -d --build
 

@@ -14,6 +14,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"ridematch"
 	"ridematch/cluster"
 	"ridematch/matcher"
@@ -58,6 +60,11 @@ type Config struct {
 	// the router copies each input record to a region-log partition chosen by its key, the
 	// matcher consumes and commits. It measures the plumbing floor (ridematch bench).
 	Noop bool
+	// ClientHooks, when set, gives the franz-go hooks of the client each stage session
+	// builds, by stage name ("router" or "matcher"); a new session asks again for its new
+	// client. `ridematch match --http` hangs the kprom plugin's client metrics here, which it
+	// keeps per client (default none).
+	ClientHooks func(stage string) []kgo.Hook
 }
 
 // DefaultConfig returns the defaults documented on Config.

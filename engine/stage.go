@@ -215,6 +215,9 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onRevoked),
 	)
+	if s.cfg.ClientHooks != nil {
+		opts = append(opts, kgo.WithHooks(s.cfg.ClientHooks(s.name)...))
+	}
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return fmt.Errorf("%w: %w", cluster.ErrConfig, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"ridematch/engine"
+	"ridematch/ops"
 )
 
 // engineFlags map the flags of `ridematch match` (and demo) onto engine.Config.
@@ -83,6 +85,7 @@ func (f *engineFlags) config(g *globals, c *clientFlags) (engine.Config, error) 
 func newMatchCmd(g *globals) *cobra.Command {
 	c := &clientFlags{}
 	f := newEngineFlags()
+	var httpAddr string
 	cmd := &cobra.Command{
 		Use:   "match",
 		Short: "Run one engine instance: the router and matcher stages, as consumer-group members",
@@ -101,8 +104,21 @@ SIGTERM or Ctrl-C finishes the batch in hand, commits, and leaves the groups.`,
 			if err != nil {
 				return err
 			}
+			var srv *ops.Server
+			if httpAddr != "" {
+				if srv, err = ops.New(ops.FromEngine(httpAddr, cfg), log); err != nil {
+					if errors.Is(err, ops.ErrConfig) {
+						return usageError{fmt.Errorf("--http: %w", err)}
+					}
+					return err
+				}
+				cfg.ClientHooks = srv.ClientHooks
+			}
 			e, err := engine.New(cfg, log)
 			if err != nil {
+				if srv != nil {
+					srv.Close()
+				}
 				return err
 			}
 			ctx, cancel := context.WithCancel(cmd.Context())
@@ -112,10 +128,24 @@ SIGTERM or Ctrl-C finishes the batch in hand, commits, and leaves the groups.`,
 				defer close(stopped)
 				logStatus(ctx, log, e, f.status)
 			}()
+			served := make(chan error, 1)
+			go func() {
+				if srv == nil {
+					served <- nil
+					return
+				}
+				// A server that cannot serve stops the engine: it was asked for.
+				err := srv.Run(ctx, e)
+				if err != nil {
+					cancel()
+				}
+				served <- err
+			}()
 			log.Info().Str("brokers", c.brokers).Str("stage", f.stage).Msg("engine starting")
 			err = e.Run(ctx)
 			cancel()
 			<-stopped
+			err = errors.Join(err, <-served)
 			if err != nil {
 				return err
 			}
@@ -125,6 +155,7 @@ SIGTERM or Ctrl-C finishes the batch in hand, commits, and leaves the groups.`,
 	}
 	c.addFlags(cmd.Flags())
 	f.addFlags(cmd.Flags())
+	cmd.Flags().StringVar(&httpAddr, "http", "", "serve /metrics (Prometheus), /healthz, /readyz and the live map on this address, e.g. 127.0.0.1:8080 (default off)")
 	return cmd
 }
 

@@ -1,0 +1,321 @@
+package ops
+
+import (
+	"cmp"
+	"encoding/json"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"ridematch/event"
+	"ridematch/geo"
+	"ridematch/router"
+)
+
+// mapDrivers bounds the drivers one city's snapshot carries; past it, a sample by id.
+const mapDrivers = 5000
+
+// Snapshot is what the live map draws for one city: the JSON of /api/snapshot and of
+// each message on /events. Points are [lat, lng], rounded to about a metre.
+type Snapshot struct {
+	Seq    uint64    `json:"seq"`
+	Time   time.Time `json:"time"`
+	City   string    `json:"city"`
+	Status string    `json:"status"` // what the map's reader is doing: "reading" once it reads
+	Ready  bool      `json:"ready"`  // the engine's readiness, as /readyz says
+	// Sample is n when only one driver in n is shown: the map follows a sample of a busy
+	// cluster's drivers (Config.MaxDrivers) and draws a sample of a busy city's.
+	Sample    int          `json:"sample"`
+	SurgeRes  int          `json:"surge_res"`
+	RegionRes int          `json:"region_res"`
+	Center    [2]float64   `json:"center"`
+	Places    []Place      `json:"places"`
+	Cells     []Cell       `json:"cells"`
+	Drivers   [][3]float64 `json:"drivers"` // lat, lng, 1 if available else 0
+	Pending   [][2]float64 `json:"pending"`
+	Matches   [][5]float64 `json:"matches"` // driver lat, lng, pickup lat, lng, age in seconds
+	Regions   []Region     `json:"regions"`
+	Totals    Totals       `json:"totals"`
+	Cities    []CityTotals `json:"cities"`
+}
+
+// Place is one of a city's named places, to label the map.
+type Place struct {
+	Name string     `json:"name"`
+	At   [2]float64 `json:"at"`
+}
+
+// Cell is an H3 cell at the surge resolution with drivers, requests or a price.
+type Cell struct {
+	ID         string  `json:"id"`
+	Multiplier float64 `json:"m"`
+	// Priced: a surge_updated was read for the cell; Demand and Supply are its inputs.
+	Priced    bool         `json:"priced"`
+	Demand    int          `json:"demand"`
+	Supply    int          `json:"supply"`
+	Drivers   int          `json:"drivers"`
+	Available int          `json:"available"`
+	Pending   int          `json:"pending"`
+	Boundary  [][2]float64 `json:"b"`
+}
+
+// Region is an H3 cell at the region resolution, the unit of partitioning, with the
+// region-log partition that owns it and its counters.
+type Region struct {
+	ID         string  `json:"id"`
+	Partition  int32   `json:"partition"`
+	Drivers    int     `json:"drivers"`
+	Available  int     `json:"available"`
+	Pending    int     `json:"pending"`
+	Matched    int     `json:"matched"` // in the recent window
+	Unmatched  int     `json:"unmatched"`
+	Cancelled  int     `json:"cancelled"`
+	Surging    int     `json:"surging"` // cells priced above 1
+	Multiplier float64 `json:"max_m"`
+}
+
+// Totals are a city's counters; Matched and the other outcomes count the recent window.
+type Totals struct {
+	Drivers       int     `json:"drivers"`
+	Available     int     `json:"available"`
+	Moving        int     `json:"moving"` // drivers whose position changed in the last 5s
+	Pending       int     `json:"pending"`
+	Matched       int     `json:"matched"`
+	Unmatched     int     `json:"unmatched"`
+	Cancelled     int     `json:"cancelled"`
+	Cells         int     `json:"cells"`
+	Surging       int     `json:"surging"`
+	MaxMultiplier float64 `json:"max_m"`
+	WindowSeconds int     `json:"window_seconds"`
+}
+
+// CityTotals is a line of the city picker.
+type CityTotals struct {
+	Name    string `json:"name"`
+	Drivers int    `json:"drivers"`
+	Pending int    `json:"pending"`
+}
+
+func r5(x float64) float64 { return math.Round(x*1e5) / 1e5 }
+
+func ll(p geo.Point) [2]float64 { return [2]float64{r5(p.Lat), r5(p.Lng)} }
+
+// cityIndex returns the index of a city by name, or of the busiest city when name is
+// empty; -1 if there is no such city. Called with mu held.
+func (f *feed) cityIndex(name string) int {
+	if name == "" {
+		counts := make([]int, len(f.cities))
+		for _, d := range f.follow {
+			counts[d.city]++
+		}
+		for _, q := range f.waiting {
+			counts[q.city]++
+		}
+		best := 0
+		for i, n := range counts {
+			if n > counts[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	for i, c := range f.cities {
+		if strings.EqualFold(c.Name, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// knows reports whether the map has a city by that name (or, for "", any city).
+func (f *feed) knows(city string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cityIndex(city) >= 0
+}
+
+// snapshot returns the JSON of a city's snapshot of the current generation, and the
+// generation; ok is false for a city the map does not know.
+func (f *feed) snapshot(city string, ready bool) (b []byte, seq uint64, ok bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ci := f.cityIndex(city)
+	if ci < 0 {
+		return nil, 0, false
+	}
+	key := f.cities[ci].Name
+	if ready {
+		key += "+ready"
+	}
+	if b, ok := f.cache[key]; ok {
+		return b, f.seq, true
+	}
+	s := f.build(ci, ready, time.Now())
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic("ops: a snapshot does not encode: " + err.Error()) // numbers and strings only
+	}
+	f.cache[key] = b
+	return b, f.seq, true
+}
+
+// build makes a city's snapshot. Called with mu held.
+func (f *feed) build(ci int, ready bool, now time.Time) *Snapshot {
+	city := f.cities[ci]
+	s := &Snapshot{
+		Seq: f.seq, Time: now.UTC().Truncate(time.Millisecond), City: city.Name, Status: f.status, Ready: ready,
+		Sample: int(f.sample), SurgeRes: f.cfg.Resolutions.Surge, RegionRes: f.cfg.Resolutions.Region,
+		Center:  ll(f.centers[ci]),
+		Places:  []Place{},
+		Cells:   []Cell{},
+		Drivers: [][3]float64{}, Pending: [][2]float64{}, Matches: [][5]float64{},
+		Regions: []Region{},
+	}
+	for _, p := range city.Places {
+		s.Places = append(s.Places, Place{Name: p.Name, At: ll(p.Point)})
+	}
+	cells := map[geo.Cell]*Cell{}
+	cellOf := func(c geo.Cell) *Cell {
+		x := cells[c]
+		if x == nil {
+			x = &Cell{ID: c.String(), Multiplier: 1, Boundary: f.boundary(c)}
+			cells[c] = x
+		}
+		return x
+	}
+	regions := map[geo.Cell]*Region{}
+	regionOf := func(c geo.Cell) *Region {
+		r := c.Parent(f.cfg.Resolutions.Region)
+		x := regions[r]
+		if x == nil {
+			x = &Region{ID: r.String(), Partition: router.PartitionOf(r, max(f.partitions, 1)), Multiplier: 1}
+			regions[r] = x
+		}
+		return x
+	}
+
+	var n int
+	for _, d := range f.follow {
+		if d.city == ci {
+			n++
+		}
+	}
+	stride := uint32(1)
+	if n > mapDrivers {
+		stride = uint32((n + mapDrivers - 1) / mapDrivers)
+	}
+	s.Sample *= int(stride)
+	for _, d := range f.follow {
+		if d.city != ci {
+			continue
+		}
+		c, r := cellOf(d.cell), regionOf(d.cell)
+		c.Drivers++
+		r.Drivers++
+		s.Totals.Drivers++
+		avail := 0.0
+		if d.available {
+			c.Available++
+			r.Available++
+			s.Totals.Available++
+			avail = 1
+		}
+		if now.Sub(d.moved) < 5*time.Second {
+			s.Totals.Moving++
+		}
+		if stride == 1 || (d.hash>>8)%stride == 0 {
+			s.Drivers = append(s.Drivers, [3]float64{r5(d.p.Lat), r5(d.p.Lng), avail})
+		}
+	}
+	for _, q := range f.waiting {
+		if q.city != ci {
+			continue
+		}
+		cellOf(q.cell).Pending++
+		regionOf(q.cell).Pending++
+		s.Totals.Pending++
+		s.Pending = append(s.Pending, ll(q.p))
+	}
+	for c, sc := range f.cells {
+		if sc.city != ci {
+			continue
+		}
+		x := cellOf(c)
+		x.Multiplier, x.Priced, x.Demand, x.Supply = sc.multiplier, true, sc.demand, sc.supply
+		if sc.multiplier > 1 {
+			r := regionOf(c)
+			r.Surging++
+			r.Multiplier = max(r.Multiplier, sc.multiplier)
+			s.Totals.Surging++
+		}
+		s.Totals.MaxMultiplier = max(s.Totals.MaxMultiplier, sc.multiplier)
+	}
+	for _, m := range f.marks {
+		if m.city != ci || m.region == 0 {
+			continue
+		}
+		r := regions[m.region]
+		if r == nil {
+			r = &Region{ID: m.region.String(), Partition: router.PartitionOf(m.region, max(f.partitions, 1)), Multiplier: 1}
+			regions[m.region] = r
+		}
+		switch m.kind {
+		case event.TypeRideMatched:
+			r.Matched++
+			s.Totals.Matched++
+		case event.TypeRideUnmatched:
+			r.Unmatched++
+			s.Totals.Unmatched++
+		case event.TypeRideCancelled:
+			r.Cancelled++
+			s.Totals.Cancelled++
+		}
+	}
+	for i := len(f.lines) - 1; i >= 0 && len(s.Matches) < f.cfg.RecentMatches; i-- {
+		l := f.lines[i]
+		if l.city != ci {
+			continue
+		}
+		age := math.Round(max(0, now.Sub(l.at).Seconds())*10) / 10
+		s.Matches = append(s.Matches, [5]float64{r5(l.driver.Lat), r5(l.driver.Lng), r5(l.pickup.Lat), r5(l.pickup.Lng), age})
+	}
+
+	for _, c := range cells {
+		s.Cells = append(s.Cells, *c)
+	}
+	slices.SortFunc(s.Cells, func(a, b Cell) int { return cmp.Compare(a.ID, b.ID) })
+	s.Totals.Cells = len(s.Cells)
+	s.Totals.MaxMultiplier = max(s.Totals.MaxMultiplier, 1)
+	s.Totals.WindowSeconds = int(f.cfg.RecentWindow.Seconds())
+	for _, r := range regions {
+		s.Regions = append(s.Regions, *r)
+	}
+	slices.SortFunc(s.Regions, func(a, b Region) int { return cmp.Compare(a.ID, b.ID) })
+
+	counts := make([]CityTotals, len(f.cities))
+	for i, c := range f.cities {
+		counts[i].Name = c.Name
+	}
+	for _, d := range f.follow {
+		counts[d.city].Drivers++
+	}
+	for _, q := range f.waiting {
+		counts[q.city].Pending++
+	}
+	s.Cities = counts
+	return s
+}
+
+// boundary is a cell's outline, cached. Called with mu held.
+func (f *feed) boundary(c geo.Cell) [][2]float64 {
+	if b, ok := f.bounds[c]; ok {
+		return b
+	}
+	var b [][2]float64
+	for _, p := range c.Boundary() {
+		b = append(b, ll(p))
+	}
+	f.bounds[c] = b
+	return b
+}
