@@ -35,7 +35,7 @@ func newCityLog(cfg Config, drivers, rounds, requests int) (*cityLog, error) {
 		return nil, err
 	}
 	loc := geo.NewLocator(cfg.Engine.Matcher.Resolutions.Index)
-	cells := map[string]geo.Cell{}
+	cells := map[string]geo.Fix{}
 	cl := &cityLog{start: w.Start(), shared: matcher.NewShared()}
 	seen := map[string]bool{}
 	w.Step(start.Add(span), func(in *event.Input) {
@@ -43,9 +43,9 @@ func newCityLog(cfg Config, drivers, rounds, requests int) (*cityLog, error) {
 		case event.KindDriverLocation:
 			d := in.Driver
 			d.Availability = event.Available // the measurement wants them matchable
-			c := loc.Locate(d.Location, cells[d.DriverID])
-			cells[d.DriverID] = c
-			rec := event.LogRecord{Kind: event.LogDriver, Time: d.Time, Driver: d, Cell: c}
+			fix := loc.Locate(d.Location, cells[d.DriverID])
+			cells[d.DriverID] = fix
+			rec := event.LogRecord{Kind: event.LogDriver, Time: d.Time, Driver: d, Cell: fix.Cell}
 			if !seen[d.DriverID] {
 				seen[d.DriverID] = true
 				rec.Route = event.RouteGenesis

@@ -431,7 +431,7 @@ func measureRestore(ctx context.Context, cfg Config) (time.Duration, int, error)
 			flush()
 		}
 	}
-	rt, err := router.New(cfg.Engine.Router, 1)
+	rt, err := router.New(cfg.Engine.Router, 1, nil)
 	if err != nil {
 		return 0, 0, err
 	}

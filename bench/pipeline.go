@@ -5,6 +5,7 @@ import (
 
 	"ridematch"
 	"ridematch/event"
+	"ridematch/geo"
 	"ridematch/matcher"
 	"ridematch/router"
 )
@@ -35,10 +36,12 @@ func newPipeline(cfg Config, partitions int32, outcome func(int32, event.Output)
 		}
 		p.parts = append(p.parts, part)
 	}
+	// The routers of a process share one locator, as an engine's do.
+	loc := geo.NewLocator(cfg.Engine.Router.Resolutions.Index)
 	mk := func(n int) ([]*router.Router, error) {
 		rs := make([]*router.Router, n)
 		for i := range rs {
-			r, err := router.New(cfg.Engine.Router, partitions)
+			r, err := router.New(cfg.Engine.Router, partitions, loc)
 			if err != nil {
 				return nil, err
 			}

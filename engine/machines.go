@@ -8,6 +8,7 @@ import (
 
 	"ridematch"
 	"ridematch/event"
+	"ridematch/geo"
 	"ridematch/matcher"
 	"ridematch/router"
 )
@@ -23,6 +24,9 @@ type routerMachine struct {
 	drivers    string
 	regionLog  string
 	dlq        string
+	// locator finds drivers' index cells for all the routers of the stage, sharing the
+	// cell outlines it makes.
+	locator *geo.Locator
 
 	// The clock: the latest event time routed, and the wall time it was reached. While no
 	// events come, ticks carry it forward at the wall clock's pace.
@@ -36,6 +40,7 @@ func newRouterMachine(cfg *Config, partitions int32, stats *Stats) *routerMachin
 		cfg:        cfg,
 		partitions: partitions,
 		stats:      stats,
+		locator:    geo.NewLocator(cfg.Router.Resolutions.Index),
 		drivers:    cfg.Topics.Name(ridematch.RoleDriverLocations),
 		regionLog:  cfg.Topics.Name(ridematch.RoleRegionLog),
 		dlq:        cfg.Topics.Name(ridematch.RoleDeadLetter),
@@ -45,7 +50,7 @@ func newRouterMachine(cfg *Config, partitions int32, stats *Stats) *routerMachin
 func (m *routerMachine) pollWait() time.Duration { return m.cfg.TickInterval }
 
 func (m *routerMachine) open(t tp) (state, time.Duration, error) {
-	rt, err := router.New(m.cfg.Router, m.partitions)
+	rt, err := router.New(m.cfg.Router, m.partitions, m.locator)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/uber/h3-go/v4"
 )
@@ -173,11 +174,20 @@ func (r Resolutions) Cells(p Point) (index, surge, region Cell) {
 
 // Locator finds the cell of points that move a little at a time, such as drivers: while a
 // point stays in the cell it was last in (nearly always, between two GPS fixes), it is
-// checked against the cell's cached outline instead of calling H3, some thirty times
-// cheaper. A Locator is not safe for concurrent use.
+// checked against the cell's outline, kept in its Fix, instead of calling H3, some thirty
+// times cheaper. Outlines are made once per cell and shared, so one Locator serves all
+// the goroutines of a process: it is safe for concurrent use.
 type Locator struct {
 	res   int
+	mu    sync.RWMutex
 	geoms map[Cell]*outline
+}
+
+// Fix is where a point was found: its cell, with the cell's outline to check the next
+// point against. The zero Fix is no position.
+type Fix struct {
+	Cell Cell
+	o    *outline
 }
 
 // outline is a cell's shape in kilometres east and north of its centre (an
@@ -187,7 +197,10 @@ type outline struct {
 	lat, lng float64 // the centre
 	cosLat   float64
 	inner2   float64 // squared radius of a circle about the centre inside the cell
-	x, y     []float64
+	// The edges, counter-clockwise: a point is inside when, for every edge i,
+	// nx[i]*x + ny[i]*y > c[i]; (nx, ny) is the inward unit normal, and c includes the
+	// margin.
+	nx, ny, c []float64
 }
 
 // NewLocator returns a Locator for cells of resolution res.
@@ -197,24 +210,41 @@ const (
 	kmPerDegLat  = 110.574
 	kmPerDegLng0 = 111.320
 	marginKM     = 0.002
+	// maxOutlines bounds the outlines a Locator keeps; past it, it starts afresh.
+	maxOutlines = 1 << 18
 )
 
-// Locate returns the cell of resolution res containing p; last is the cell p's previous
-// position was in (0 if none).
-func (l *Locator) Locate(p Point, last Cell) Cell {
-	if last != 0 {
-		if o := l.geoms[last]; o != nil && o.contains(p) {
-			return last
-		}
+// Resolution is the resolution of the cells the Locator finds.
+func (l *Locator) Resolution() int { return l.res }
+
+// Locate returns the fix of p at the Locator's resolution; last is the fix of the
+// point's previous position (the zero Fix if none).
+func (l *Locator) Locate(p Point, last Fix) Fix {
+	if last.o != nil && last.o.contains(p) {
+		return last
 	}
 	c := CellOf(p, l.res)
-	if _, ok := l.geoms[c]; !ok {
-		if len(l.geoms) >= 1<<18 {
-			clear(l.geoms)
-		}
-		l.geoms[c] = outlineOf(c)
+	return Fix{Cell: c, o: l.outline(c)}
+}
+
+func (l *Locator) outline(c Cell) *outline {
+	l.mu.RLock()
+	o := l.geoms[c]
+	l.mu.RUnlock()
+	if o != nil {
+		return o
 	}
-	return c
+	o = outlineOf(c)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if had := l.geoms[c]; had != nil {
+		return had
+	}
+	if len(l.geoms) >= maxOutlines {
+		clear(l.geoms)
+	}
+	l.geoms[c] = o
+	return o
 }
 
 func (o *outline) contains(p Point) bool {
@@ -223,14 +253,8 @@ func (o *outline) contains(p Point) bool {
 	if x*x+y*y < o.inner2 {
 		return true
 	}
-	// Inside a convex polygon whose vertices run counter-clockwise: left of every edge,
-	// by more than the margin.
-	n := len(o.x)
-	for i := 0; i < n; i++ {
-		j := (i + 1) % n
-		ex, ey := o.x[j]-o.x[i], o.y[j]-o.y[i]
-		cross := ex*(y-o.y[i]) - ey*(x-o.x[i])
-		if cross <= marginKM*math.Hypot(ex, ey) {
+	for i := range o.c {
+		if o.nx[i]*x+o.ny[i]*y <= o.c[i] {
 			return false
 		}
 	}
@@ -240,26 +264,32 @@ func (o *outline) contains(p Point) bool {
 func outlineOf(c Cell) *outline {
 	center := c.Center()
 	o := &outline{lat: center.Lat, lng: center.Lng, cosLat: math.Cos(center.Lat * degToRad)}
-	b := c.Boundary()
-	for _, v := range b {
-		o.x = append(o.x, (v.Lng-o.lng)*kmPerDegLng0*o.cosLat)
-		o.y = append(o.y, (v.Lat-o.lat)*kmPerDegLat)
+	var xs, ys []float64
+	for _, v := range c.Boundary() {
+		xs = append(xs, (v.Lng-o.lng)*kmPerDegLng0*o.cosLat)
+		ys = append(ys, (v.Lat-o.lat)*kmPerDegLat)
 	}
 	// The vertices come counter-clockwise; make sure, whatever the projection did.
 	area := 0.0
-	for i := range o.x {
-		j := (i + 1) % len(o.x)
-		area += o.x[i]*o.y[j] - o.x[j]*o.y[i]
+	for i := range xs {
+		j := (i + 1) % len(xs)
+		area += xs[i]*ys[j] - xs[j]*ys[i]
 	}
 	if area < 0 {
-		slices.Reverse(o.x)
-		slices.Reverse(o.y)
+		slices.Reverse(xs)
+		slices.Reverse(ys)
 	}
 	inner := math.Inf(1)
-	for i := range o.x {
-		j := (i + 1) % len(o.x)
-		ex, ey := o.x[j]-o.x[i], o.y[j]-o.y[i]
-		inner = min(inner, math.Abs(ex*o.y[i]-ey*o.x[i])/math.Hypot(ex, ey))
+	for i := range xs {
+		j := (i + 1) % len(xs)
+		ex, ey := xs[j]-xs[i], ys[j]-ys[i]
+		n := math.Hypot(ex, ey)
+		// Left of the edge by more than the margin: -ey*(x-xi) + ex*(y-yi) > margin*|e|.
+		nx, ny := -ey/n, ex/n
+		o.nx = append(o.nx, nx)
+		o.ny = append(o.ny, ny)
+		o.c = append(o.c, nx*xs[i]+ny*ys[i]+marginKM)
+		inner = min(inner, math.Abs(ex*ys[i]-ey*xs[i])/n)
 	}
 	r := max(0, inner-2*marginKM)
 	o.inner2 = r * r

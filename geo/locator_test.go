@@ -2,6 +2,7 @@ package geo
 
 import (
 	"math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -14,13 +15,13 @@ func TestLocatorAgreesWithH3(t *testing.T) {
 		l := NewLocator(res)
 		skipped := 0
 		for _, start := range starts {
-			var last Cell
+			var last Fix
 			p := start
 			for i := 0; i < 3000; i++ {
 				p = Offset(p, rng.NormFloat64()*0.03, rng.NormFloat64()*0.03)
 				got := l.Locate(p, last)
-				if want := CellOf(p, res); got != want {
-					t.Fatalf("res %d: Locate(%v) = %v, H3 says %v", res, p, got, want)
+				if want := CellOf(p, res); got.Cell != want {
+					t.Fatalf("res %d: Locate(%v) = %v, H3 says %v", res, p, got.Cell, want)
 				}
 				if got == last {
 					skipped++
@@ -34,9 +35,33 @@ func TestLocatorAgreesWithH3(t *testing.T) {
 	}
 }
 
+// One Locator serves many goroutines, each following its own points (run with -race).
+func TestLocatorConcurrent(t *testing.T) {
+	l := NewLocator(9)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 9))
+			var last Fix
+			p := Point{Lat: 19.0544, Lng: 72.8413}
+			for range 2000 {
+				p = Offset(p, rng.NormFloat64()*0.05, rng.NormFloat64()*0.05)
+				last = l.Locate(p, last)
+				if want := CellOf(p, 9); last.Cell != want {
+					t.Errorf("Locate(%v) = %v, H3 says %v", p, last.Cell, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 func BenchmarkLocate(b *testing.B) {
 	l := NewLocator(9)
-	var last Cell
+	var last Fix
 	p := Point{Lat: 19.0544, Lng: 72.8413}
 	b.Run("moving", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {

@@ -69,7 +69,7 @@ type driverPos struct {
 	hash      uint32
 	city      int
 	p         geo.Point
-	cell      geo.Cell // at the surge resolution
+	fix       geo.Fix // its cell at the surge resolution
 	available bool
 	at, moved time.Time // last update, last change of position (wall clock)
 	eventTime event.Time
@@ -388,7 +388,7 @@ func (f *feed) applyDriver(r *kgo.Record, at, wall time.Time) {
 	}
 	pos.p, pos.eventTime, pos.at = d.Location, d.Time, at
 	pos.available = d.Availability == event.Available
-	pos.cell = f.locator.Locate(d.Location, pos.cell)
+	pos.fix = f.locator.Locate(d.Location, pos.fix)
 	if pos.city < 0 {
 		delete(f.follow, d.DriverID)
 	}

@@ -210,7 +210,7 @@ func (f *feed) build(ci int, ready bool, now time.Time) *Snapshot {
 		if d.city != ci {
 			continue
 		}
-		c, r := cellOf(d.cell), regionOf(d.cell)
+		c, r := cellOf(d.fix.Cell), regionOf(d.fix.Cell)
 		c.Drivers++
 		r.Drivers++
 		s.Totals.Drivers++

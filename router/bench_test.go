@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"ridematch/event"
+	"ridematch/geo"
 	"ridematch/router"
 	"ridematch/simulator"
 )
@@ -53,8 +54,9 @@ func BenchmarkRoute(b *testing.B) {
 		// first update starts its ownership, the rest follow it.
 		b.StopTimer()
 		var rs [parts]*router.Router
+		loc := geo.NewLocator(router.DefaultConfig().Resolutions.Index)
 		for i := range rs {
-			if rs[i], err = router.New(router.DefaultConfig(), 12); err != nil {
+			if rs[i], err = router.New(router.DefaultConfig(), 12, loc); err != nil {
 				b.Fatal(err)
 			}
 		}

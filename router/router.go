@@ -91,7 +91,7 @@ const (
 type lastSeen struct {
 	partition int32
 	at        event.Time
-	cell      geo.Cell // index cell of the last position
+	fix       geo.Fix // the last position's index cell
 }
 
 // Stats counts what the router did.
@@ -123,14 +123,22 @@ type Router struct {
 }
 
 // New returns a Router for one input partition, writing to a region log of n partitions.
-func New(cfg Config, n int32) (*Router, error) {
+// loc locates drivers at the index resolution; the routers of a process share one (nil:
+// the router makes its own).
+func New(cfg Config, n int32, loc *geo.Locator) (*Router, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if n < 1 {
 		return nil, fmt.Errorf("%w: the region log needs at least one partition", ErrConfig)
 	}
-	return &Router{cfg: cfg, partitions: n, drivers: make(map[string]lastSeen), locator: geo.NewLocator(cfg.Resolutions.Index)}, nil
+	if loc == nil {
+		loc = geo.NewLocator(cfg.Resolutions.Index)
+	}
+	if loc.Resolution() != cfg.Resolutions.Index {
+		return nil, fmt.Errorf("%w: a locator of resolution %d for an index of resolution %d", ErrConfig, loc.Resolution(), cfg.Resolutions.Index)
+	}
+	return &Router{cfg: cfg, partitions: n, drivers: make(map[string]lastSeen), locator: loc}, nil
 }
 
 // Partitions is the region log's partition count.
@@ -223,7 +231,8 @@ func (r *Router) routeDriver(d *event.DriverLocation, emit Emit) {
 		return
 	}
 	// The index cell: the matcher indexes the driver by it, and the region is its ancestor.
-	cell := r.locator.Locate(d.Location, last.cell)
+	fix := r.locator.Locate(d.Location, last.fix)
+	cell := fix.Cell
 	to := PartitionOf(cell.Parent(r.cfg.Resolutions.Region), r.partitions)
 	rec := &r.rec
 	*rec = event.LogRecord{Kind: event.LogDriver, Time: d.Time, Driver: *d, Cell: cell}
@@ -238,7 +247,7 @@ func (r *Router) routeDriver(d *event.DriverLocation, emit Emit) {
 		emit(last.partition, &r.left)
 		rec.Route, rec.From = event.RouteArrival, last.partition
 	}
-	seen[d.DriverID] = lastSeen{partition: to, at: d.Time, cell: cell}
+	seen[d.DriverID] = lastSeen{partition: to, at: d.Time, fix: fix}
 	r.stats.Routed++
 	emit(to, rec)
 }

@@ -64,7 +64,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultConfig()
 			tt.give(&c)
-			r, err := New(c, tt.n)
+			r, err := New(c, tt.n, nil)
 			if (err == nil) != tt.want {
 				t.Fatalf("New(%+v, %d) = %v, want valid %v", c, tt.n, err, tt.want)
 			}
@@ -191,7 +191,7 @@ func (s *sink) take() []routed {
 
 func newRouter(t *testing.T, cfg Config, n int32) *Router {
 	t.Helper()
-	r, err := New(cfg, n)
+	r, err := New(cfg, n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
