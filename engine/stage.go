@@ -367,7 +367,17 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		s.log.Warn().Err(produceErr).Msg("aborting the transaction")
 	}
 	mu.Unlock()
-	committed, err := sess.End(ctx, commit)
+	var committed bool
+	var err error
+	if fetches.NumRecords() == 0 {
+		// Nothing consumed, so no offsets to commit (only the router's clock ticks): end
+		// the transaction on the client. The session's End would hold the next one back
+		// 500ms, as without a TxnOffsetCommit it cannot learn that the broker has KIP-447.
+		err = sess.Client().EndTransaction(ctx, commit)
+		committed = err == nil && bool(commit)
+	} else {
+		committed, err = sess.End(ctx, commit)
+	}
 	if err != nil {
 		return false, touched, fmt.Errorf("ending the transaction: %w", err)
 	}
