@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		rates := append(slices.Clone(cfg.LatencyCurve), cfg.LatencyRate)
 		for _, rate := range rates {
 			progress("latency: offering %.0f events/s for %s", rate, cfg.Duration)
-			lat, offered, err := measureLatency(ctx, cfg, rate)
+			lat, hist, offered, err := measureLatency(ctx, cfg, rate)
 			if err != nil {
 				return res, err
 			}
@@ -67,7 +67,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			if len(rates) > 1 {
 				res.E2ELatencyCurve = append(res.E2ELatencyCurve, LatencyPoint{OfferedPerSec: offered, Percentiles: lat})
 			}
-			res.E2ELatencyMS, res.OfferedPerSec = lat, offered
+			res.E2ELatencyMS, res.E2ELatencyHistogram, res.OfferedPerSec = lat, hist, offered
 			runtime.GC()
 		}
 	}
@@ -147,11 +147,12 @@ func runThroughput(ctx context.Context, cfg Config, res *Result, progress progre
 		return err
 	}
 	progress("  raw consume %.0f events/s", res.RawConsumePerSec)
-	if res.FloorEventsPerSec, err = measureStages(ctx, cfg, b.Addr(), cfg.Events, "floor", true); err != nil {
+	res.SeriesStepSeconds = seriesStep.Seconds()
+	if res.FloorEventsPerSec, res.FloorSeries, err = measureStages(ctx, cfg, b.Addr(), cfg.Events, "floor", true); err != nil {
 		return err
 	}
 	progress("  plumbing floor %.0f events/s", res.FloorEventsPerSec)
-	if res.EngineEventsPerSec, err = measureStages(ctx, cfg, b.Addr(), cfg.Events, "engine", false); err != nil {
+	if res.EngineEventsPerSec, res.EngineSeries, err = measureStages(ctx, cfg, b.Addr(), cfg.Events, "engine", false); err != nil {
 		return err
 	}
 	progress("  engine %.0f events/s (%.2f of the floor)", res.EngineEventsPerSec, res.EngineEventsPerSec/res.FloorEventsPerSec)

@@ -160,6 +160,13 @@ type Result struct {
 	OfferedPerSec float64 `json:"offered_events_per_sec"`
 	// E2ELatencyCurve is the latency at each rate of the latency curve, then LatencyRate.
 	E2ELatencyCurve []LatencyPoint `json:"e2e_latency_curve,omitempty"`
+	// E2ELatencyHistogram is the distribution behind E2ELatencyMS.
+	E2ELatencyHistogram []Bucket `json:"e2e_latency_histogram,omitempty"`
+	// EngineSeries and FloorSeries are the input events a second of the throughput
+	// phases over time, a value every SeriesStepSeconds.
+	EngineSeries      []float64 `json:"engine_events_per_sec_series,omitempty"`
+	FloorSeries       []float64 `json:"floor_events_per_sec_series,omitempty"`
+	SeriesStepSeconds float64   `json:"series_step_seconds,omitempty"`
 
 	IndexUpdatesPerSec float64 `json:"index_updates_per_sec"`
 	// MatchLatencyUS takes each request at its fastest of the runs: the code's cost, the

@@ -175,46 +175,55 @@ func (r *running) ready() bool {
 // measureStages runs the engine (or, with noop, the plumbing floor) over the input in the
 // broker, from the first record routed until both groups have consumed everything, and
 // returns input events a second.
-func measureStages(ctx context.Context, cfg Config, addr string, n int, phase string, noop bool) (float64, error) {
+// It returns the input events a second over the run, and over each seriesStep of it.
+func measureStages(ctx context.Context, cfg Config, addr string, n int, phase string, noop bool) (float64, []float64, error) {
 	ec := phaseTopics(cfg, phase)
 	ec.Noop = noop
 	cl, err := client(addr)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer cl.Close()
 	if _, err := cluster.EnsureTopics(ctx, cl, ec.Topics, 1); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if cfg.CPUProfile != "" && !noop {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		defer pprof.StopCPUProfile()
 	}
 	r, err := startEngines(ctx, cfg, ec, addr)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	adm := kadm.NewClient(cl)
-	var start time.Time
-	var routed uint64
+	var (
+		start, mark time.Time
+		routed      uint64
+		marked      uint64
+		series      []float64
+	)
 	var ends kadm.ListedOffsets // of the region log, once everything is routed
 	for {
 		if err := ctx.Err(); err != nil {
 			r.stop()
-			return 0, err
+			return 0, nil, err
 		}
 		time.Sleep(20 * time.Millisecond)
 		s := r.sum()
 		routed = s.RouterIn
 		if routed > 0 && start.IsZero() {
-			start = time.Now()
+			start, mark = time.Now(), time.Now()
+		}
+		if !mark.IsZero() && time.Since(mark) >= seriesStep {
+			series = append(series, float64(routed-marked)/time.Since(mark).Seconds())
+			mark, marked = time.Now(), routed
 		}
 		if !start.IsZero() && time.Since(start) > cfg.Duration {
 			break
@@ -236,10 +245,13 @@ func measureStages(ctx context.Context, cfg Config, addr string, n int, phase st
 	}
 	elapsed := time.Since(start)
 	if err := r.stop(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return float64(min(routed, uint64(n))) / elapsed.Seconds(), nil
+	return float64(min(routed, uint64(n))) / elapsed.Seconds(), series, nil
 }
+
+// seriesStep is the step of the throughput phases' time series.
+const seriesStep = 500 * time.Millisecond
 
 // consumedTo reports whether a group's committed offsets have reached ends.
 func consumedTo(ctx context.Context, adm *kadm.Client, group string, ends kadm.ListedOffsets) bool {
@@ -264,22 +276,22 @@ func consumedTo(ctx context.Context, adm *kadm.Client, group string, ends kadm.L
 // (so that making it costs the measurement nothing) and produced at the offered pace; its
 // simulated time runs as much faster than the wall clock as the pace needs. The first
 // two seconds are warm-up; the measured window is the duration, at most ten seconds.
-func measureLatency(ctx context.Context, cfg Config, rate float64) (Percentiles, float64, error) {
+func measureLatency(ctx context.Context, cfg Config, rate float64) (Percentiles, []Bucket, float64, error) {
 	window := min(cfg.Duration, 10*time.Second)
 	warmup := 2 * time.Second
 	n := int(rate * (warmup + window).Seconds())
 	in, err := generate(cfg, n, time.Now())
 	if err != nil {
-		return Percentiles{}, 0, err
+		return Percentiles{}, nil, 0, err
 	}
 	b, err := startBroker(ctx, cfg)
 	if err != nil {
-		return Percentiles{}, 0, err
+		return Percentiles{}, nil, 0, err
 	}
 	defer b.Close()
 	r, err := startEngines(ctx, cfg, cfg.Engine, b.Addr())
 	if err != nil {
-		return Percentiles{}, 0, err
+		return Percentiles{}, nil, 0, err
 	}
 	defer r.stop()
 	for !r.ready() && ctx.Err() == nil {
@@ -289,11 +301,11 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (Percentiles,
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile + ".latency")
 		if err != nil {
-			return Percentiles{}, 0, err
+			return Percentiles{}, nil, 0, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return Percentiles{}, 0, err
+			return Percentiles{}, nil, 0, err
 		}
 		defer pprof.StopCPUProfile()
 	}
@@ -322,7 +334,7 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (Percentiles,
 
 	prod, err := client(b.Addr(), inputCompression, kgo.ProducerLinger(time.Millisecond), kgo.MaxBufferedRecords(100_000))
 	if err != nil {
-		return Percentiles{}, 0, err
+		return Percentiles{}, nil, 0, err
 	}
 	defer prod.Close()
 	produced := 0
@@ -346,7 +358,7 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (Percentiles,
 	<-readerDone
 	mu.Lock()
 	defer mu.Unlock()
-	return percentiles(lat), offered, nil
+	return percentiles(lat), histogram(lat), offered, nil
 }
 
 // readOutcomes calls fn with each final outcome's request id as it is read.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/rs/zerolog"
@@ -81,11 +82,20 @@ func printBench(w io.Writer, r bench.Result) {
 	fmt.Fprintln(tw, "\t")
 	fmt.Fprintf(tw, "engine throughput\t%.0f input events/s\n", r.EngineEventsPerSec)
 	fmt.Fprintf(tw, "plumbing floor\t%.0f events/s (engine/floor %.2f)\n", r.FloorEventsPerSec, r.EngineEventsPerSec/max(r.FloorEventsPerSec, 1))
+	if len(r.EngineSeries) > 0 {
+		fmt.Fprintf(tw, "\tengine over time %s (every %gs, peak %.0f)\n", bench.Sparkline(r.EngineSeries), r.SeriesStepSeconds, slices.Max(r.EngineSeries))
+	}
+	if len(r.FloorSeries) > 0 {
+		fmt.Fprintf(tw, "\tfloor over time  %s (every %gs, peak %.0f)\n", bench.Sparkline(r.FloorSeries), r.SeriesStepSeconds, slices.Max(r.FloorSeries))
+	}
 	fmt.Fprintf(tw, "raw consume\t%.0f records/s\n", r.RawConsumePerSec)
 	fmt.Fprintf(tw, "end-to-end latency\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f events/s offered\n",
 		r.E2ELatencyMS.P50, r.E2ELatencyMS.P95, r.E2ELatencyMS.P99, r.E2ELatencyMS.Max, r.OfferedPerSec)
 	for _, p := range r.E2ELatencyCurve {
 		fmt.Fprintf(tw, "\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f events/s offered\n", p.P50, p.P95, p.P99, p.Max, p.OfferedPerSec)
+	}
+	for _, line := range bench.HistogramBars(r.E2ELatencyHistogram, 40) {
+		fmt.Fprintf(tw, "\t%s\n", line)
 	}
 	fmt.Fprintf(tw, "index updates\t%.0f /s on one core (runs %.0f..%.0f)\n", r.IndexUpdatesPerSec, r.IndexUpdatesSpread.Min, r.IndexUpdatesSpread.Max)
 	fmt.Fprintf(tw, "match latency\tp50 %.1f us, p99 %.1f us (each request's fastest run)\n", r.MatchLatencyUS.P50, r.MatchLatencyUS.P99)
