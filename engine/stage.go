@@ -373,6 +373,8 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		// Nothing consumed, so no offsets to commit (only the router's clock ticks): end
 		// the transaction on the client. The session's End would hold the next one back
 		// 500ms, as without a TxnOffsetCommit it cannot learn that the broker has KIP-447.
+		// A revoke meanwhile still fails the next End that commits offsets; onAssigned
+		// covers the revokes the session then keeps from us.
 		err = sess.Client().EndTransaction(ctx, commit)
 		committed = err == nil && bool(commit)
 	} else {
@@ -534,12 +536,18 @@ func (s *stage) read(ctx context.Context, spans map[tp]span, fn func(*kgo.Record
 	return n, nil
 }
 
+// onAssigned notes the partitions given to this member, and forgets any state it still
+// holds for them: a partition newly assigned may have been handled by another member since
+// this one last had it, even if the revoke went unheard (GroupTransactSession passes on only
+// the first revoke between two of its Ends, and ticks-only transactions end without it).
 func (s *stage) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for topic, ps := range assigned {
 		for _, p := range ps {
-			s.assigned[tp{topic, p}] = true
+			t := tp{topic, p}
+			s.assigned[t] = true
+			s.revoked[t] = true // dropped by dropRevoked before any record of it is handled
 		}
 	}
 	s.stats.setAssigned(s.name, len(s.assigned))
