@@ -59,15 +59,17 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		rates := append(slices.Clone(cfg.LatencyCurve), cfg.LatencyRate)
 		for _, rate := range rates {
 			progress("latency: offering %.0f events/s for %s", rate, cfg.Duration)
-			lat, hist, offered, err := measureLatency(ctx, cfg, rate)
+			run, err := measureLatency(ctx, cfg, rate)
 			if err != nil {
 				return res, err
 			}
+			lat, offered := run.lat, run.offered
 			progress("  offered %.0f events/s: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms", offered, lat.P50, lat.P95, lat.P99, lat.Max)
 			if len(rates) > 1 {
 				res.E2ELatencyCurve = append(res.E2ELatencyCurve, LatencyPoint{OfferedPerSec: offered, Percentiles: lat})
 			}
-			res.E2ELatencyMS, res.E2ELatencyHistogram, res.OfferedPerSec = lat, hist, offered
+			res.E2ELatencyMS, res.E2ELatencyHistogram, res.OfferedPerSec = lat, run.hist, offered
+			res.TransactionStepsMS = run.steps
 			runtime.GC()
 		}
 	}

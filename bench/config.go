@@ -162,6 +162,9 @@ type Result struct {
 	E2ELatencyCurve []LatencyPoint `json:"e2e_latency_curve,omitempty"`
 	// E2ELatencyHistogram is the distribution behind E2ELatencyMS.
 	E2ELatencyHistogram []Bucket `json:"e2e_latency_histogram,omitempty"`
+	// TransactionStepsMS is how long each step of the stages' transactions took in the
+	// latency phase, by stage (router, matcher) and step (process, produce, commit).
+	TransactionStepsMS map[string]map[string]Percentiles `json:"transaction_steps_ms,omitempty"`
 	// EngineSeries and FloorSeries are the input events a second of the throughput
 	// phases over time, a value every SeriesStepSeconds.
 	EngineSeries      []float64 `json:"engine_events_per_sec_series,omitempty"`

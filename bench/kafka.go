@@ -174,8 +174,7 @@ func (r *running) ready() bool {
 
 // measureStages runs the engine (or, with noop, the plumbing floor) over the input in the
 // broker, from the first record routed until both groups have consumed everything, and
-// returns input events a second.
-// It returns the input events a second over the run, and over each seriesStep of it.
+// returns the input events a second over the run, and over each seriesStep of it.
 func measureStages(ctx context.Context, cfg Config, addr string, n int, phase string, noop bool) (float64, []float64, error) {
 	ec := phaseTopics(cfg, phase)
 	ec.Noop = noop
@@ -276,22 +275,41 @@ func consumedTo(ctx context.Context, adm *kadm.Client, group string, ends kadm.L
 // (so that making it costs the measurement nothing) and produced at the offered pace; its
 // simulated time runs as much faster than the wall clock as the pace needs. The first
 // two seconds are warm-up; the measured window is the duration, at most ten seconds.
-func measureLatency(ctx context.Context, cfg Config, rate float64) (Percentiles, []Bucket, float64, error) {
+func measureLatency(ctx context.Context, cfg Config, rate float64) (latencyRun, error) {
 	window := min(cfg.Duration, 10*time.Second)
 	warmup := 2 * time.Second
 	n := int(rate * (warmup + window).Seconds())
 	in, err := generate(cfg, n, time.Now())
 	if err != nil {
-		return Percentiles{}, nil, 0, err
+		return latencyRun{}, err
 	}
 	b, err := startBroker(ctx, cfg)
 	if err != nil {
-		return Percentiles{}, nil, 0, err
+		return latencyRun{}, err
 	}
 	defer b.Close()
-	r, err := startEngines(ctx, cfg, cfg.Engine, b.Addr())
+	var (
+		mu    sync.Mutex
+		warm  time.Time // set once the load starts; steps before it are warm-up
+		steps = map[string]map[string][]float64{}
+	)
+	ec := cfg.Engine
+	ec.OnTransaction = func(t engine.TransactionTiming) {
+		mu.Lock()
+		defer mu.Unlock()
+		if warm.IsZero() || time.Now().Before(warm) {
+			return
+		}
+		if steps[t.Stage] == nil {
+			steps[t.Stage] = map[string][]float64{}
+		}
+		for step, d := range map[string]time.Duration{"process": t.Process, "produce": t.Produce, "commit": t.Commit} {
+			steps[t.Stage][step] = append(steps[t.Stage][step], float64(d.Microseconds())/1000)
+		}
+	}
+	r, err := startEngines(ctx, cfg, ec, b.Addr())
 	if err != nil {
-		return Percentiles{}, nil, 0, err
+		return latencyRun{}, err
 	}
 	defer r.stop()
 	for !r.ready() && ctx.Err() == nil {
@@ -301,21 +319,22 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (Percentiles,
 	if cfg.CPUProfile != "" {
 		f, err := os.Create(cfg.CPUProfile + ".latency")
 		if err != nil {
-			return Percentiles{}, nil, 0, err
+			return latencyRun{}, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return Percentiles{}, nil, 0, err
+			return latencyRun{}, err
 		}
 		defer pprof.StopCPUProfile()
 	}
 	var (
-		mu   sync.Mutex
 		sent = map[string]time.Time{}
 		lat  []float64
 	)
 	start := time.Now()
-	warm := start.Add(warmup)
+	mu.Lock()
+	warm = start.Add(warmup)
+	mu.Unlock()
 	readerDone := make(chan error, 1)
 	rctx, stopReader := context.WithCancel(ctx)
 	defer stopReader()
@@ -334,7 +353,7 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (Percentiles,
 
 	prod, err := client(b.Addr(), inputCompression, kgo.ProducerLinger(time.Millisecond), kgo.MaxBufferedRecords(100_000))
 	if err != nil {
-		return Percentiles{}, nil, 0, err
+		return latencyRun{}, err
 	}
 	defer prod.Close()
 	produced := 0
@@ -358,7 +377,24 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (Percentiles,
 	<-readerDone
 	mu.Lock()
 	defer mu.Unlock()
-	return percentiles(lat), histogram(lat), offered, nil
+	run := latencyRun{lat: percentiles(lat), hist: histogram(lat), offered: offered, steps: map[string]map[string]Percentiles{}}
+	for stage, bySteps := range steps {
+		run.steps[stage] = map[string]Percentiles{}
+		for step, ms := range bySteps {
+			run.steps[stage][step] = percentiles(ms)
+		}
+	}
+	return run, nil
+}
+
+// latencyRun is what one offered load of the latency phase measured: the end-to-end
+// latency (ms), its distribution, the load actually offered, and the steps of the stages'
+// transactions (ms) by stage and step.
+type latencyRun struct {
+	lat     Percentiles
+	hist    []Bucket
+	offered float64
+	steps   map[string]map[string]Percentiles
 }
 
 // readOutcomes calls fn with each final outcome's request id as it is read.

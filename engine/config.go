@@ -65,6 +65,20 @@ type Config struct {
 	// client. `ridematch match --http` hangs the kprom plugin's client metrics here, which it
 	// keeps per client (default none).
 	ClientHooks func(stage string) []kgo.Hook
+	// OnTransaction, when set, is told how each transaction that wrote something spent its
+	// time, step by step; it is called on the stage's goroutine, so it must be quick
+	// (default none). `ridematch match --http` makes histograms of it.
+	OnTransaction func(TransactionTiming)
+}
+
+// TransactionTiming is how one transaction of a stage spent its time.
+type TransactionTiming struct {
+	Stage     string        // "router" or "matcher"
+	Records   int           // input records it consumed
+	Process   time.Duration // applying them to the partitions' state, restores included
+	Produce   time.Duration // producing the outputs until the broker acknowledged them all
+	Commit    time.Duration // committing the offsets and ending the transaction
+	Committed bool          // whether it committed (else it aborted)
 }
 
 // DefaultConfig returns the defaults documented on Config.

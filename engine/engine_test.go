@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"sync"
 
 	"testing"
 	"time"
@@ -437,9 +438,30 @@ func TestSameInputSameOutcomes(t *testing.T) {
 			reqs[r.RequestID] = r
 			h.produce(h.topics.Name(ridematch.RoleRideRequests), r.RequestID, r.AppendJSON(nil))
 		}
-		e := h.start()
+		var (
+			mu       sync.Mutex
+			consumed = map[string]int{}
+		)
+		e := h.start(func(c *Config) {
+			c.OnTransaction = func(tt TransactionTiming) {
+				mu.Lock()
+				defer mu.Unlock()
+				if tt.Process < 0 || tt.Produce < 0 || tt.Commit <= 0 {
+					t.Errorf("%s transaction timed %v", tt.Stage, tt)
+				}
+				if tt.Committed {
+					consumed[tt.Stage] += tt.Records
+				}
+			}
+		})
 		out := h.outcomesFor(reqs, 30*time.Second)
 		e.stop(t)
+		mu.Lock()
+		// A clean run consumes each input record in exactly one committed transaction.
+		if consumed["router"] != 380 || consumed["matcher"] == 0 {
+			t.Errorf("committed transactions consumed %v, want 380 router records and some matcher ones", consumed)
+		}
+		mu.Unlock()
 		got := map[string]string{}
 		for id, m := range out {
 			got[id] = fmt.Sprint(m["event_type"], " ", m["driver_id"], " ", m["fare_estimate"], " ", m["estimated_arrival"], " ", m["score"])

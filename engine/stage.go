@@ -300,6 +300,7 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 // transact runs one transaction: restore what needs it, apply the records, produce the
 // outputs, commit. It reports whether it committed and which partitions it changed.
 func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, adm *kadm.Client, fetches kgo.Fetches) (bool, map[tp]bool, error) {
+	started := time.Now()
 	out := &outbox{stage: s.name, stats: s.stats, regionLog: s.cfg.Topics.Name(roleRegionLog), frames: map[int32][]byte{}, counts: map[int32]int{}}
 	touched := map[tp]bool{}
 
@@ -339,6 +340,7 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		return true, touched, nil
 	}
 
+	processed := time.Now()
 	if err := sess.Begin(); err != nil {
 		return false, touched, fmt.Errorf("beginning a transaction: %w", err)
 	}
@@ -367,6 +369,7 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		s.log.Warn().Err(produceErr).Msg("aborting the transaction")
 	}
 	mu.Unlock()
+	flushed := time.Now()
 	var committed bool
 	var err error
 	if fetches.NumRecords() == 0 {
@@ -385,6 +388,12 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 	}
 	if committed {
 		s.stats.committed(s.name, fetches.NumRecords(), len(out.records))
+	}
+	if s.cfg.OnTransaction != nil {
+		s.cfg.OnTransaction(TransactionTiming{
+			Stage: s.name, Records: fetches.NumRecords(), Committed: committed,
+			Process: processed.Sub(started), Produce: flushed.Sub(processed), Commit: time.Since(flushed),
+		})
 	}
 	return committed, touched, nil
 }

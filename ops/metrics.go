@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
+	"ridematch/engine"
 	"ridematch/event"
 )
 
@@ -31,14 +32,38 @@ var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1
 
 // newRegistry returns a registry with the process and Go runtime collectors, the engine's
 // counters, the franz-go clients, the consumer lag and the match latency.
-func newRegistry(eng *engineCollector, clients *kafkaClients, lag *lagCollector, latency *prometheus.HistogramVec) *prometheus.Registry {
+func newRegistry(eng *engineCollector, clients *kafkaClients, lag *lagCollector, latency, txns *prometheus.HistogramVec) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
-		eng, clients, lag, latency,
+		eng, clients, lag, latency, txns,
 	)
 	return reg
+}
+
+// transactionBuckets span a transaction of a few records on a quiet broker (a fraction of
+// a millisecond) to one held up by a slow or failing broker.
+var transactionBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}
+
+// newTransactions is the time each step of a stage's transactions takes
+// (engine.Config.OnTransaction): Kafka Streams' process and commit latencies.
+func newTransactions() *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace,
+		Name:      "transaction_step_seconds",
+		Help: "Time each step of a stage's transactions takes: process (applying the consumed records, " +
+			"restores included), produce (until the broker acknowledged every output) and commit (offsets " +
+			"and end of transaction). A record waits for the whole of the transaction before it.",
+		Buckets: transactionBuckets,
+	}, []string{"stage", "step"})
+}
+
+// observeTransaction records one transaction's steps.
+func observeTransaction(h *prometheus.HistogramVec, t engine.TransactionTiming) {
+	h.WithLabelValues(t.Stage, "process").Observe(t.Process.Seconds())
+	h.WithLabelValues(t.Stage, "produce").Observe(t.Produce.Seconds())
+	h.WithLabelValues(t.Stage, "commit").Observe(t.Commit.Seconds())
 }
 
 func newLatency() *prometheus.HistogramVec {

@@ -48,6 +48,7 @@ type Server struct {
 	lag     *lagCollector
 	reg     *prometheus.Registry
 	feed    *feed
+	txns    *prometheus.HistogramVec
 }
 
 // New validates the config and listens on cfg.Addr, so that a taken port is an error
@@ -68,10 +69,10 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("cannot serve HTTP on %s: %w", cfg.Addr, err)
 	}
 	log = log.With().Str("component", "ops").Logger()
-	s := &Server{cfg: cfg, log: log, ln: ln, clients: &kafkaClients{}, lag: newLagCollector()}
+	s := &Server{cfg: cfg, log: log, ln: ln, clients: &kafkaClients{}, lag: newLagCollector(), txns: newTransactions()}
 	latency := newLatency()
 	s.feed = newFeed(cfg, log, latency)
-	s.reg = newRegistry(newEngineCollector(func() Engine { return s.eng }), s.clients, s.lag, latency)
+	s.reg = newRegistry(newEngineCollector(func() Engine { return s.eng }), s.clients, s.lag, latency, s.txns)
 	return s, nil
 }
 
@@ -80,6 +81,9 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // ClientHooks gives the kprom hooks for a client a stage builds: engine.Config.ClientHooks.
 func (s *Server) ClientHooks(stage string) []kgo.Hook { return s.clients.hooks(stage) }
+
+// Transaction records how a stage's transaction spent its time: engine.Config.OnTransaction.
+func (s *Server) Transaction(t engine.TransactionTiming) { observeTransaction(s.txns, t) }
 
 // Close gives the port back; Run does it itself when it returns.
 func (s *Server) Close() error { return s.ln.Close() }

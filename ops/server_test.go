@@ -131,6 +131,8 @@ func busyServer(t *testing.T) (*Server, *httptest.Server) {
 	})
 	s, hs := testServer(t, eng)
 	s.feed.latency.WithLabelValues(event.TypeRideMatched).Observe(0.012)
+	s.Transaction(engine.TransactionTiming{Stage: "router", Records: 800, Process: 3 * time.Millisecond,
+		Produce: 2 * time.Millisecond, Commit: 1500 * time.Microsecond, Committed: true})
 	s.lag.lags = []partitionLag{{group: "ridematch-matcher", topic: "ridematch-region-log", partition: 3, lag: 250}}
 	s.lag.members = map[string]int{"ridematch-matcher": 2}
 	s.lag.updated = time.Now()
@@ -162,6 +164,10 @@ func TestMetrics(t *testing.T) {
 		`ridematch_match_latency_seconds_bucket{kind="ride_matched",le="0.025"} 1`,
 		`ridematch_match_latency_seconds_count{kind="ride_matched"} 1`,
 		`# TYPE ridematch_match_latency_seconds histogram`,
+		`ridematch_transaction_step_seconds_bucket{stage="router",step="process",le="0.0025"} 0`,
+		`ridematch_transaction_step_seconds_bucket{stage="router",step="process",le="0.005"} 1`,
+		`ridematch_transaction_step_seconds_bucket{stage="router",step="commit",le="0.0025"} 1`,
+		`ridematch_transaction_step_seconds_count{stage="router",step="produce"} 1`,
 		`process_resident_memory_bytes `,
 		`go_goroutines `,
 	} {

@@ -97,6 +97,14 @@ func printBench(w io.Writer, r bench.Result) {
 	for _, line := range bench.HistogramBars(r.E2ELatencyHistogram, 40) {
 		fmt.Fprintf(tw, "\t%s\n", line)
 	}
+	for _, stage := range []string{"router", "matcher"} {
+		st, ok := r.TransactionStepsMS[stage]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(tw, "%s transactions\tprocess p50 %.1f ms, p99 %.1f ms; produce p50 %.1f ms, p99 %.1f ms; commit p50 %.1f ms, p99 %.1f ms\n", stage,
+			st["process"].P50, st["process"].P99, st["produce"].P50, st["produce"].P99, st["commit"].P50, st["commit"].P99)
+	}
 	fmt.Fprintf(tw, "index updates\t%.0f /s on one core (runs %.0f..%.0f)\n", r.IndexUpdatesPerSec, r.IndexUpdatesSpread.Min, r.IndexUpdatesSpread.Max)
 	fmt.Fprintf(tw, "match latency\tp50 %.1f us, p99 %.1f us (each request's fastest run)\n", r.MatchLatencyUS.P50, r.MatchLatencyUS.P99)
 	fmt.Fprintf(tw, "\tp50 %.1f us, p99 %.1f us (every run pooled, the machine's interruptions included)\n", r.MatchLatencyRawUS.P50, r.MatchLatencyRawUS.P99)

@@ -112,7 +112,7 @@ SIGTERM or Ctrl-C finishes the batch in hand, commits, and leaves the groups.`,
 					}
 					return err
 				}
-				cfg.ClientHooks = srv.ClientHooks
+				cfg.ClientHooks, cfg.OnTransaction = srv.ClientHooks, srv.Transaction
 			}
 			e, err := engine.New(cfg, log)
 			if err != nil {
