@@ -144,14 +144,26 @@ func runDemo(ctx context.Context, out io.Writer, log zerolog.Logger, o *demoOpti
 		}
 		return s
 	}
-	// Start the load once the engines own their partitions, so the first requests do not
-	// wait out the group's first rebalances.
+	// Start the load once the groups have settled, so the first requests do not wait out
+	// their first rebalances: every instance owns partitions of both stages and has rebuilt
+	// them, and the assignment has not moved for a second (a cooperative rebalance moves
+	// partitions in two rounds, and an instance is ready between them).
+	var (
+		assignment string
+		since      time.Time
+	)
 	for wait := time.Now(); time.Since(wait) < 30*time.Second && ctx.Err() == nil; time.Sleep(50 * time.Millisecond) {
-		ready := true
+		settled, now := true, ""
 		for _, e := range engines {
-			ready = ready && e.Ready()
+			a := e.Stats().Assigned
+			settled = settled && e.Ready() && a["router"] > 0 && a["matcher"] > 0
+			now += fmt.Sprintf("%d/%d ", a["router"], a["matcher"])
 		}
-		if ready {
+		if !settled || now != assignment {
+			assignment, since = now, time.Now()
+			continue
+		}
+		if time.Since(since) >= time.Second {
 			break
 		}
 	}
