@@ -149,16 +149,7 @@ func (r *running) stop() error {
 func (r *running) sum() engine.Snapshot {
 	var s engine.Snapshot
 	for _, e := range r.engines {
-		x := e.Stats()
-		s.RouterIn += x.RouterIn
-		s.MatcherIn += x.MatcherIn
-		s.DriverUpdates += x.DriverUpdates
-		s.Requests += x.Requests
-		s.Cancels += x.Cancels
-		s.Matched += x.Matched
-		s.Restores += x.Restores
-		s.Replayed += x.Replayed
-		s.LastRestore = max(s.LastRestore, x.LastRestore)
+		s.Add(e.Stats())
 	}
 	return s
 }

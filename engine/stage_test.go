@@ -2,9 +2,13 @@ package engine
 
 import (
 	"context"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
+
+	"ridematch/event"
 )
 
 // A partition's state is rebuilt whenever the partition is assigned, whether or not its
@@ -36,5 +40,23 @@ func TestAssignedStateIsRebuilt(t *testing.T) {
 	}
 	if !s.assigned[regained] || s.assigned[revoked] {
 		t.Errorf("assigned = %v, want partition 1 and not 2", s.assigned)
+	}
+}
+
+func TestSnapshotAdd(t *testing.T) {
+	a := Snapshot{Matched: 3, Drivers: 10, LastRestore: time.Second, MaxBufferedFetch: 5,
+		DeadLettered: map[event.Reason]uint64{event.ReasonMalformedJSON: 1}, Assigned: map[string]int{"router": 2}}
+	b := Snapshot{Matched: 4, Drivers: 7, LastRestore: 2 * time.Second, MaxBufferedFetch: 3,
+		DeadLettered: map[event.Reason]uint64{event.ReasonMalformedJSON: 2, event.ReasonBadRating: 1}, Assigned: map[string]int{"router": 1, "matcher": 4}}
+	var got Snapshot
+	got.Add(a)
+	got.Add(b)
+	want := Snapshot{Matched: 7, Drivers: 17, LastRestore: 2 * time.Second, MaxBufferedFetch: 5,
+		DeadLettered: map[event.Reason]uint64{event.ReasonMalformedJSON: 3, event.ReasonBadRating: 1}, Assigned: map[string]int{"router": 3, "matcher": 4}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("sum\n%+v\nwant\n%+v", got, want)
+	}
+	if a.Matched != 3 || a.DeadLettered[event.ReasonMalformedJSON] != 1 {
+		t.Errorf("Add changed its argument: %+v", a)
 	}
 }

@@ -68,6 +68,50 @@ func (st *Stats) Snapshot() Snapshot {
 	return s
 }
 
+// Add adds o's counters and gauges to s, as for the instances of one process: the
+// longest LastRestore and the largest buffers are kept.
+func (s *Snapshot) Add(o Snapshot) {
+	s.DriverUpdates += o.DriverUpdates
+	s.Requests += o.Requests
+	s.Cancels += o.Cancels
+	s.StaleDrivers += o.StaleDrivers
+	s.Ticks += o.Ticks
+	s.Matched += o.Matched
+	s.Unmatched += o.Unmatched
+	s.Cancelled += o.Cancelled
+	s.MatchCancelled += o.MatchCancelled
+	s.SurgeUpdates += o.SurgeUpdates
+	s.Duplicates += o.Duplicates
+	s.Handoffs += o.Handoffs
+	s.Drivers += o.Drivers
+	s.Pending += o.Pending
+	s.SurgeCells += o.SurgeCells
+	s.Transactions += o.Transactions
+	s.Aborted += o.Aborted
+	s.RecordsIn += o.RecordsIn
+	s.RecordsOut += o.RecordsOut
+	s.RouterIn += o.RouterIn
+	s.MatcherIn += o.MatcherIn
+	s.Restores += o.Restores
+	s.Replayed += o.Replayed
+	s.LastRestore = max(s.LastRestore, o.LastRestore)
+	s.SessionErrors += o.SessionErrors
+	s.MaxBufferedFetch = max(s.MaxBufferedFetch, o.MaxBufferedFetch)
+	s.MaxBufferedProduce = max(s.MaxBufferedProduce, o.MaxBufferedProduce)
+	for r, n := range o.DeadLettered {
+		if s.DeadLettered == nil {
+			s.DeadLettered = map[event.Reason]uint64{}
+		}
+		s.DeadLettered[r] += n
+	}
+	for stage, n := range o.Assigned {
+		if s.Assigned == nil {
+			s.Assigned = map[string]int{}
+		}
+		s.Assigned[stage] += n
+	}
+}
+
 // DeadLetteredTotal sums the dead-letter counters.
 func (s Snapshot) DeadLetteredTotal() uint64 {
 	var n uint64

@@ -129,18 +129,7 @@ func runDemo(ctx context.Context, out io.Writer, log zerolog.Logger, o *demoOpti
 	sum := func() engine.Snapshot {
 		var s engine.Snapshot
 		for _, e := range engines {
-			x := e.Stats()
-			s.DriverUpdates += x.DriverUpdates
-			s.Requests += x.Requests
-			s.Cancels += x.Cancels
-			s.Matched += x.Matched
-			s.Unmatched += x.Unmatched
-			s.Cancelled += x.Cancelled
-			s.SurgeCells += x.SurgeCells
-			s.Pending += x.Pending
-			s.Aborted += x.Aborted
-			s.Restores += x.Restores
-			s.DeadLettered = nil
+			s.Add(e.Stats())
 		}
 		return s
 	}
