@@ -228,3 +228,22 @@ func TestExactFloat(t *testing.T) {
 		}
 	}
 }
+
+// TestKeyHints holds the scanner's shortcut for keys in the producers' order to the
+// general path: records in that order, in Python's spacing, reordered, with a space
+// before a colon (no shortcut), in other cases, and with a hinted key repeated later.
+func TestKeyHints(t *testing.T) {
+	for _, s := range []string{
+		string(benchDriver), string(benchRequest),
+		`{"event_type": "driver_location_update", "driver_id": "D1", "location": {"lat": 19.05, "lng": 72.84}, "timestamp": "2026-11-25T19:00:00", "speed": 10, "heading": 90, "availability": "available", "vehicle_type": "sedan", "rating": 4.5}`,
+		`{"rating":4.5,"vehicle_type":"sedan","availability":"available","timestamp":"2026-11-25T19:00:00","location":{"lng":72.84,"lat":19.05},"driver_id":"D1","event_type":"driver_location_update"}`,
+		`{"event_type" :"driver_location_update","driver_id" : "D1","location":{"lat" :19.05,"lng" :72.84},"timestamp":"2026-11-25T19:00:00","availability":"available","vehicle_type":"sedan"}`,
+		`{"Event_Type":"driver_location_update","DRIVER_ID":"D1","Location":{"LAT":19.05,"Lng":72.84},"timestamp":"2026-11-25T19:00:00","availability":"available","vehicle_type":"sedan"}`,
+		`{"event_type":"driver_location_update","driver_id":"D1","location":{"lat":19.05,"lng":72.84},"timestamp":"2026-11-25T19:00:00","availability":"available","vehicle_type":"sedan","driver_id":"D2","location":{"lat":null}}`,
+		`{"event_type":"ride_cancelled","request_id":"R1","timestamp":"2026-11-25T19:00:00","reason":"late"}`,
+		`{"event_type":"ride_cancelled","request_id":"R1","customer_id":"C1","timestamp":"2026-11-25T19:00:00"}`,
+		`{"event_type":"ride_requested","request_id":"R1","customer_id":"C1","pickup_coordinates":{"lat":19.05,"lng":72.84},"drop_coordinates":{"lat":19.06,"lng":72.86},"request_time":"2026-11-25T19:00:00","ride_type":"mini","estimated_distance":"2"}`,
+	} {
+		sameDecoding(t, []byte(s))
+	}
+}

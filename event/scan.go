@@ -164,15 +164,15 @@ type scanner struct {
 
 func (s *scanner) fail() { s.bad, s.i = true, len(s.b) }
 
+// The loops below work on local copies of the cursor, which the compiler keeps in
+// registers; through s it would load and store them on every byte.
+
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	b, i := s.b, s.i
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
+	s.i = i
 }
 
 func (s *scanner) peek() byte {
@@ -215,9 +215,11 @@ func (s *scanner) literal() {
 }
 
 func (s *scanner) digits() {
-	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
-		s.i++
+	b, i := s.b, s.i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
 	}
+	s.i = i
 }
 
 // number consumes a JSON number and returns its text.
@@ -261,20 +263,18 @@ func (s *scanner) number() []byte {
 // lone surrogates replaced by U+FFFD as encoding/json does. Without escapes or non-ASCII
 // bytes (nearly always) the result aliases the input and nothing is allocated.
 func (s *scanner) str() []byte {
-	s.i++ // the opening quote
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		if c == '"' {
-			s.i++
-			return s.b[start : s.i-1]
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
-		s.i++
+	b := s.b
+	start := s.i + 1 // past the opening quote
+	i := start
+	for i < len(b) && plain[b[i]] {
+		i++
 	}
-	buf := append([]byte(nil), s.b[start:s.i]...)
+	if i < len(b) && b[i] == '"' {
+		s.i = i + 1
+		return b[start:i]
+	}
+	s.i = i
+	buf := append([]byte(nil), b[start:i]...)
 	for s.i < len(s.b) {
 		c := s.b[s.i]
 		switch {
@@ -348,6 +348,15 @@ func (s *scanner) str() []byte {
 	s.fail()
 	return nil
 }
+
+// plain marks the bytes a string holds as they are: printable ASCII but the quote and
+// the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 func (s *scanner) hex4() (rune, bool) {
 	if len(s.b)-s.i < 4 {
@@ -437,18 +446,22 @@ func (s *scanner) skipContainer() {
 // member reads the next member's key of an object being iterated, leaving the cursor on
 // its value; it reports false at the end of the object (or on a syntax error). first is
 // true for the first call on an object, whose opening brace the cursor is on.
-func (s *scanner) member(first bool) ([]byte, bool) {
+//
+// hints are the keys likely to come next, each quoted and with its colon ("\"lat\":"):
+// a key that is one of them byte for byte is taken without scanning it, and member
+// returns the hint's index and a nil key. Otherwise hit is -1 and key the unescaped key.
+func (s *scanner) member(first bool, hints []string) (key []byte, hit int, ok bool) {
 	if first {
 		if s.depth++; s.depth > maxDepth {
 			s.fail()
-			return nil, false
+			return nil, -1, false
 		}
 		s.i++ // {
 		s.ws()
 		if s.peek() == '}' {
 			s.i++
 			s.depth--
-			return nil, false
+			return nil, -1, false
 		}
 	} else {
 		s.ws()
@@ -458,26 +471,34 @@ func (s *scanner) member(first bool) ([]byte, bool) {
 		case '}':
 			s.i++
 			s.depth--
-			return nil, false
+			return nil, -1, false
 		default:
 			s.fail()
-			return nil, false
+			return nil, -1, false
 		}
 	}
 	s.ws()
 	if s.peek() != '"' {
 		s.fail()
-		return nil, false
+		return nil, -1, false
 	}
-	key := s.str()
+	rest := s.b[s.i:]
+	for h, q := range hints {
+		if len(rest) >= len(q) && string(rest[:len(q)]) == q {
+			s.i += len(q)
+			s.ws()
+			return nil, h, true
+		}
+	}
+	key = s.str()
 	s.ws()
 	if s.bad || s.peek() != ':' {
 		s.fail()
-		return nil, false
+		return nil, -1, false
 	}
 	s.i++
 	s.ws()
-	return key, true
+	return key, -1, true
 }
 
 // match finds the field a key names: an exact match, else one that differs only in ASCII
@@ -534,6 +555,40 @@ func match(key []byte) field {
 	return fNone
 }
 
+// keyHints follows the order the reference's producers (and ours, event.AppendJSON)
+// write the keys in: after each field, the ones that usually come next. Input in another
+// order decodes the same, a little slower.
+var keyHints = func() (h [nFields]hint) {
+	next := map[field][]field{
+		fNone:      {fEventType},
+		fEventType: {fDriverID, fRequestID},
+		// driver_location_update
+		fDriverID: {fLocation}, fLocation: {fTimestamp}, fTimestamp: {fSpeed, fReason},
+		fSpeed: {fHeading}, fHeading: {fAvailability}, fAvailability: {fVehicleType},
+		fVehicleType: {fRating},
+		// ride_requested, ride_cancelled
+		fRequestID: {fCustomerID, fTimestamp}, fCustomerID: {fPickupLocation, fTimestamp},
+		fPickupLocation: {fDropLocation}, fDropLocation: {fPickupCoordinates},
+		fPickupCoordinates: {fDropCoordinates}, fDropCoordinates: {fRequestTime},
+		fRequestTime: {fRideType}, fRideType: {fEstimatedDistance},
+	}
+	for prev, fs := range next {
+		for _, f := range fs {
+			h[prev].fields = append(h[prev].fields, f)
+			h[prev].quoted = append(h[prev].quoted, `"`+fieldNames[f]+`":`)
+		}
+	}
+	return h
+}()
+
+var latLngHints = []string{`"lat":`, `"lng":`}
+
+// hint is the keys likely after a field, and the same quoted for member.
+type hint struct {
+	fields []field
+	quoted []string
+}
+
 func foldEqual(key []byte, name string) bool {
 	i := 0
 	for _, c := range name {
@@ -583,13 +638,20 @@ func scanFields(b []byte, f *fields) bool {
 	if s.peek() != '{' {
 		return false
 	}
+	prev := fNone
 	for first := true; ; first = false {
-		key, ok := s.member(first)
+		key, hit, ok := s.member(first, keyHints[prev].quoted)
 		if !ok {
 			break
 		}
 		at := s.i
-		fd := match(key)
+		var fd field
+		if hit >= 0 {
+			fd = keyHints[prev].fields[hit]
+		} else {
+			fd = match(key)
+		}
+		prev = fd
 		if fd == fNone {
 			s.skip()
 			continue
@@ -691,7 +753,7 @@ func (s *scanner) point(f *fields, fd field) {
 	p := &f.pt[fd]
 	p.set = true
 	for first := true; ; first = false {
-		key, ok := s.member(first)
+		key, hit, ok := s.member(first, latLngHints)
 		if !ok {
 			return
 		}
@@ -700,9 +762,9 @@ func (s *scanner) point(f *fields, fd field) {
 		var has *bool
 		var name string
 		switch {
-		case string(key) == "lat" || foldEqual(key, "lat"):
+		case hit == 0 || hit < 0 && foldEqual(key, "lat"):
 			v, has, name = &p.lat, &p.hasLat, "lat"
-		case string(key) == "lng" || foldEqual(key, "lng"):
+		case hit == 1 || hit < 0 && foldEqual(key, "lng"):
 			v, has, name = &p.lng, &p.hasLng, "lng"
 		default:
 			s.skip()
