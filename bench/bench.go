@@ -34,7 +34,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		Machine: machine(),
 		Setup: Setup{
 			Scenario: cfg.Scenario, Drivers: cfg.Drivers, Events: cfg.Events, Instances: cfg.Instances,
-			LatencyRate: cfg.LatencyRate, Partitions: cfg.Engine.Topics.Get(ridematch.RoleRegionLog).Partitions,
+			Compression: cfg.InputCompression, LatencyRate: cfg.LatencyRate, Partitions: cfg.Engine.Topics.Get(ridematch.RoleRegionLog).Partitions,
 			RegionRes: cfg.Engine.Matcher.Resolutions.Region, Duration: cfg.Duration.String(),
 		},
 	}
@@ -140,7 +140,7 @@ func runThroughput(ctx context.Context, cfg Config, res *Result, progress progre
 		return err
 	}
 	defer b.Close()
-	if err := produce(ctx, b.Addr(), in, cfg.Engine.Topics); err != nil {
+	if err := produce(ctx, b.Addr(), in, cfg); err != nil {
 		return err
 	}
 	in = nil

@@ -37,6 +37,11 @@ type Config struct {
 	Rate        float64
 	// Events is how many input events the throughput phases consume (default 2,000,000).
 	Events int
+	// InputCompression is the codec the benchmark's producers write the input with: none
+	// (default, as ridematch simulate writes), gzip, snappy, lz4 or zstd. The engine reads
+	// any; what it costs is the engine's (decompressing) and the load's (compressing),
+	// and in one process both share the cores.
+	InputCompression string
 	// Instances is how many engine instances share the work in the process (default 2:
 	// one per core; each stage of an instance is one loop).
 	Instances int
@@ -76,22 +81,23 @@ type Config struct {
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{
-		Duration:     20 * time.Second,
-		Scenario:     simulator.AllCities,
-		Drivers:      100_000,
-		GPSInterval:  2 * time.Second,
-		Rate:         100,
-		Events:       2_000_000,
-		Instances:    2,
-		LatencyRate:  250_000,
-		IndexDrivers: 50_000,
-		RestoreRate:  20_000,
-		RestoreSpan:  5 * time.Minute,
-		Runs:         5,
-		Seed:         1,
-		Phases:       AllPhases,
-		Engine:       engine.DefaultConfig(),
-		Log:          zerolog.Nop(),
+		Duration:         20 * time.Second,
+		Scenario:         simulator.AllCities,
+		Drivers:          100_000,
+		GPSInterval:      2 * time.Second,
+		Rate:             100,
+		Events:           2_000_000,
+		Instances:        2,
+		InputCompression: "none",
+		LatencyRate:      250_000,
+		IndexDrivers:     50_000,
+		RestoreRate:      20_000,
+		RestoreSpan:      5 * time.Minute,
+		Runs:             5,
+		Seed:             1,
+		Phases:           AllPhases,
+		Engine:           engine.DefaultConfig(),
+		Log:              zerolog.Nop(),
 	}
 }
 
@@ -112,6 +118,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the latency curve's rates must be positive", ErrConfig)
 	case !(c.Rate > 0) || !(c.LatencyRate > 0) || !(c.RestoreRate > 0) || c.RestoreSpan <= 0 || c.GPSInterval <= 0:
 		return fmt.Errorf("%w: rates, spans and intervals must be positive", ErrConfig)
+	}
+	if _, ok := codecs[c.InputCompression]; !ok {
+		return fmt.Errorf("%w: unknown input compression %q: it is none, gzip, snappy, lz4 or zstd", ErrConfig, c.InputCompression)
 	}
 	for _, p := range c.Phases {
 		if !slices.Contains(AllPhases, p) {
@@ -210,6 +219,7 @@ type Setup struct {
 	Drivers     int     `json:"drivers"`
 	Events      int     `json:"events"`
 	Instances   int     `json:"instances"`
+	Compression string  `json:"input_compression"`
 	LatencyRate float64 `json:"latency_rate"`
 	Partitions  int32   `json:"region_partitions"`
 	RegionRes   int     `json:"region_resolution"`

@@ -34,13 +34,21 @@ func client(addr string, opts ...kgo.Opt) (*kgo.Client, error) {
 	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ProducerBatchCompression(kgo.NoCompression())}, opts...)...)
 }
 
-// inputCompression is how the benchmark's producers compress the input, as producers of
-// high-volume JSON do: snappy, which franz-go and librdkafka write and read natively.
-var inputCompression = kgo.ProducerBatchCompression(kgo.SnappyCompression())
+// codecs are the input compressions the benchmark can write.
+var codecs = map[string]kgo.CompressionCodec{
+	"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+	"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+}
+
+// inputCompression is how the benchmark's producers compress the input.
+func inputCompression(cfg Config) kgo.Opt {
+	return kgo.ProducerBatchCompression(codecs[cfg.InputCompression])
+}
 
 // produce writes the whole input to the broker, as fast as it takes it.
-func produce(ctx context.Context, addr string, in *input, topics ridematch.Topics) error {
-	cl, err := client(addr, inputCompression, kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(200_000), kgo.ProducerBatchMaxBytes(1<<20))
+func produce(ctx context.Context, addr string, in *input, cfg Config) error {
+	topics := cfg.Engine.Topics
+	cl, err := client(addr, inputCompression(cfg), kgo.ProducerLinger(5*time.Millisecond), kgo.MaxBufferedRecords(200_000), kgo.ProducerBatchMaxBytes(1<<20))
 	if err != nil {
 		return err
 	}
@@ -342,7 +350,7 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (latencyRun, 
 		})
 	}()
 
-	prod, err := client(b.Addr(), inputCompression, kgo.ProducerLinger(time.Millisecond), kgo.MaxBufferedRecords(100_000))
+	prod, err := client(b.Addr(), inputCompression(cfg), kgo.ProducerLinger(time.Millisecond), kgo.MaxBufferedRecords(100_000))
 	if err != nil {
 		return latencyRun{}, err
 	}

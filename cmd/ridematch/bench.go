@@ -65,6 +65,7 @@ object on stdout. BENCHMARKS.md explains each figure.`,
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "ride requests a simulated second in that load")
 	fs.IntVar(&cfg.Events, "events", cfg.Events, "input events the throughput phases consume")
 	fs.IntVar(&cfg.Instances, "instances", cfg.Instances, "engine instances sharing the work in the process")
+	fs.StringVar(&cfg.InputCompression, "input-compression", cfg.InputCompression, "codec the load's producers write the input with: none (as simulate writes), gzip, snappy, lz4 or zstd")
 	fs.Float64Var(&cfg.LatencyRate, "latency-rate", cfg.LatencyRate, "offered input events a second in the latency phase")
 	fs.Float64SliceVar(&cfg.LatencyCurve, "latency-curve", nil, "more offered loads for the latency phase to measure first, such as 25000,100000")
 	fs.IntVar(&cfg.IndexDrivers, "index-drivers", cfg.IndexDrivers, "drivers in one city for the index and match measurements")
@@ -78,7 +79,7 @@ object on stdout. BENCHMARKS.md explains each figure.`,
 func printBench(w io.Writer, r bench.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine\t%s, %d cores, %s\n", r.Machine.CPU, r.Machine.Cores, r.Machine.GoVersion)
-	fmt.Fprintf(tw, "load\t%s, %d drivers, %d events, %d engine instances, %d region partitions\n", r.Setup.Scenario, r.Setup.Drivers, r.Setup.Events, r.Setup.Instances, r.Setup.Partitions)
+	fmt.Fprintf(tw, "load\t%s, %d drivers, %d events (input compression %s), %d engine instances, %d region partitions\n", r.Setup.Scenario, r.Setup.Drivers, r.Setup.Events, r.Setup.Compression, r.Setup.Instances, r.Setup.Partitions)
 	fmt.Fprintln(tw, "\t")
 	fmt.Fprintf(tw, "engine throughput\t%.0f input events/s\n", r.EngineEventsPerSec)
 	fmt.Fprintf(tw, "plumbing floor\t%.0f events/s (engine/floor %.2f)\n", r.FloorEventsPerSec, r.EngineEventsPerSec/max(r.FloorEventsPerSec, 1))

@@ -44,6 +44,7 @@ func TestBadFlags(t *testing.T) {
 		{"match request ttl not a duration", append([]string{"match", "--request-ttl", "soon"}, unreachable...), []string{"--request-ttl", "soon"}},
 		{"broker listen not host:port", []string{"broker", "--listen", "nonsense"}, []string{"--listen", "nonsense"}},
 		{"broker listen beyond loopback without SASL", []string{"broker", "--listen", "0.0.0.0:0"}, []string{"0.0.0.0", "not loopback", "SASL"}},
+		{"bench input compression", []string{"bench", "--input-compression", "brotli"}, []string{"input compression", "brotli"}},
 		{"demo no instances", []string{"demo", "--instances", "0", "--listen", "127.0.0.1:0"}, []string{"--instances"}},
 		{"topics file missing", append([]string{"topics", "--topics", "/nonexistent.yaml"}, unreachable...), []string{"--topics", "/nonexistent.yaml"}},
 		{"topics file missing, match", append([]string{"match", "--topics", "/nonexistent.yaml"}, unreachable...), []string{"--topics", "/nonexistent.yaml"}},
