@@ -150,16 +150,44 @@ func runThroughput(ctx context.Context, cfg Config, res *Result, progress progre
 	}
 	progress("  raw consume %.0f events/s", res.RawConsumePerSec)
 	res.SeriesStepSeconds = seriesStep.Seconds()
-	if res.FloorEventsPerSec, res.FloorSeries, err = measureStages(ctx, cfg, b.Addr(), cfg.Events, "floor", true); err != nil {
-		return err
+	var engine, floor []float64
+	var engineSeries, floorSeries [][]float64
+	for round := range cfg.ThroughputRuns {
+		for i := range 2 {
+			noop := (round+i)%2 == 0 // floor first in even rounds, engine first in odd
+			phase := "engine"
+			if noop {
+				phase = "floor"
+			}
+			rate, series, err := measureStages(ctx, cfg, b.Addr(), cfg.Events, fmt.Sprintf("%s-%d", phase, round+1), noop, round == 0)
+			if err != nil {
+				return err
+			}
+			if noop {
+				floor, floorSeries = append(floor, rate), append(floorSeries, series)
+			} else {
+				engine, engineSeries = append(engine, rate), append(engineSeries, series)
+			}
+			progress("  %s %.0f events/s (round %d of %d)", map[bool]string{true: "plumbing floor", false: "engine"}[noop], rate, round+1, cfg.ThroughputRuns)
+		}
 	}
-	progress("  plumbing floor %.0f events/s", res.FloorEventsPerSec)
-	if res.EngineEventsPerSec, res.EngineSeries, err = measureStages(ctx, cfg, b.Addr(), cfg.Events, "engine", false); err != nil {
-		return err
-	}
-	progress("  engine %.0f events/s (%.2f of the floor)", res.EngineEventsPerSec, res.EngineEventsPerSec/res.FloorEventsPerSec)
+	res.EngineSpread, res.FloorSpread = spread(engine), spread(floor)
+	res.EngineEventsPerSec, res.FloorEventsPerSec = res.EngineSpread.Median, res.FloorSpread.Median
+	res.EngineSeries, res.FloorSeries = medianSeries(engine, engineSeries), medianSeries(floor, floorSeries)
+	progress("  engine %.0f events/s (%.2f of the floor), medians of %d rounds", res.EngineEventsPerSec, res.EngineEventsPerSec/res.FloorEventsPerSec, cfg.ThroughputRuns)
 	b.Close()
 	runtime.GC()
+	return nil
+}
+
+// medianSeries is the series of the run whose rate is the median of rates.
+func medianSeries(rates []float64, series [][]float64) []float64 {
+	m := spread(rates).Median
+	for i, r := range rates {
+		if r == m {
+			return series[i]
+		}
+	}
 	return nil
 }
 

@@ -63,15 +63,20 @@ type Config struct {
 	// Runs is how many times each in-process measurement is repeated (default 5); the
 	// median is reported, with the spread.
 	Runs int
-	Seed uint64
+	// ThroughputRuns is how many rounds of the plumbing floor and the engine the
+	// throughput phase runs (default 3), alternating which goes first (floor, engine;
+	// engine, floor; ...) so that a drift of the machine's speed weighs on both; each
+	// figure is the median of its runs.
+	ThroughputRuns int
+	Seed           uint64
 	// Phases names the phases to run (default all): core (index, match, memory),
 	// quality, throughput (raw, floor, engine), latency, restore.
 	Phases []string
 	// Engine is the engine configuration measured.
 	Engine engine.Config
-	// CPUProfile, when set, is a file to write a CPU profile of the engine throughput
-	// phase to, for go tool pprof; the restore phase's goes to the same name plus
-	// ".restore".
+	// CPUProfile, when set, is a file to write a CPU profile of the first engine
+	// throughput run to, for go tool pprof; the latency and restore phases' go to the same
+	// name plus ".latency" and ".restore".
 	CPUProfile string
 	// Log receives the engines' and brokers' logs; Progress one line per step.
 	Log      zerolog.Logger
@@ -94,6 +99,7 @@ func DefaultConfig() Config {
 		RestoreRate:      20_000,
 		RestoreSpan:      5 * time.Minute,
 		Runs:             5,
+		ThroughputRuns:   3,
 		Seed:             1,
 		Phases:           AllPhases,
 		Engine:           engine.DefaultConfig(),
@@ -112,7 +118,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.Duration < time.Second:
 		return fmt.Errorf("%w: the duration must be at least 1s", ErrConfig)
-	case c.Drivers < 100 || c.Events < 10_000 || c.Instances < 1 || c.IndexDrivers < 1000 || c.Runs < 1:
+	case c.Drivers < 100 || c.Events < 10_000 || c.Instances < 1 || c.IndexDrivers < 1000 || c.Runs < 1 || c.ThroughputRuns < 1:
 		return fmt.Errorf("%w: need at least 100 drivers, 10,000 events, 1,000 index drivers, one instance and one run", ErrConfig)
 	case slices.ContainsFunc(c.LatencyCurve, func(r float64) bool { return !(r > 0) }):
 		return fmt.Errorf("%w: the latency curve's rates must be positive", ErrConfig)
@@ -201,6 +207,8 @@ type Result struct {
 
 	// The spreads behind the in-process figures, and how the run was set up.
 	IndexUpdatesSpread Spread  `json:"index_updates_spread"`
+	EngineSpread       Spread  `json:"engine_events_per_sec_spread"`
+	FloorSpread        Spread  `json:"floor_events_per_sec_spread"`
 	Machine            Machine `json:"machine"`
 	Setup              Setup   `json:"setup"`
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sync"
 	"sync/atomic"
@@ -173,8 +174,9 @@ func (r *running) ready() bool {
 
 // measureStages runs the engine (or, with noop, the plumbing floor) over the input in the
 // broker, from the first record routed until both groups have consumed everything, and
-// returns the input events a second over the run, and over each seriesStep of it.
-func measureStages(ctx context.Context, cfg Config, addr string, n int, phase string, noop bool) (float64, []float64, error) {
+// returns the input events a second over the run, and over each seriesStep of it. With
+// profile (and Config.CPUProfile) it profiles an engine run.
+func measureStages(ctx context.Context, cfg Config, addr string, n int, phase string, noop, profile bool) (float64, []float64, error) {
 	ec := phaseTopics(cfg, phase)
 	ec.Noop = noop
 	cl, err := client(addr)
@@ -185,7 +187,7 @@ func measureStages(ctx context.Context, cfg Config, addr string, n int, phase st
 	if _, err := cluster.EnsureTopics(ctx, cl, ec.Topics, 1); err != nil {
 		return 0, nil, err
 	}
-	if cfg.CPUProfile != "" && !noop {
+	if cfg.CPUProfile != "" && !noop && profile {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
 			return 0, nil, err
@@ -245,6 +247,17 @@ func measureStages(ctx context.Context, cfg Config, addr string, n int, phase st
 	if err := r.stop(); err != nil {
 		return 0, nil, err
 	}
+	// The next run starts from the broker this one found: the input alone.
+	var written []string
+	for _, t := range ec.Topics.Topics {
+		if t.Role != ridematch.RoleDriverLocations && t.Role != ridematch.RoleRideRequests {
+			written = append(written, t.Name)
+		}
+	}
+	if _, err := adm.DeleteTopics(ctx, written...); err != nil {
+		return 0, nil, fmt.Errorf("deleting the topics of the %s run: %w", phase, err)
+	}
+	runtime.GC()
 	return float64(min(routed, uint64(n))) / elapsed.Seconds(), series, nil
 }
 

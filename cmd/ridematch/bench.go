@@ -70,8 +70,9 @@ object on stdout. BENCHMARKS.md explains each figure.`,
 	fs.Float64SliceVar(&cfg.LatencyCurve, "latency-curve", nil, "more offered loads for the latency phase to measure first, such as 25000,100000")
 	fs.IntVar(&cfg.IndexDrivers, "index-drivers", cfg.IndexDrivers, "drivers in one city for the index and match measurements")
 	fs.IntVar(&cfg.Runs, "runs", cfg.Runs, "repetitions of each in-process measurement (the median is reported)")
+	fs.IntVar(&cfg.ThroughputRuns, "throughput-runs", cfg.ThroughputRuns, "rounds of the plumbing floor and the engine in the throughput phase (the medians are reported)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed of the generated loads")
-	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the engine throughput phase to this file")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the first engine throughput run to this file (and of the latency and restore phases to it plus .latency and .restore)")
 	fs.StringSliceVar(&cfg.Phases, "phases", cfg.Phases, "phases to run: core, quality, throughput, latency, restore")
 	return cmd
 }
@@ -81,8 +82,8 @@ func printBench(w io.Writer, r bench.Result) {
 	fmt.Fprintf(tw, "machine\t%s, %d cores, %s\n", r.Machine.CPU, r.Machine.Cores, r.Machine.GoVersion)
 	fmt.Fprintf(tw, "load\t%s, %d drivers, %d events (input compression %s), %d engine instances, %d region partitions\n", r.Setup.Scenario, r.Setup.Drivers, r.Setup.Events, r.Setup.Compression, r.Setup.Instances, r.Setup.Partitions)
 	fmt.Fprintln(tw, "\t")
-	fmt.Fprintf(tw, "engine throughput\t%.0f input events/s\n", r.EngineEventsPerSec)
-	fmt.Fprintf(tw, "plumbing floor\t%.0f events/s (engine/floor %.2f)\n", r.FloorEventsPerSec, r.EngineEventsPerSec/max(r.FloorEventsPerSec, 1))
+	fmt.Fprintf(tw, "engine throughput\t%.0f input events/s (runs %.0f..%.0f)\n", r.EngineEventsPerSec, r.EngineSpread.Min, r.EngineSpread.Max)
+	fmt.Fprintf(tw, "plumbing floor\t%.0f events/s (runs %.0f..%.0f; engine/floor %.2f)\n", r.FloorEventsPerSec, r.FloorSpread.Min, r.FloorSpread.Max, r.EngineEventsPerSec/max(r.FloorEventsPerSec, 1))
 	if len(r.EngineSeries) > 0 {
 		fmt.Fprintf(tw, "\tengine over time %s (every %gs, peak %.0f)\n", bench.Sparkline(r.EngineSeries), r.SeriesStepSeconds, slices.Max(r.EngineSeries))
 	}

@@ -12,7 +12,7 @@ import (
 // that did its work gives.
 func TestBenchJSON(t *testing.T) {
 	code, out, errs := runCommand(t, 2*time.Minute, "bench", "--json", "--phases", "core,throughput",
-		"--index-drivers", "2000", "--runs", "2", "--drivers", "2000", "--events", "20000", "--duration", "10s")
+		"--index-drivers", "2000", "--runs", "2", "--drivers", "2000", "--events", "20000", "--duration", "10s", "--throughput-runs", "1")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -42,6 +42,7 @@ func TestBenchJSON(t *testing.T) {
 		{"engine_events_per_sec"}, {"floor_events_per_sec"}, {"raw_consume_per_sec"},
 		{"index_updates_per_sec"}, {"match_latency_us", "p50"}, {"match_latency_us", "p99"},
 		{"match_latency_raw_us", "p99"}, {"bytes_per_driver"}, {"index_updates_spread", "median"},
+		{"engine_events_per_sec_spread", "median"}, {"floor_events_per_sec_spread", "min"},
 	} {
 		if v := num(p...); v <= 0 {
 			t.Errorf("%v = %v, want a measured figure", p, v)
