@@ -363,22 +363,33 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (latencyRun, 
 		})
 	}()
 
-	prod, err := client(b.Addr(), inputCompression(cfg), kgo.ProducerLinger(time.Millisecond), kgo.MaxBufferedRecords(100_000))
+	// Two producers, as the two sources are: the drivers' positions in bulk, batched as
+	// Kafka producers batch by default (franz-go lingers 10ms; Kafka's clients 5ms), and
+	// the riders' requests, each sent at once. A request's latency starts at its produce
+	// call.
+	gps, err := client(b.Addr(), inputCompression(cfg), kgo.MaxBufferedRecords(100_000))
 	if err != nil {
 		return latencyRun{}, err
 	}
-	defer prod.Close()
+	defer gps.Close()
+	requests, err := client(b.Addr(), inputCompression(cfg), kgo.ProducerLinger(0))
+	if err != nil {
+		return latencyRun{}, err
+	}
+	defer requests.Close()
 	produced := 0
 	for produced < n && ctx.Err() == nil {
 		due := min(n, int(rate*time.Since(start).Seconds()))
 		for ; produced < due; produced++ {
 			rec := in.record(produced, cfg.Engine.Topics)
-			if in.recs[produced].requests {
-				mu.Lock()
-				sent[string(rec.Key)] = time.Now()
-				mu.Unlock()
+			if !in.recs[produced].requests {
+				gps.Produce(ctx, rec, nil)
+				continue
 			}
-			prod.Produce(ctx, rec, nil)
+			mu.Lock()
+			sent[string(rec.Key)] = time.Now()
+			mu.Unlock()
+			requests.Produce(ctx, rec, nil)
 		}
 		time.Sleep(time.Millisecond)
 	}
