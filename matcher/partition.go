@@ -70,6 +70,7 @@ type driver struct {
 	avail    event.Availability
 	own      ownership
 	located  bool
+	queued   bool // in Partition.unindexed
 	res      *event.Reservation
 	forwards []forward // lefts recorded while the token had not arrived yet
 }
@@ -116,6 +117,10 @@ type Partition struct {
 	// replaying is set by Replay: matches come from decided, not from the search.
 	replaying bool
 	decided   map[string]string
+	// unindexed are the drivers a replay found matchable at some point and left out of
+	// the index, which nothing reads while replaying: the first Apply after it indexes
+	// them as they then stand, once, rather than on every update replayed.
+	unindexed []*driver
 
 	out   []Output
 	stats Stats
@@ -174,8 +179,19 @@ func (p *Partition) Outputs() []Output {
 
 // Apply applies the region-log record at offset.
 func (p *Partition) Apply(r *event.LogRecord, offset int64) {
+	p.indexReplayed()
 	p.offset = offset
 	p.apply(r)
+}
+
+// indexReplayed indexes the drivers a replay left out of the index.
+func (p *Partition) indexReplayed() {
+	for _, d := range p.unindexed {
+		d.queued = false
+		p.reindex(d)
+	}
+	clear(p.unindexed)
+	p.unindexed = p.unindexed[:0]
 }
 
 // Replay applies a record as Apply did when it was first applied, but makes no choice of
@@ -282,15 +298,21 @@ func (p *Partition) emitSurge(u surge.Update) {
 	})
 }
 
-// supply counts matchable fresh drivers per surge cell.
+// supply counts matchable fresh drivers per surge cell: those in the index, or in a
+// replay those that would be.
 func (p *Partition) supply() map[geo.Cell]int {
 	counts := make(map[geo.Cell]int)
 	for _, d := range p.drivers {
-		if d.slot >= 0 && p.fresh(d) {
+		if matchable(d) && p.fresh(d) {
 			counts[d.cell.Parent(p.cfg.Resolutions.Surge)]++
 		}
 	}
 	return counts
+}
+
+// matchable is whether d belongs in the index: the search then checks freshness.
+func matchable(d *driver) bool {
+	return d.own == ownOwned && d.avail == event.Available && d.res == nil && d.located
 }
 
 func (p *Partition) fresh(d *driver) bool { return p.clock.Sub(d.ts) <= p.cfg.DriverTTL }
@@ -298,7 +320,14 @@ func (p *Partition) fresh(d *driver) bool { return p.clock.Sub(d.ts) <= p.cfg.Dr
 // reindex puts d in the index exactly when it may be matched, apart from freshness,
 // which changes with the clock and is checked by the search.
 func (p *Partition) reindex(d *driver) {
-	want := d.own == ownOwned && d.avail == event.Available && d.res == nil && d.located
+	want := matchable(d)
+	if p.replaying && d.slot < 0 {
+		if want && !d.queued {
+			d.queued = true
+			p.unindexed = append(p.unindexed, d)
+		}
+		return
+	}
 	switch {
 	case d.slot >= 0 && want && d.ibucket.cell == d.cell && d.ivehicle == d.vehicle:
 		p.index.update(d)

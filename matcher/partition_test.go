@@ -689,6 +689,7 @@ func TestRestoreFromHistory(t *testing.T) {
 		var decisions []*event.LogRecord // the decision log
 		for i, r := range log {
 			full.Apply(r, int64(i))
+			checkIndexed(t, full)
 			out := full.Outputs()
 			for _, o := range out {
 				if o.Decision != nil && i < cut {
@@ -729,6 +730,7 @@ func TestRestoreFromHistory(t *testing.T) {
 		var got []string
 		for i := cut; i < len(log); i++ {
 			restored.Apply(log[i], int64(i))
+			checkIndexed(t, restored)
 			got = append(got, encodeOutputs(t, restored.Outputs())...)
 		}
 		if len(want) == 0 {
@@ -745,6 +747,18 @@ func TestRestoreFromHistory(t *testing.T) {
 			if g != w {
 				t.Fatalf("cut at record %d (replayed from %d): output %d differs:\nrestored: %s\nfull:     %s", cut, start, i, g, w)
 			}
+		}
+	}
+}
+
+// checkIndexed holds the invariant the surge's supply count and a replay's deferred
+// indexing rest on: between records, a driver is in the index exactly when it is
+// matchable.
+func checkIndexed(t *testing.T, p *Partition) {
+	t.Helper()
+	for id, d := range p.drivers {
+		if (d.slot >= 0) != matchable(d) {
+			t.Fatalf("driver %s: indexed %v, matchable %v", id, d.slot >= 0, matchable(d))
 		}
 	}
 }
