@@ -13,6 +13,47 @@ import (
 type index struct {
 	cells  map[geo.Cell]*bucket
 	shared *Shared
+	// writes counts the entries added or refreshed, and each area the last of them
+	// within it, by vehicle: a waiting request's search, which found no one, can only
+	// find someone once an entry within its reach has been written (the clock only makes
+	// entries staler), so a retry with no write since in the areas it reaches is skipped.
+	writes  uint64
+	areas   map[geo.Cell]*area
+	areaRes int
+}
+
+// area is a coarse cell (one resolution above the index's): the last write there, by
+// vehicle.
+type area struct{ written [nVehicles]uint64 }
+
+// areaOf returns the area holding index cell c, made on first use.
+func (x *index) areaOf(c geo.Cell) *area {
+	key := c.Parent(x.areaRes)
+	a := x.areas[key]
+	if a == nil {
+		a = &area{}
+		x.areas[key] = a
+	}
+	return a
+}
+
+// wrote records a write of a v entry in b.
+func (x *index) wrote(b *bucket, v event.Vehicle) {
+	x.writes++
+	b.area.written[v] = x.writes
+}
+
+// writtenSince reports whether any of areas has had a write of a vehicle in vehicles
+// after the index's write count was since.
+func writtenSince(areas []*area, vehicles [nVehicles]bool, since uint64) bool {
+	for _, a := range areas {
+		for v := 1; v < nVehicles; v++ {
+			if vehicles[v] && a.written[v] > since {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type cellGeom struct {
@@ -22,6 +63,7 @@ type cellGeom struct {
 
 type bucket struct {
 	cell      geo.Cell
+	area      *area
 	geom      cellGeom
 	drivers   [nVehicles][]entry
 	maxRating [nVehicles]float32
@@ -46,8 +88,8 @@ func entryOf(d *driver) entry {
 // nVehicles is one more than the largest event.Vehicle, so vehicles index arrays.
 const nVehicles = int(event.Auto) + 1
 
-func newIndex(shared *Shared) index {
-	return index{cells: make(map[geo.Cell]*bucket), shared: shared}
+func newIndex(shared *Shared, res int) index {
+	return index{cells: make(map[geo.Cell]*bucket), shared: shared, areas: make(map[geo.Cell]*area), areaRes: max(0, res-1)}
 }
 
 func geomOf(c geo.Cell) cellGeom {
@@ -63,13 +105,14 @@ func geomOf(c geo.Cell) cellGeom {
 func (x *index) add(d *driver) {
 	b := x.cells[d.cell]
 	if b == nil {
-		b = &bucket{cell: d.cell, geom: x.shared.geom(d.cell)}
+		b = &bucket{cell: d.cell, area: x.areaOf(d.cell), geom: x.shared.geom(d.cell)}
 		x.cells[d.cell] = b
 	}
 	v := d.vehicle
 	d.ibucket, d.ivehicle = b, v
 	d.slot = int32(len(b.drivers[v]))
 	b.drivers[v] = append(b.drivers[v], entryOf(d))
+	x.wrote(b, v)
 	b.maxRating[v] = max(b.maxRating[v], float32(d.rating))
 	b.n++
 }
@@ -80,6 +123,7 @@ func (x *index) update(d *driver) {
 	e := &b.drivers[d.ivehicle][d.slot]
 	old := e.rating
 	*e = entryOf(d)
+	x.wrote(b, d.ivehicle)
 	// Ratings are compared as stored, in float32, so an unchanged rating never recounts.
 	if e.rating > b.maxRating[d.ivehicle] {
 		b.maxRating[d.ivehicle] = e.rating
@@ -149,10 +193,7 @@ func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float6
 	bonus := w.Rating*(5-w.RatingPivot) + w.Compatible // the most rating and compatibility can add
 	pickup := r.Pickup
 	cosLat := math.Cos(pickup.Lat * math.Pi / 180)
-	var vehicles [nVehicles]bool
-	for v := 1; v < nVehicles; v++ {
-		vehicles[v] = r.RideType.Compatible(event.Vehicle(v)) || p.cfg.SoftCompatibility
-	}
+	vehicles := p.vehiclesFor(r)
 	// beats reports whether a driver at least km away with at most rating could score at
 	// least the best so far (ties are decided by distance and id, so they must be seen).
 	beats := func(km, rating float64, compatible bool) bool {

@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"math"
 	"time"
 
 	"ridematch/event"
@@ -32,6 +33,7 @@ type Stats struct {
 	MatchCancelled  uint64 // matches cancelled by the rider
 	CancelsIgnored  uint64 // cancels for requests this partition does not hold
 	Retries         uint64 // searches for waiting requests
+	RetriesSkipped  uint64 // retries skipped: no driver written within reach since the last
 	TokensSent      uint64
 	TokensReceived  uint64
 	StrayTokens     uint64 // tokens for a driver arrival this partition was not waiting for
@@ -85,6 +87,10 @@ type request struct {
 	state    event.Outcome // zero while waiting
 	driverID string
 	matchID  string
+	// After a search that found no one: the areas the search reaches and the index's
+	// write count then. Nil until the first such search outside a replay.
+	reach    []*area
+	searched uint64
 }
 
 // Partition is the state machine of one region-log partition. Apply it to the
@@ -122,6 +128,9 @@ type Partition struct {
 	// them as they then stand, once, rather than on every update replayed.
 	unindexed []*driver
 
+	// retryAll searches on every retry, skipping none (the tests compare).
+	retryAll bool
+
 	out   []Output
 	stats Stats
 }
@@ -144,7 +153,7 @@ func New(cfg Config, id int32, shared *Shared) (*Partition, error) {
 		id:         id,
 		shared:     shared,
 		drivers:    make(map[string]*driver),
-		index:      newIndex(shared),
+		index:      newIndex(shared, cfg.Resolutions.Index),
 		requests:   make(map[string]*request),
 		reservedBy: make(map[string]*driver),
 		pricer:     pricer,
@@ -449,6 +458,7 @@ func (p *Partition) tryMatch(r *request) bool {
 	}
 	d, dist, score := p.search(r)
 	if d == nil {
+		p.searchedInVain(r)
 		return false
 	}
 	p.match(r, d, dist, score)
@@ -532,7 +542,36 @@ func (p *Partition) unmatched(r *request) {
 // finish records a request's final outcome, to be forgotten a dedup window later
 // (finish times never decrease, so done stays in forgetting order), and writes the
 // decision.
+// searchedInVain notes when r's search found no one, and, the first time, the areas the
+// search reaches: every cell of its full disk.
+func (p *Partition) searchedInVain(r *request) {
+	r.searched = p.index.writes
+	if r.reach != nil {
+		return
+	}
+	dk := p.shared.diskAround(r.origin, p.cfg.MaxPickupKM, math.MaxInt)
+	seen := map[*area]bool{}
+	for _, ring := range dk.cells {
+		for _, c := range ring {
+			if a := p.index.areaOf(c); !seen[a] {
+				seen[a] = true
+				r.reach = append(r.reach, a)
+			}
+		}
+	}
+}
+
+// vehiclesFor is the vehicles r's search considers.
+func (p *Partition) vehiclesFor(r *request) [nVehicles]bool {
+	var vs [nVehicles]bool
+	for v := 1; v < nVehicles; v++ {
+		vs[v] = r.RideType.Compatible(event.Vehicle(v)) || p.cfg.SoftCompatibility
+	}
+	return vs
+}
+
 func (p *Partition) finish(r *request, o event.Outcome) {
+	r.reach = nil
 	r.state, r.finished = o, p.clock
 	p.done = append(p.done, r)
 	p.decide(r)
@@ -548,6 +587,11 @@ func (p *Partition) decide(r *request) {
 func (p *Partition) retry() {
 	kept := p.pending[:0]
 	for _, r := range p.pending {
+		if !p.replaying && !p.retryAll && r.reach != nil && !writtenSince(r.reach, p.vehiclesFor(r), r.searched) {
+			p.stats.RetriesSkipped++
+			kept = append(kept, r)
+			continue
+		}
 		p.stats.Retries++
 		if !p.tryMatch(r) {
 			kept = append(kept, r)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -273,6 +274,23 @@ func TestWaitingRequestMatchedWhenADriverFreesUp(t *testing.T) {
 	m := onlyMatch(t, out)
 	if m.DriverID != "D" || m.MatchTimestamp > t0.Add(sec(10.3)) {
 		t.Errorf("matched %s at %v, want D by the first retry boundary", m.DriverID, m.MatchTimestamp)
+	}
+}
+
+// A waiting request is matched with a driver who was indexed but silent past the driver
+// TTL when it was searched for, once the driver reports again from where it was: the
+// retry after that update must search, not be skipped as if nothing had changed.
+func TestWaitingRequestMatchedWhenAStaleDriverReports(t *testing.T) {
+	p := newPartition(t)
+	at := geo.Offset(bandra, 1, 0)
+	apply(p, driverAt("D", at, t0))
+	out := apply(p, requestAt("R", bandra, event.Mini, t0.Add(sec(40))), tickAt(t0.Add(sec(41))))
+	if len(outcomes(out)) != 0 {
+		t.Fatalf("matched a driver silent for 40s: %s", describe(outcomes(out)))
+	}
+	out = apply(p, driverAt("D", at, t0.Add(sec(45)), route(event.RouteStay, 0)), tickAt(t0.Add(sec(45.3))))
+	if m := onlyMatch(t, out); m.DriverID != "D" {
+		t.Errorf("matched %s, want D", m.DriverID)
 	}
 }
 
@@ -760,5 +778,32 @@ func checkIndexed(t *testing.T, p *Partition) {
 		if (d.slot >= 0) != matchable(d) {
 			t.Fatalf("driver %s: indexed %v, matchable %v", id, d.slot >= 0, matchable(d))
 		}
+	}
+}
+
+// TestRetrySkipsOnlyVainSearches: a retry is skipped only when no driver within the
+// request's reach has been written since its last search, so skipping changes no output:
+// the same logs with every retry searched give the same outputs, record by record.
+func TestRetrySkipsOnlyVainSearches(t *testing.T) {
+	for _, seed := range []uint64{7, 8, 9} {
+		log := randomLog(seed, 8*time.Minute, 300, 3)
+		skipping, searching := newPartition(t), newPartition(t)
+		searching.retryAll = true
+		for i, r := range log {
+			skipping.Apply(r, int64(i))
+			searching.Apply(r, int64(i))
+			got, want := encodeOutputs(t, skipping.Outputs()), encodeOutputs(t, searching.Outputs())
+			if !slices.Equal(got, want) {
+				t.Fatalf("seed %d, record %d: skipping retries gives\n%s\nsearching every one\n%s", seed, i, strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		}
+		st := skipping.Stats()
+		if st.RetriesSkipped == 0 || st.Retries == 0 {
+			t.Fatalf("seed %d: %d retries searched, %d skipped: the log should exercise both", seed, st.Retries, st.RetriesSkipped)
+		}
+		if all := searching.Stats(); all.RetriesSkipped != 0 || all.Retries != st.Retries+st.RetriesSkipped {
+			t.Fatalf("seed %d: searching every retry made %d searches and skipped %d; skipping: %d + %d", seed, all.Retries, all.RetriesSkipped, st.Retries, st.RetriesSkipped)
+		}
+		t.Logf("seed %d: %d retries searched, %d skipped", seed, st.Retries, st.RetriesSkipped)
 	}
 }
