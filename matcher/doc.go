@@ -25,7 +25,9 @@
 // time makes due happens, at fixed event-time boundaries: surge re-evaluation (every
 // surge interval), the sweep that releases expired reservations and forgets silent
 // drivers (every SweepInterval), a new search for every waiting request (every
-// RetryInterval), and ride_unmatched for requests whose request_time + RequestTTL has
+// RetryInterval; skipped, as it must find no one again, when no driver of a vehicle the
+// request takes has been added to or refreshed in the index within its reach since its
+// last search), and ride_unmatched for requests whose request_time + RequestTTL has
 // passed. Then:
 //
 //   - A driver update moves the driver, and updates its availability, vehicle and
@@ -63,7 +65,8 @@
 // forgotten ForgetAfter after their last record, requests DedupWindow after their
 // outcome, reservations expire, and surge depends on the last surge window plus its
 // smoothing. So replaying the partition from History() before the committed offset, with
-// outputs discarded, rebuilds the state that handled the records up to there. Two limits
+// outputs discarded, rebuilds the state that handled the records up to there (the index,
+// which nothing reads while replaying, is built once at the end). Two limits
 // are documented where they bite: a request id repeated after DedupWindow gets a second
 // outcome, and a driver that owned its partition since before the replayed span is taken
 // to be owned (a plain update is only ever sent to the owner or to a partition waiting for
