@@ -87,8 +87,8 @@ type request struct {
 	state    event.Outcome // zero while waiting
 	driverID string
 	matchID  string
-	// After a search that found no one: the areas the search reaches and the index's
-	// write count then. Nil until the first such search outside a replay.
+	// After a search that found no one outside a replay: the index's write count then
+	// (zero before), and the areas the search reaches, found at the first retry.
 	reach    []*area
 	searched uint64
 }
@@ -542,12 +542,14 @@ func (p *Partition) unmatched(r *request) {
 // finish records a request's final outcome, to be forgotten a dedup window later
 // (finish times never decrease, so done stays in forgetting order), and writes the
 // decision.
-// searchedInVain notes when r's search found no one, and, the first time, the areas the
-// search reaches: every cell of its full disk.
-func (p *Partition) searchedInVain(r *request) {
-	r.searched = p.index.writes
+// searchedInVain notes when r's search found no one.
+func (p *Partition) searchedInVain(r *request) { r.searched = p.index.writes }
+
+// reachOf returns the areas r's search reaches, every cell of its full disk; they are
+// found at r's first retry, as most requests never wait that long.
+func (p *Partition) reachOf(r *request) []*area {
 	if r.reach != nil {
-		return
+		return r.reach
 	}
 	dk := p.shared.diskAround(r.origin, p.cfg.MaxPickupKM, math.MaxInt)
 	seen := map[*area]bool{}
@@ -559,6 +561,7 @@ func (p *Partition) searchedInVain(r *request) {
 			}
 		}
 	}
+	return r.reach
 }
 
 // vehiclesFor is the vehicles r's search considers.
@@ -587,7 +590,7 @@ func (p *Partition) decide(r *request) {
 func (p *Partition) retry() {
 	kept := p.pending[:0]
 	for _, r := range p.pending {
-		if !p.replaying && !p.retryAll && r.reach != nil && !writtenSince(r.reach, p.vehiclesFor(r), r.searched) {
+		if !p.replaying && !p.retryAll && r.searched != 0 && !writtenSince(p.reachOf(r), p.vehiclesFor(r), r.searched) {
 			p.stats.RetriesSkipped++
 			kept = append(kept, r)
 			continue
