@@ -539,9 +539,6 @@ func (p *Partition) unmatched(r *request) {
 	})
 }
 
-// finish records a request's final outcome, to be forgotten a dedup window later
-// (finish times never decrease, so done stays in forgetting order), and writes the
-// decision.
 // searchedInVain notes when r's search found no one.
 func (p *Partition) searchedInVain(r *request) { r.searched = p.index.writes }
 
@@ -573,6 +570,9 @@ func (p *Partition) vehiclesFor(r *request) [nVehicles]bool {
 	return vs
 }
 
+// finish records a request's final outcome, to be forgotten a dedup window later
+// (finish times never decrease, so done stays in forgetting order), and writes the
+// decision.
 func (p *Partition) finish(r *request, o event.Outcome) {
 	r.reach = nil
 	r.state, r.finished = o, p.clock
