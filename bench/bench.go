@@ -155,9 +155,9 @@ func runThroughput(ctx context.Context, cfg Config, res *Result, progress progre
 	for round := range cfg.ThroughputRuns {
 		for i := range 2 {
 			noop := (round+i)%2 == 0 // floor first in even rounds, engine first in odd
-			phase := "engine"
+			phase, label := "engine", "engine"
 			if noop {
-				phase = "floor"
+				phase, label = "floor", "plumbing floor"
 			}
 			rate, series, err := measureStages(ctx, cfg, b.Addr(), cfg.Events, fmt.Sprintf("%s-%d", phase, round+1), noop, round == 0)
 			if err != nil {
@@ -168,7 +168,7 @@ func runThroughput(ctx context.Context, cfg Config, res *Result, progress progre
 			} else {
 				engine, engineSeries = append(engine, rate), append(engineSeries, series)
 			}
-			progress("  %s %.0f events/s (round %d of %d)", map[bool]string{true: "plumbing floor", false: "engine"}[noop], rate, round+1, cfg.ThroughputRuns)
+			progress("  %s %.0f events/s (round %d of %d)", label, rate, round+1, cfg.ThroughputRuns)
 		}
 	}
 	res.EngineSpread, res.FloorSpread = spread(engine), spread(floor)

@@ -100,11 +100,17 @@ func measureRawConsume(ctx context.Context, cfg Config, addr string, n int) (flo
 
 // phaseTopics gives a phase its own internal and output topics and groups, beside the
 // shared input topics, so that phases on one broker do not mix.
+// written reports whether the engine writes t, as opposed to reading it as input: each
+// phase writes its own.
+func written(t ridematch.Topic) bool {
+	return t.Role != ridematch.RoleDriverLocations && t.Role != ridematch.RoleRideRequests
+}
+
 func phaseTopics(cfg Config, phase string) engine.Config {
 	ec := cfg.Engine
 	ec.Topics = ridematch.Topics{Topics: append([]ridematch.Topic(nil), cfg.Engine.Topics.Topics...)}
 	for i, t := range ec.Topics.Topics {
-		if t.Role != ridematch.RoleDriverLocations && t.Role != ridematch.RoleRideRequests {
+		if written(t) {
 			ec.Topics.Topics[i].Name = "bench-" + phase + "-" + t.Name
 		}
 	}
@@ -248,13 +254,13 @@ func measureStages(ctx context.Context, cfg Config, addr string, n int, phase st
 		return 0, nil, err
 	}
 	// The next run starts from the broker this one found: the input alone.
-	var written []string
+	var names []string
 	for _, t := range ec.Topics.Topics {
-		if t.Role != ridematch.RoleDriverLocations && t.Role != ridematch.RoleRideRequests {
-			written = append(written, t.Name)
+		if written(t) {
+			names = append(names, t.Name)
 		}
 	}
-	if _, err := adm.DeleteTopics(ctx, written...); err != nil {
+	if _, err := adm.DeleteTopics(ctx, names...); err != nil {
 		return 0, nil, fmt.Errorf("deleting the topics of the %s run: %w", phase, err)
 	}
 	runtime.GC()
