@@ -44,6 +44,13 @@ type Config struct {
 	// 16 MiB): with MaxBatch and the producer's bounded buffer, it is what keeps an
 	// engine's memory flat however far behind it falls.
 	FetchMaxBytes int32
+	// FetchMaxPartitionBytes bounds what one fetch returns of each partition (default
+	// 64 KiB; Kafka's consumers default to 1 MiB). A consumer fetches again only when it
+	// has handed out everything the last fetch returned, so a stage that fell behind, if
+	// only for a garbage collection, takes in a megabyte a partition (some 5,000 driver
+	// updates) and handles all of it before it sees the requests that came meanwhile.
+	// Small fetches keep that wait to about one transaction (BENCHMARKS.md).
+	FetchMaxPartitionBytes int32
 	// RestoreSlack is added to the state's history when replaying a partition on
 	// assignment (default 30s): record timestamps come from producer clocks.
 	RestoreSlack time.Duration
@@ -84,21 +91,22 @@ type TransactionTiming struct {
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
 	return Config{
-		Cluster:            cluster.DefaultConfig(),
-		Topics:             ridematch.DefaultTopics(),
-		Router:             router.DefaultConfig(),
-		Matcher:            matcher.DefaultConfig(),
-		RunRouter:          true,
-		RunMatcher:         true,
-		RouterGroup:        "ridematch-router",
-		MatcherGroup:       "ridematch-matcher",
-		TickInterval:       100 * time.Millisecond,
-		MaxBatch:           4096,
-		FetchMaxBytes:      16 << 20,
-		RestoreSlack:       30 * time.Second,
-		SessionTimeout:     6 * time.Second,
-		HeartbeatInterval:  500 * time.Millisecond,
-		TransactionTimeout: 10 * time.Second,
+		Cluster:                cluster.DefaultConfig(),
+		Topics:                 ridematch.DefaultTopics(),
+		Router:                 router.DefaultConfig(),
+		Matcher:                matcher.DefaultConfig(),
+		RunRouter:              true,
+		RunMatcher:             true,
+		RouterGroup:            "ridematch-router",
+		MatcherGroup:           "ridematch-matcher",
+		TickInterval:           100 * time.Millisecond,
+		MaxBatch:               4096,
+		FetchMaxBytes:          16 << 20,
+		FetchMaxPartitionBytes: 64 << 10,
+		RestoreSlack:           30 * time.Second,
+		SessionTimeout:         6 * time.Second,
+		HeartbeatInterval:      500 * time.Millisecond,
+		TransactionTimeout:     10 * time.Second,
 	}
 }
 
@@ -116,6 +124,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the batch must hold at least one record", ErrConfig)
 	case c.FetchMaxBytes < 1<<20:
 		return fmt.Errorf("%w: the fetch buffer must be at least 1 MiB", ErrConfig)
+	case c.FetchMaxPartitionBytes < 1<<10 || c.FetchMaxPartitionBytes > c.FetchMaxBytes:
+		return fmt.Errorf("%w: a fetch's bytes a partition must be at least 1 KiB and at most the fetch buffer", ErrConfig)
 	case c.TransactionTimeout < time.Second:
 		return fmt.Errorf("%w: the transaction timeout must be at least 1s", ErrConfig)
 	case c.HeartbeatInterval <= 0 || c.SessionTimeout < 3*c.HeartbeatInterval:

@@ -210,6 +210,7 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 		kgo.TransactionTimeout(s.cfg.TransactionTimeout),
 		kgo.FetchMaxWait(s.machine.pollWait()),
 		kgo.FetchMaxBytes(s.cfg.FetchMaxBytes),
+		kgo.FetchMaxPartitionBytes(s.cfg.FetchMaxPartitionBytes),
 		kgo.RecordPartitioner(partitioner{manual: map[string]bool{regionLog: true, decisionLog: true}, keyed: kgo.StickyKeyPartitioner(nil)}),
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),

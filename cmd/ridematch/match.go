@@ -49,6 +49,7 @@ func (f *engineFlags) addFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&m.Surge.Step, "surge-step", m.Surge.Step, "surge multiplier granularity")
 	fs.DurationVar(&c.TickInterval, "tick-interval", c.TickInterval, "how often the router writes its clock into every region-log partition")
 	fs.IntVar(&c.MaxBatch, "max-batch", c.MaxBatch, "most records consumed in one transaction")
+	fs.Int32Var(&c.FetchMaxPartitionBytes, "fetch-partition-bytes", c.FetchMaxPartitionBytes, "most bytes one fetch takes of each partition; small keeps a request from waiting behind a backlog of driver updates")
 	fs.StringVar(&c.InstanceID, "instance-id", "", "name of this instance in transactional ids (default host-pid-random)")
 	fs.DurationVar(&f.status, "status-interval", 10*time.Second, "log a status line this often (0: never)")
 }

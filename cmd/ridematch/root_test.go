@@ -41,6 +41,7 @@ func TestBadFlags(t *testing.T) {
 		{"match stage", append([]string{"match", "--stage", "nope"}, unreachable...), []string{"--stage", "nope"}},
 		{"match max pickup 0", append([]string{"match", "--max-pickup-km", "0"}, unreachable...), []string{"max pickup distance"}},
 		{"match negative request ttl", append([]string{"match", "--request-ttl", "-1s"}, unreachable...), []string{"request TTL"}},
+		{"match fetch partition bytes too small", append([]string{"match", "--fetch-partition-bytes", "10"}, unreachable...), []string{"bytes a partition"}},
 		{"match request ttl not a duration", append([]string{"match", "--request-ttl", "soon"}, unreachable...), []string{"--request-ttl", "soon"}},
 		{"broker listen not host:port", []string{"broker", "--listen", "nonsense"}, []string{"--listen", "nonsense"}},
 		{"broker listen beyond loopback without SASL", []string{"broker", "--listen", "0.0.0.0:0"}, []string{"0.0.0.0", "not loopback", "SASL"}},
