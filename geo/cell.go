@@ -197,11 +197,18 @@ type outline struct {
 	lat, lng float64 // the centre
 	cosLat   float64
 	inner2   float64 // squared radius of a circle about the centre inside the cell
-	// The edges, counter-clockwise: a point is inside when, for every edge i,
-	// nx[i]*x + ny[i]*y > c[i]; (nx, ny) is the inward unit normal, and c includes the
-	// margin.
-	nx, ny, c []float64
+	// The edges, counter-clockwise: a point is inside when, for every edge e,
+	// e.nx*x + e.ny*y > e.c; (nx, ny) is the inward unit normal, and c includes the
+	// margin. They are held inline (one allocation, one cache line or two, no pointer
+	// for the garbage collector to follow), n of them.
+	n     int
+	edges [maxBoundary]edge
 }
+
+type edge struct{ nx, ny, c float64 }
+
+// maxBoundary is the most vertices an H3 cell boundary has (H3's MAX_CELL_BNDRY_VERTS).
+const maxBoundary = 10
 
 // NewLocator returns a Locator for cells of resolution res.
 func NewLocator(res int) *Locator { return &Locator{res: res, geoms: make(map[Cell]*outline)} }
@@ -253,8 +260,8 @@ func (o *outline) contains(p Point) bool {
 	if x*x+y*y < o.inner2 {
 		return true
 	}
-	for i := range o.c {
-		if o.nx[i]*x+o.ny[i]*y <= o.c[i] {
+	for _, e := range o.edges[:o.n] {
+		if e.nx*x+e.ny*y <= e.c {
 			return false
 		}
 	}
@@ -265,7 +272,9 @@ func outlineOf(c Cell) *outline {
 	center := c.Center()
 	o := &outline{lat: center.Lat, lng: center.Lng, cosLat: math.Cos(center.Lat * degToRad)}
 	var xs, ys []float64
-	for _, v := range c.Boundary() {
+	boundary := c.Boundary()
+	o.n = len(boundary)
+	for _, v := range boundary {
 		xs = append(xs, (v.Lng-o.lng)*kmPerDegLng0*o.cosLat)
 		ys = append(ys, (v.Lat-o.lat)*kmPerDegLat)
 	}
@@ -286,9 +295,7 @@ func outlineOf(c Cell) *outline {
 		n := math.Hypot(ex, ey)
 		// Left of the edge by more than the margin: -ey*(x-xi) + ex*(y-yi) > margin*|e|.
 		nx, ny := -ey/n, ex/n
-		o.nx = append(o.nx, nx)
-		o.ny = append(o.ny, ny)
-		o.c = append(o.c, nx*xs[i]+ny*ys[i]+marginKM)
+		o.edges[i] = edge{nx: nx, ny: ny, c: nx*xs[i] + ny*ys[i] + marginKM}
 		inner = min(inner, math.Abs(ex*ys[i]-ey*xs[i])/n)
 	}
 	r := max(0, inner-2*marginKM)
