@@ -199,8 +199,8 @@ type outline struct {
 	inner2   float64 // squared radius of a circle about the centre inside the cell
 	// The edges, counter-clockwise: a point is inside when, for every edge e,
 	// e.nx*x + e.ny*y > e.c; (nx, ny) is the inward unit normal, and c includes the
-	// margin. They are held inline (one allocation, one cache line or two, no pointer
-	// for the garbage collector to follow), n of them.
+	// margin. The n of them are held inline: one allocation, each edge's three numbers
+	// side by side, and no pointer for the garbage collector to follow.
 	n     int
 	edges [maxBoundary]edge
 }
