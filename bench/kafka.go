@@ -98,14 +98,14 @@ func measureRawConsume(ctx context.Context, cfg Config, addr string, n int) (flo
 	return float64(got) / time.Since(start).Seconds(), nil
 }
 
-// phaseTopics gives a phase its own internal and output topics and groups, beside the
-// shared input topics, so that phases on one broker do not mix.
 // written reports whether the engine writes t, as opposed to reading it as input: each
 // phase writes its own.
 func written(t ridematch.Topic) bool {
 	return t.Role != ridematch.RoleDriverLocations && t.Role != ridematch.RoleRideRequests
 }
 
+// phaseTopics gives a phase its own internal and output topics and groups, beside the
+// shared input topics, so that phases on one broker do not mix.
 func phaseTopics(cfg Config, phase string) engine.Config {
 	ec := cfg.Engine
 	ec.Topics = ridematch.Topics{Topics: append([]ridematch.Topic(nil), cfg.Engine.Topics.Topics...)}
