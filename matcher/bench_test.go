@@ -2,6 +2,8 @@ package matcher
 
 import (
 	"math/rand/v2"
+	"runtime"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -76,4 +78,26 @@ func BenchmarkMatch(b *testing.B) {
 		p.Outputs()
 		i++
 	}
+}
+
+// BenchmarkCollect is what a partition holding 50,000 drivers costs the garbage collector
+// at each cycle: a full collection with the partition all that is live, and the heap
+// objects it holds per driver.
+func BenchmarkCollect(b *testing.B) {
+	runtime.GC()
+	before := heapObjects()
+	p, _ := cityOf(b, 50_000)
+	runtime.GC()
+	perDriver := float64(heapObjects()-before) / float64(p.Drivers())
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(p)
+	b.ReportMetric(perDriver, "objects/driver")
+}
+
+func heapObjects() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/objects:objects"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

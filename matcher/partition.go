@@ -102,7 +102,7 @@ type Partition struct {
 	shared *Shared
 
 	clock      event.Time
-	drivers    map[string]*driver
+	drivers    map[string]*driver // by id, kept in ids
 	index      index
 	requests   map[string]*request
 	pending    []*request // waiting for a driver, oldest first
@@ -130,6 +130,13 @@ type Partition struct {
 
 	// retryAll searches on every retry, skipping none (the tests compare).
 	retryAll bool
+
+	// Drivers are made a slab at a time and forgotten ones reused, and their ids kept
+	// in ids: a few objects per thousand drivers for the garbage collector to mark at
+	// each cycle, not two per driver (event.IDs).
+	ids   event.IDs
+	slab  []driver
+	spare []*driver
 
 	out   []Output
 	stats Stats
@@ -348,6 +355,37 @@ func (p *Partition) reindex(d *driver) {
 	}
 }
 
+// driverSlab is how many drivers one allocation makes.
+const driverSlab = 256
+
+// newDriver adds a driver with this id.
+func (p *Partition) newDriver(id string) *driver {
+	var d *driver
+	if n := len(p.spare); n > 0 {
+		d, p.spare = p.spare[n-1], p.spare[:n-1]
+	} else {
+		if len(p.slab) == 0 {
+			p.slab = make([]driver, driverSlab)
+		}
+		d, p.slab = &p.slab[0], p.slab[1:]
+	}
+	d.id, d.slot = p.ids.Intern(id), -1
+	p.drivers[d.id] = d
+	return d
+}
+
+// dropDriver forgets d, which holds no reservation and is in no index. Nothing else
+// points at it but the queue of drivers a replay left unindexed: unless it is queued
+// there, its struct is reused.
+func (p *Partition) dropDriver(d *driver) {
+	delete(p.drivers, d.id)
+	p.ids.Drop(d.id)
+	if !d.queued {
+		*d = driver{}
+		p.spare = append(p.spare, d)
+	}
+}
+
 // cellOf is the index cell the router found, or, from a record without one, H3's answer.
 func (p *Partition) cellOf(pt geo.Point, routed geo.Cell) geo.Cell {
 	if routed != 0 && routed.Resolution() == p.cfg.Resolutions.Index {
@@ -359,8 +397,7 @@ func (p *Partition) cellOf(pt geo.Point, routed geo.Cell) geo.Cell {
 func (p *Partition) driverUpdate(u *event.DriverLocation, route event.Route, cell geo.Cell) {
 	d := p.drivers[u.DriverID]
 	if d == nil {
-		d = &driver{id: u.DriverID, slot: -1}
-		p.drivers[u.DriverID] = d
+		d = p.newDriver(u.DriverID)
 	}
 	d.seen = p.clock
 	switch route {
@@ -449,8 +486,8 @@ func (p *Partition) tryMatch(r *request) bool {
 		d := p.drivers[id]
 		if d == nil {
 			// Forgotten or never known here: the record of the match still holds.
-			d = &driver{id: id, slot: -1, seen: p.clock}
-			p.drivers[id] = d
+			d = p.newDriver(id)
+			d.seen = p.clock
 		}
 		dist := geo.DistanceKM(r.Pickup, d.pos)
 		p.match(r, d, dist, p.cfg.Weights.Score(dist, d.rating, r.RideType.Compatible(d.vehicle)))
@@ -715,8 +752,7 @@ func (p *Partition) token(id string, arrival event.Time, res event.Reservation) 
 	p.stats.TokensReceived++
 	d := p.drivers[id]
 	if d == nil {
-		d = &driver{id: id, slot: -1}
-		p.drivers[id] = d
+		d = p.newDriver(id)
 	}
 	d.seen = p.clock
 	// If the driver left again after this arrival, the token follows it.
@@ -759,16 +795,17 @@ func (p *Partition) sweep() {
 	if p.clock >= p.nextForget {
 		p.nextForget = boundaryAfter(p.clock, forgetEvery*p.cfg.SweepInterval)
 		history := p.cfg.History()
-		for id, d := range p.drivers {
+		for _, d := range p.drivers {
 			silent := p.clock.Sub(d.seen)
 			if silent > p.cfg.ForgetAfter && (d.own != ownIncoming || silent > history) {
 				d.own = ownGone
 				p.release(d)
 				p.reindex(d)
-				delete(p.drivers, id)
+				p.dropDriver(d)
 				p.stats.ForgotDrivers++
 			}
 		}
+		p.drivers = event.Compact(&p.ids, p.drivers, func(id string, d *driver) { d.id = id })
 	}
 	n := 0
 	for _, r := range p.done {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -769,12 +770,64 @@ func TestRestoreFromHistory(t *testing.T) {
 	}
 }
 
+// TestForgottenDriversAreReused: waves of drivers that report for a while and fall silent
+// are forgotten and their structs and id bytes reused by the next wave, and the
+// drivers of a wave are matched as if the partition were new: nothing of a forgotten
+// driver shows through a reused struct.
+func TestForgottenDriversAreReused(t *testing.T) {
+	const waves, perWave = 6, 300
+	p := newPartition(t)
+	at := t0
+	for w := range waves {
+		at = t0.Add(time.Duration(w) * 3 * time.Minute)
+		for i := range perWave {
+			// The last driver of each wave is the best: nearest, and the only hatchback.
+			id := fmt.Sprintf("W%d-%0100d", w, i)
+			pos := geo.Point{Lat: bandra.Lat + 0.01 + float64(i%17)*0.001, Lng: bandra.Lng + float64(i%13)*0.001}
+			opts := []driverOpt{vehicle(event.Sedan), rating(4)}
+			if i == perWave-1 {
+				pos, opts = bandra, []driverOpt{vehicle(event.Hatchback), rating(4.9)}
+			}
+			if w%2 == 1 && i%3 == 0 {
+				opts = append(opts, busy)
+			}
+			apply(p, driverAt(id, pos, at, opts...))
+		}
+		req := fmt.Sprintf("R%d", w)
+		m := onlyMatch(t, apply(p, requestAt(req, bandra, event.Mini, at.Add(time.Second))))
+		if want := fmt.Sprintf("W%d-%0100d", w, perWave-1); m.DriverID != want || m.VehicleType != event.Hatchback.String() {
+			t.Fatalf("wave %d: matched %s (%s), want %s", w, m.DriverID, m.VehicleType, want)
+		}
+		apply(p, cancelAt(req, at.Add(2*time.Second)))
+		checkIndexed(t, p)
+		// Silence: the wave is forgotten at the next forgetting after ForgetAfter.
+		apply(p, tickAt(at.Add(p.cfg.ForgetAfter+time.Duration(forgetEvery+1)*p.cfg.SweepInterval)))
+	}
+	if p.Drivers() != 0 || p.stats.ForgotDrivers != waves*perWave {
+		t.Fatalf("%d drivers left, %d forgotten, want 0 and %d", p.Drivers(), p.stats.ForgotDrivers, waves*perWave)
+	}
+	if made := len(p.spare); made != perWave {
+		t.Errorf("%d driver structs made for %d drivers at a time", made, perWave)
+	}
+	for _, d := range p.spare {
+		if !reflect.ValueOf(*d).IsZero() {
+			t.Fatalf("a spare driver struct still holds %+v", *d)
+		}
+	}
+	if p.ids.Wasteful() {
+		t.Error("the ids of forgotten drivers were never compacted away")
+	}
+}
+
 // checkIndexed holds the invariant the surge's supply count and a replay's deferred
 // indexing rest on: between records, a driver is in the index exactly when it is
 // matchable.
 func checkIndexed(t *testing.T, p *Partition) {
 	t.Helper()
 	for id, d := range p.drivers {
+		if d.id != id {
+			t.Fatalf("driver %s is kept under id %s", d.id, id)
+		}
 		if (d.slot >= 0) != matchable(d) {
 			t.Fatalf("driver %s: indexed %v, matchable %v", id, d.slot >= 0, matchable(d))
 		}
