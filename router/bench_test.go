@@ -1,7 +1,10 @@
 package router_test
 
 import (
+	"fmt"
 	"hash/fnv"
+	"runtime"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -69,4 +72,42 @@ func BenchmarkRoute(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ins)), "ns/record")
+}
+
+// BenchmarkCollect is what a router remembering 100,000 drivers costs the garbage
+// collector at each cycle: a full collection with the router all that is live, and the
+// heap objects it holds per driver.
+func BenchmarkCollect(b *testing.B) {
+	const drivers = 100_000
+	start := event.TimeOf(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
+	mumbai := geo.Cities[0].Places[0].Point
+	runtime.GC()
+	before := heapObjects()
+	r, err := router.New(router.DefaultConfig(), 12, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	emit := func(int32, *event.LogRecord) {}
+	for i := range drivers {
+		d := event.DriverLocation{
+			DriverID: fmt.Sprintf("DRV%06d", i), Location: geo.Offset(mumbai, float64(i%300)/10, float64(i/300%300)/10),
+			Time: start, Availability: event.Available, Vehicle: event.Sedan, Rating: 4.5,
+		}
+		if err := r.Route(d.AppendJSON(nil), router.Source{Topic: router.DriverLocations, Time: start}, emit); err != nil {
+			b.Fatal(err)
+		}
+	}
+	runtime.GC()
+	perDriver := float64(heapObjects()-before) / float64(r.Drivers())
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(r)
+	b.ReportMetric(perDriver, "objects/driver")
+}
+
+func heapObjects() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/objects:objects"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }

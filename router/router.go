@@ -89,6 +89,7 @@ const (
 )
 
 type lastSeen struct {
+	id        string // "" for a free slot
 	partition int32
 	at        event.Time
 	fix       geo.Fix // the last position's index cell
@@ -113,10 +114,17 @@ type Stats struct {
 type Router struct {
 	cfg        Config
 	partitions int32
-	drivers    map[string]lastSeen
-	locator    *geo.Locator
-	watermark  event.Time
-	stats      Stats
+	// drivers maps each driver id, kept in ids, to its slot in seen; forgotten drivers'
+	// slots are reused from free. No object per driver: see event.IDs. next is where
+	// Forget goes on from.
+	drivers   map[string]int32
+	seen      []lastSeen
+	free      []int32
+	next      int32
+	ids       event.IDs
+	locator   *geo.Locator
+	watermark event.Time
+	stats     Stats
 	// rec and left are the records passed to emit, reused: a record is only valid during
 	// the emit call.
 	rec, left event.LogRecord
@@ -138,7 +146,7 @@ func New(cfg Config, n int32, loc *geo.Locator) (*Router, error) {
 	if loc.Resolution() != cfg.Resolutions.Index {
 		return nil, fmt.Errorf("%w: a locator of resolution %d for an index of resolution %d", ErrConfig, loc.Resolution(), cfg.Resolutions.Index)
 	}
-	return &Router{cfg: cfg, partitions: n, drivers: make(map[string]lastSeen), locator: loc}, nil
+	return &Router{cfg: cfg, partitions: n, drivers: make(map[string]int32), locator: loc}, nil
 }
 
 // Partitions is the region log's partition count.
@@ -224,8 +232,11 @@ func (r *Router) RouteEvent(in *event.Input, src Source, emit Emit) {
 }
 
 func (r *Router) routeDriver(d *event.DriverLocation, emit Emit) {
-	seen := r.drivers
-	last, known := seen[d.DriverID]
+	slot, known := r.drivers[d.DriverID]
+	var last lastSeen
+	if known {
+		last = r.seen[slot]
+	}
 	if known && d.Time <= last.at {
 		r.stats.Stale++
 		return
@@ -247,21 +258,57 @@ func (r *Router) routeDriver(d *event.DriverLocation, emit Emit) {
 		emit(last.partition, &r.left)
 		rec.Route, rec.From = event.RouteArrival, last.partition
 	}
-	seen[d.DriverID] = lastSeen{partition: to, at: d.Time, fix: fix}
+	if !known {
+		slot = r.add(d.DriverID)
+	}
+	r.seen[slot] = lastSeen{id: r.seen[slot].id, partition: to, at: d.Time, fix: fix}
 	r.stats.Routed++
 	emit(to, rec)
 }
 
 // Forget drops drivers silent for longer than the router can need them: after
 // 2 x DriverTTL plus the future skew, whatever their next update says, it starts a new
-// ownership.
+// ownership. Engines call it at every tick, so each call looks at a share of the drivers,
+// where the last left off, and a driver is dropped within forgetRounds calls of falling
+// silent: a router's loop never stops for the whole table.
 func (r *Router) Forget() {
 	horizon := r.watermark.Add(-r.cfg.History())
-	for id, s := range r.drivers {
-		if s.at < horizon {
-			delete(r.drivers, id)
+	n := min(len(r.seen), max(forgetBatch, len(r.seen)/forgetRounds))
+	for range n {
+		if r.next >= int32(len(r.seen)) {
+			r.next = 0
 		}
+		s := &r.seen[r.next]
+		if s.id != "" && s.at < horizon {
+			delete(r.drivers, s.id)
+			r.ids.Drop(s.id)
+			*s = lastSeen{}
+			r.free = append(r.free, r.next)
+		}
+		r.next++
 	}
+	r.drivers = event.Compact(&r.ids, r.drivers, func(id string, slot int32) { r.seen[slot].id = id })
+}
+
+// A call of Forget looks at forgetBatch drivers, or at a forgetRounds-th of them if more.
+const (
+	forgetBatch  = 4096
+	forgetRounds = 32
+)
+
+// add makes room for a new driver and returns its slot.
+func (r *Router) add(id string) int32 {
+	var slot int32
+	if n := len(r.free); n > 0 {
+		slot, r.free = r.free[n-1], r.free[:n-1]
+	} else {
+		slot = int32(len(r.seen))
+		r.seen = append(r.seen, lastSeen{})
+	}
+	id = r.ids.Intern(id)
+	r.drivers[id] = slot
+	r.seen[slot].id = id
+	return slot
 }
 
 // Tick returns the tick record for time t, to be written to every partition.

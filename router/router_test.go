@@ -576,6 +576,42 @@ func TestForget(t *testing.T) {
 	}
 }
 
+// TestForgetChurn: waves of drivers that come once and are forgotten reuse the slots
+// and the id blocks of those before them, and the driver that stays stays known.
+func TestForgetChurn(t *testing.T) {
+	cfg := DefaultConfig()
+	r := newRouter(t, cfg, 4)
+	var s sink
+	route := func(id string, at event.Time) {
+		t.Helper()
+		if err := r.Route(driverJSON(id, bandra, at, event.Available), drivers(at), s.emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const waves, perWave = 20, 500
+	at := t0
+	for w := range waves {
+		at = t0.Add(time.Duration(w) * (cfg.History() + time.Second))
+		route("STAY", at)
+		for i := range perWave {
+			route(fmt.Sprintf("%0120d", w*perWave+i), at)
+		}
+		r.Forget()
+		s.take()
+	}
+	if r.Drivers() != perWave+1 {
+		t.Fatalf("Drivers() = %d after the last wave, want %d", r.Drivers(), perWave+1)
+	}
+	if len(r.seen) > 2*perWave+1 || r.ids.Wasteful() {
+		t.Errorf("after %d waves: %d slots for %d drivers, ids wasteful", waves, len(r.seen), r.Drivers())
+	}
+	stale := r.Stats().Stale
+	route("STAY", at)
+	if r.Stats().Stale != stale+1 {
+		t.Error("STAY was forgotten, or lost its last time, when the ids were compacted")
+	}
+}
+
 // input is one record of a driver-locations partition.
 type input struct {
 	value  []byte
