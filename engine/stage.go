@@ -62,7 +62,13 @@ type outbox struct {
 	regionLog string
 	frames    map[int32][]byte
 	counts    map[int32]int
+	// spare are buffers to open frames in, and sent the frames closed: a committed
+	// transaction's frames are the next one's spare.
+	spare, sent [][]byte
 }
+
+// maxSpareFrames bounds the frame buffers a stage keeps between transactions.
+const maxSpareFrames = 64
 
 // maxFrameBytes bounds a region-log frame well under a broker's default message limit.
 const maxFrameBytes = 256 << 10
@@ -71,14 +77,24 @@ func (o *outbox) add(r *kgo.Record) { o.records = append(o.records, r) }
 
 // logRecord adds a record to partition p's open frame of the region log.
 func (o *outbox) logRecord(p int32, r *event.LogRecord) {
-	o.frames[p] = event.AppendToFrame(o.frames[p], r)
+	o.frames[p] = event.AppendToFrame(o.frame(p), r)
 	o.framed(p)
 }
 
 // rawRecord adds bytes that are not a LogRecord to partition p's open frame.
 func (o *outbox) rawRecord(p int32, b []byte) {
-	o.frames[p] = event.AppendRawToFrame(o.frames[p], b)
+	o.frames[p] = event.AppendRawToFrame(o.frame(p), b)
 	o.framed(p)
+}
+
+// frame is partition p's open frame, or a spare buffer to open it in.
+func (o *outbox) frame(p int32) []byte {
+	if f, ok := o.frames[p]; ok || len(o.spare) == 0 {
+		return f
+	}
+	f := o.spare[len(o.spare)-1][:0]
+	o.spare = o.spare[:len(o.spare)-1]
+	return f
 }
 
 func (o *outbox) framed(p int32) {
@@ -91,6 +107,7 @@ func (o *outbox) framed(p int32) {
 func (o *outbox) closeFrame(p int32) {
 	if f := o.frames[p]; len(f) > 0 {
 		o.add(&kgo.Record{Topic: o.regionLog, Partition: p, Value: f})
+		o.sent = append(o.sent, f)
 	}
 	delete(o.frames, p)
 	delete(o.counts, p)
@@ -148,6 +165,10 @@ type stage struct {
 	// Owned by the loop goroutine.
 	parts     map[tp]state
 	lastCheck time.Time
+	// spare are the region-log frames of transactions flushed before, to write new
+	// frames into; records lends the consumer its record slices.
+	spare   [][]byte
+	records recordPool
 
 	// ready: the stage has joined its group and every partition it owns is rebuilt, or
 	// has nothing to rebuild.
@@ -211,6 +232,7 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 		kgo.FetchMaxWait(s.machine.pollWait()),
 		kgo.FetchMaxBytes(s.cfg.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(s.cfg.FetchMaxPartitionBytes),
+		kgo.WithPools(&s.records),
 		kgo.RecordPartitioner(partitioner{manual: map[string]bool{regionLog: true, decisionLog: true}, keyed: kgo.StickyKeyPartitioner(nil)}),
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
@@ -302,7 +324,8 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 // outputs, commit. It reports whether it committed and which partitions it changed.
 func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, adm *kadm.Client, fetches kgo.Fetches) (bool, map[tp]bool, error) {
 	started := time.Now()
-	out := &outbox{stage: s.name, stats: s.stats, regionLog: s.cfg.Topics.Name(roleRegionLog), frames: map[int32][]byte{}, counts: map[int32]int{}}
+	out := &outbox{stage: s.name, stats: s.stats, regionLog: s.cfg.Topics.Name(roleRegionLog), frames: map[int32][]byte{}, counts: map[int32]int{}, spare: s.spare}
+	s.spare = nil // the outbox's now, and the stage's again once its frames are flushed
 	touched := map[tp]bool{}
 
 	// Partitions with records but no state: rebuild them first, up to the first record
@@ -332,6 +355,7 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		touched[t] = true
 		for _, r := range p.Records {
 			st.apply(r, out)
+			r.Recycle() // a state keeps no record, nor any of its fields but bytes
 		}
 		st.done()
 	})
@@ -364,6 +388,8 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 	if err := sess.Client().Flush(ctx); err != nil {
 		return false, touched, err
 	}
+	// Every record produced is acknowledged: the client holds none of their frames now.
+	s.spare = append(out.spare, out.sent[:min(len(out.sent), maxSpareFrames-len(out.spare))]...)
 	mu.Lock()
 	commit := kgo.TransactionEndTry(produceErr == nil)
 	if produceErr != nil {
@@ -656,4 +682,34 @@ func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
 		return kgo.ManualPartitioner().ForTopic(topic)
 	}
 	return p.keyed.ForTopic(topic)
+}
+
+// recordPool lends a consumer's fetches the slices their records are decoded into, and
+// takes each back once all its records are Recycled: records hold pointers, and new
+// slices for every fetch were a good part of what the collector had to trace.
+type recordPool struct {
+	mu   sync.Mutex
+	free [][]kgo.Record
+}
+
+// maxPooledSlices bounds the slices the pool keeps.
+const maxPooledSlices = 256
+
+func (p *recordPool) GetRecords(n int) []kgo.Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if k := len(p.free); k > 0 {
+		s := p.free[k-1]
+		p.free = p.free[:k-1]
+		return s[:0] // the client grows it to n if needed
+	}
+	return make([]kgo.Record, 0, n)
+}
+
+func (p *recordPool) PutRecords(s []kgo.Record) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < maxPooledSlices {
+		p.free = append(p.free, s)
+	}
 }
