@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -99,15 +100,49 @@ func (in *input) add(e *event.Input) {
 // record makes a fresh kgo record for record i (the client writes into the records it
 // produces, so each phase needs its own).
 func (in *input) record(i int, topics ridematch.Topics) *kgo.Record {
-	r := &in.recs[i]
+	r := &kgo.Record{}
+	in.fill(r, i, topics)
+	return r
+}
+
+// fill makes r record i.
+func (in *input) fill(r *kgo.Record, i int, topics ridematch.Topics) {
+	x := &in.recs[i]
 	topic := topics.Name(ridematch.RoleDriverLocations)
-	if r.requests {
+	if x.requests {
 		topic = topics.Name(ridematch.RoleRideRequests)
 	}
-	return &kgo.Record{
+	*r = kgo.Record{
 		Topic:     topic,
-		Key:       in.arena[r.keyOff : r.keyOff+r.keyLen : r.keyOff+r.keyLen],
-		Value:     in.arena[r.valOff : r.valOff+r.valLen : r.valOff+r.valLen],
-		Timestamp: time.UnixMilli(r.tsMillis),
+		Key:       in.arena[x.keyOff : x.keyOff+x.keyLen : x.keyOff+x.keyLen],
+		Value:     in.arena[x.valOff : x.valOff+x.valLen : x.valOff+x.valLen],
+		Timestamp: time.UnixMilli(x.tsMillis),
 	}
+}
+
+// recycler keeps the records a producer is done with (its promise was called) for the
+// next ones: the latency phase's load generator shares the collector with the engines
+// it measures, and should leave it little to trace.
+type recycler struct {
+	mu   sync.Mutex
+	free []*kgo.Record
+}
+
+func (c *recycler) get() *kgo.Record {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := len(c.free); n > 0 {
+		r := c.free[n-1]
+		c.free = c.free[:n-1]
+		return r
+	}
+	return &kgo.Record{}
+}
+
+// done is a produce promise that takes the record back.
+func (c *recycler) done(r *kgo.Record, _ error) {
+	*r = kgo.Record{}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.free = append(c.free, r)
 }

@@ -383,19 +383,21 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (latencyRun, 
 		return latencyRun{}, err
 	}
 	defer requests.Close()
+	var recs recycler
 	produced := 0
 	for produced < n && ctx.Err() == nil {
 		due := min(n, int(rate*time.Since(start).Seconds()))
 		for ; produced < due; produced++ {
-			rec := in.record(produced, cfg.Engine.Topics)
+			rec := recs.get()
+			in.fill(rec, produced, cfg.Engine.Topics)
 			if !in.recs[produced].requests {
-				gps.Produce(ctx, rec, nil)
+				gps.Produce(ctx, rec, recs.done)
 				continue
 			}
 			mu.Lock()
 			sent[string(rec.Key)] = time.Now()
 			mu.Unlock()
-			requests.Produce(ctx, rec, nil)
+			requests.Produce(ctx, rec, recs.done)
 		}
 		time.Sleep(time.Millisecond)
 	}
