@@ -82,22 +82,27 @@ func BenchmarkMatch(b *testing.B) {
 
 // BenchmarkCollect is what a partition holding 50,000 drivers costs the garbage collector
 // at each cycle: a full collection with the partition all that is live, and the heap
-// objects it holds per driver.
+// objects and the bytes to scan for pointers it holds per driver.
 func BenchmarkCollect(b *testing.B) {
 	runtime.GC()
-	before := heapObjects()
+	before, beforeScan := heapObjects()
 	p, _ := cityOf(b, 50_000)
 	runtime.GC()
-	perDriver := float64(heapObjects()-before) / float64(p.Drivers())
+	after, afterScan := heapObjects()
+	perDriver := float64(after-before) / float64(p.Drivers())
+	scanPerDriver := float64(afterScan-beforeScan) / float64(p.Drivers())
 	for b.Loop() {
 		runtime.GC()
 	}
 	runtime.KeepAlive(p)
 	b.ReportMetric(perDriver, "objects/driver")
+	b.ReportMetric(scanPerDriver, "scan-B/driver")
 }
 
-func heapObjects() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/objects:objects"}}
+// heapObjects is the heap's objects and the bytes of it the collector scans for
+// pointers, as of the last collection.
+func heapObjects() (objects, scan uint64) {
+	s := []metrics.Sample{{Name: "/gc/heap/objects:objects"}, {Name: "/gc/scan/heap:bytes"}}
 	metrics.Read(s)
-	return s[0].Value.Uint64()
+	return s[0].Value.Uint64(), s[1].Value.Uint64()
 }

@@ -76,13 +76,13 @@ func BenchmarkRoute(b *testing.B) {
 
 // BenchmarkCollect is what a router remembering 100,000 drivers costs the garbage
 // collector at each cycle: a full collection with the router all that is live, and the
-// heap objects it holds per driver.
+// heap objects and the bytes to scan for pointers it holds per driver.
 func BenchmarkCollect(b *testing.B) {
 	const drivers = 100_000
 	start := event.TimeOf(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
 	mumbai := geo.Cities[0].Places[0].Point
 	runtime.GC()
-	before := heapObjects()
+	before, beforeScan := heapObjects()
 	r, err := router.New(router.DefaultConfig(), 12, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -98,16 +98,21 @@ func BenchmarkCollect(b *testing.B) {
 		}
 	}
 	runtime.GC()
-	perDriver := float64(heapObjects()-before) / float64(r.Drivers())
+	after, afterScan := heapObjects()
+	perDriver := float64(after-before) / float64(r.Drivers())
+	scanPerDriver := float64(afterScan-beforeScan) / float64(r.Drivers())
 	for b.Loop() {
 		runtime.GC()
 	}
 	runtime.KeepAlive(r)
 	b.ReportMetric(perDriver, "objects/driver")
+	b.ReportMetric(scanPerDriver, "scan-B/driver")
 }
 
-func heapObjects() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/objects:objects"}}
+// heapObjects is the heap's objects and the bytes of it the collector scans for
+// pointers, as of the last collection.
+func heapObjects() (objects, scan uint64) {
+	s := []metrics.Sample{{Name: "/gc/heap/objects:objects"}, {Name: "/gc/scan/heap:bytes"}}
 	metrics.Read(s)
-	return s[0].Value.Uint64()
+	return s[0].Value.Uint64(), s[1].Value.Uint64()
 }
