@@ -440,11 +440,17 @@ func (p *Partition) release(d *driver) {
 	if d.res == nil {
 		return
 	}
-	if p.reservedBy[d.res.RequestID] == d {
+	p.unreserve(d)
+	p.reindex(d)
+}
+
+// unreserve drops d's reservation, if any, and its entry in reservedBy: reservedBy holds a
+// driver only for the reservation it holds (drivers are reused once forgotten).
+func (p *Partition) unreserve(d *driver) {
+	if d.res != nil && p.reservedBy[d.res.RequestID] == d {
 		delete(p.reservedBy, d.res.RequestID)
 	}
 	d.res = nil
-	p.reindex(d)
 }
 
 func (p *Partition) request(q *event.RideRequest, cell geo.Cell) {
@@ -553,6 +559,7 @@ func round3(f float64) float64 {
 }
 
 func (p *Partition) reserve(d *driver, requestID, matchID string) {
+	p.unreserve(d) // a replay makes the recorded match whatever d held
 	d.res = &event.Reservation{RequestID: requestID, MatchID: matchID, Until: p.clock.Add(p.cfg.ReservationTimeout)}
 	p.reservedBy[requestID] = d
 	p.reindex(d)
@@ -659,7 +666,7 @@ func (p *Partition) expire() {
 }
 
 func (p *Partition) cancel(c *event.RideCancel) {
-	if d := p.reservedBy[c.RequestID]; d != nil {
+	if d := p.reservedBy[c.RequestID]; d != nil && d.res != nil && d.res.RequestID == c.RequestID {
 		p.release(d)
 	}
 	r := p.requests[c.RequestID]
@@ -728,8 +735,7 @@ func (p *Partition) left(id string, at event.Time, to int32) {
 		var res event.Reservation
 		if d.res != nil {
 			res = *d.res
-			delete(p.reservedBy, res.RequestID)
-			d.res = nil
+			p.unreserve(d)
 		}
 		d.own = ownGone
 		p.reindex(d)
@@ -776,6 +782,7 @@ func (p *Partition) token(id string, arrival event.Time, res event.Reservation) 
 	d.forwards = nil
 	if res.RequestID != "" && res.Until > p.clock {
 		r := res
+		p.unreserve(d)
 		d.res = &r
 		p.reservedBy[r.RequestID] = d
 	}

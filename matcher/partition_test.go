@@ -819,6 +819,31 @@ func TestForgottenDriversAreReused(t *testing.T) {
 	}
 }
 
+// TestCancelReleasesOnlyItsReservation: a replay makes the recorded matches whatever the
+// driver then holds, so a driver's reservation can be replaced by another; the replaced
+// one leaves nothing behind. Cancelling its request later releases neither the driver nor,
+// once the driver is forgotten, the driver that reuses its struct.
+func TestCancelReleasesOnlyItsReservation(t *testing.T) {
+	p := newPartition(t)
+	p.Replay(requestAt("R1", bandra, event.Mini, t0), 1, map[string]string{"R1": "D1"})
+	p.Replay(&event.LogRecord{Kind: event.LogLeft, Time: t0.Add(sec(1)), DriverID: "D1", To: 1}, 2, nil)
+	p.Replay(requestAt("R2", bandra, event.Mini, t0.Add(sec(2))), 3, map[string]string{"R2": "D1"})
+	later := t0.Add(p.cfg.ReservationTimeout + p.cfg.ForgetAfter + time.Duration(forgetEvery+1)*p.cfg.SweepInterval)
+	apply(p, tickAt(later))
+	if p.Drivers() != 0 {
+		t.Fatalf("D1 not forgotten: %d drivers", p.Drivers())
+	}
+	at := later.Add(sec(1))
+	if m := onlyMatch(t, apply(p, driverAt("X", bandra, at), requestAt("R3", bandra, event.Mini, at))); m.DriverID != "X" {
+		t.Fatalf("R3 matched to %s", m.DriverID)
+	}
+	for _, e := range outcomes(apply(p, cancelAt("R1", at.Add(sec(1))), requestAt("R4", bandra, event.Mini, at.Add(sec(1))))) {
+		if m, ok := e.(*event.RideMatched); ok {
+			t.Fatalf("R4 matched to %s, who is reserved for R3: cancelling R1 released it", m.DriverID)
+		}
+	}
+}
+
 // checkIndexed holds the invariant the surge's supply count and a replay's deferred
 // indexing rest on: between records, a driver is in the index exactly when it is
 // matchable.
