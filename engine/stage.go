@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -142,7 +143,8 @@ func (o *outbox) deadLetter(topic string, r *kgo.Record, err error) {
 		kgo.RecordHeader{Key: "ridematch.source.timestamp", Value: []byte(strconv.FormatInt(r.Timestamp.UnixMilli(), 10))},
 		kgo.RecordHeader{Key: "ridematch.stage", Value: []byte(o.stage)},
 	)
-	o.add(&kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: h})
+	// Copies: r goes back to the consumer's pool once applied (recordPool).
+	o.add(&kgo.Record{Topic: topic, Key: bytes.Clone(r.Key), Value: bytes.Clone(r.Value), Headers: h})
 	o.stats.deadLettered(reason)
 }
 
@@ -362,6 +364,7 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 	wrote := s.machine.idle(time.Now(), s.parts, out)
 	out.closeFrames()
 	if len(out.records) == 0 && !wrote && fetches.NumRecords() == 0 {
+		s.spare = out.spare // no frame was opened
 		return true, touched, nil
 	}
 
@@ -698,15 +701,16 @@ const maxPooledSlices = 256
 func (p *recordPool) GetRecords(n int) []kgo.Record {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if k := len(p.free); k > 0 {
+	if k := len(p.free); k > 0 && cap(p.free[k-1]) >= n {
 		s := p.free[k-1]
 		p.free = p.free[:k-1]
-		return s[:0] // the client grows it to n if needed
+		return s[:0]
 	}
 	return make([]kgo.Record, 0, n)
 }
 
 func (p *recordPool) PutRecords(s []kgo.Record) {
+	clear(s[:cap(s)]) // records never handed out still point into their fetch
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.free) < maxPooledSlices {
