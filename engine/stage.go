@@ -688,8 +688,8 @@ func (p partitioner) ForTopic(topic string) kgo.TopicPartitioner {
 }
 
 // recordPool lends a consumer's fetches the slices their records are decoded into, and
-// takes each back once all its records are Recycled: records hold pointers, and new
-// slices for every fetch were a good part of what the collector had to trace.
+// takes each back once all its records are Recycled: a new slice for every fetch was
+// garbage the collector had to trace (records hold pointers) after every poll.
 type recordPool struct {
 	mu   sync.Mutex
 	free [][]kgo.Record

@@ -541,16 +541,22 @@ func TestTick(t *testing.T) {
 	checkWire(t, *rec)
 }
 
-func TestForget(t *testing.T) {
-	cfg := DefaultConfig()
-	r := newRouter(t, cfg, 4)
-	var s sink
-	route := func(id string, at event.Time) {
+// availableAt returns a function that routes an available driver's update at Bandra
+// through r into s.
+func availableAt(t *testing.T, r *Router, s *sink) func(id string, at event.Time) {
+	return func(id string, at event.Time) {
 		t.Helper()
 		if err := r.Route(driverJSON(id, bandra, at, event.Available), drivers(at), s.emit); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestForget(t *testing.T) {
+	cfg := DefaultConfig()
+	r := newRouter(t, cfg, 4)
+	var s sink
+	route := availableAt(t, r, &s)
 	route("OLD", t0)
 	route("EDGE", t0.Add(10*time.Second))
 	route("NEW", t0.Add(10*time.Second+cfg.History()))
@@ -582,12 +588,7 @@ func TestForgetChurn(t *testing.T) {
 	cfg := DefaultConfig()
 	r := newRouter(t, cfg, 4)
 	var s sink
-	route := func(id string, at event.Time) {
-		t.Helper()
-		if err := r.Route(driverJSON(id, bandra, at, event.Available), drivers(at), s.emit); err != nil {
-			t.Fatal(err)
-		}
-	}
+	route := availableAt(t, r, &s)
 	const waves, perWave = 20, 500
 	at := t0
 	for w := range waves {
