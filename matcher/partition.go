@@ -666,7 +666,7 @@ func (p *Partition) expire() {
 }
 
 func (p *Partition) cancel(c *event.RideCancel) {
-	if d := p.reservedBy[c.RequestID]; d != nil && d.res != nil && d.res.RequestID == c.RequestID {
+	if d := p.reservedBy[c.RequestID]; d != nil {
 		p.release(d)
 	}
 	r := p.requests[c.RequestID]
