@@ -69,6 +69,13 @@ func junkFor(topic ridematch.Role, i int, now time.Time) junk {
 // requests. The engine must not crash or stall, every junk record must be dead-lettered
 // exactly once with its reason and origin in headers, and the valid requests' outcomes
 // must be exactly those of the clean run.
+//
+// For the two runs to be comparable, their valid events must reach the matcher in one
+// order at the same event times: both runs stamp the same times, every driver is routed
+// before the first request is produced (else the bytes of the junk move the fetch's
+// boundary between the two input partitions), and the times start at a surge boundary
+// with an interval longer than the test, so that no surge evaluation, which the routers'
+// wall-clock ticks can bring, falls between two matches in one run and not the other.
 func TestHostileInput(t *testing.T) {
 	topics := ridematch.DefaultTopics()
 	for i := range topics.Topics {
@@ -77,16 +84,23 @@ func TestHostileInput(t *testing.T) {
 			topics.Topics[i].Partitions = 1
 		}
 	}
+	const surgeInterval = time.Minute
+	now := time.Now().UTC().Truncate(surgeInterval)
 	run := func(hostile bool) (map[string]string, map[string]junk, []*kgo.Record, Snapshot) {
 		h := newHarnessWith(t, topics)
 		w := newWorld(5)
 		rng := rand.New(rand.NewPCG(5, 5))
-		now := time.Now().UTC()
 		dt, rt := topics.Name(ridematch.RoleDriverLocations), topics.Name(ridematch.RoleRideRequests)
 		var recs []*kgo.Record
 		sent := map[string]junk{}
 		add := func(topic, key, value string) {
 			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte(value)})
+		}
+		produce := func() {
+			if err := h.client.ProduceSync(h.ctx, recs...).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			recs = nil
 		}
 		for i := 0; i < 400; i++ {
 			d := w.driver(i, now)
@@ -102,6 +116,11 @@ func TestHostileInput(t *testing.T) {
 				add(dt, old.DriverID, string(old.AppendJSON(nil)))
 			}
 		}
+		produce()
+		e := h.start(func(c *Config) { c.Matcher.Surge.Interval = surgeInterval })
+		if !waitFor(30*time.Second, func() bool { return e.e.Stats().DriverUpdates >= 400 }) {
+			t.Fatalf("the router routed %d of the 400 drivers", e.e.Stats().DriverUpdates)
+		}
 		reqs := map[string]event.RideRequest{}
 		for i := 0; i < 150; i++ {
 			r := w.request(i, now.Add(time.Duration(i)*time.Millisecond))
@@ -116,10 +135,7 @@ func TestHostileInput(t *testing.T) {
 				add(rt, c.RequestID, string(c.AppendJSON(nil)))
 			}
 		}
-		if err := h.client.ProduceSync(h.ctx, recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-		e := h.start()
+		produce()
 		out := h.outcomesFor(reqs, 30*time.Second)
 		if n := len(out); n != len(reqs) {
 			t.Fatalf("%d of %d requests have an outcome", n, len(reqs))
