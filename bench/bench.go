@@ -64,11 +64,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				return res, err
 			}
 			lat, offered := run.lat, run.offered
-			progress("  offered %.0f events/s: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms", offered, lat.P50, lat.P95, lat.P99, lat.Max)
+			progress("  offered %.0f events/s: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms; %.2f cores, %d collections, %.0f MB/s allocated",
+				offered, lat.P50, lat.P95, lat.P99, lat.Max, run.cost.CPUCores, run.cost.GCCycles, run.cost.AllocMBPerSec)
 			if len(rates) > 1 {
-				res.E2ELatencyCurve = append(res.E2ELatencyCurve, LatencyPoint{OfferedPerSec: offered, Percentiles: lat})
+				res.E2ELatencyCurve = append(res.E2ELatencyCurve, LatencyPoint{OfferedPerSec: offered, Percentiles: lat, Cost: run.cost})
 			}
-			res.E2ELatencyMS, res.E2ELatencyHistogram, res.OfferedPerSec = lat, run.hist, offered
+			res.E2ELatencyMS, res.E2ELatencyHistogram, res.OfferedPerSec, res.LatencyCost = lat, run.hist, offered, run.cost
 			res.TransactionStepsMS = run.steps
 			runtime.GC()
 		}

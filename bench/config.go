@@ -155,6 +155,7 @@ type Percentiles struct {
 type LatencyPoint struct {
 	OfferedPerSec float64 `json:"offered_events_per_sec"`
 	Percentiles
+	Cost Cost `json:"cost"`
 }
 
 // Spread is a repeated measurement: the median of the runs, and the least and greatest.
@@ -173,6 +174,8 @@ type Result struct {
 	E2ELatencyMS       Percentiles `json:"e2e_latency_ms"`
 	// OfferedPerSec is the load the latency phase actually offered.
 	OfferedPerSec float64 `json:"offered_events_per_sec"`
+	// LatencyCost is what the process spent while the latency was measured.
+	LatencyCost Cost `json:"latency_cost"`
 	// E2ELatencyCurve is the latency at each rate of the latency curve, then LatencyRate.
 	E2ELatencyCurve []LatencyPoint `json:"e2e_latency_curve,omitempty"`
 	// E2ELatencyHistogram is the distribution behind E2ELatencyMS.

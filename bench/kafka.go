@@ -383,9 +383,15 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (latencyRun, 
 		return latencyRun{}, err
 	}
 	defer requests.Close()
-	var recs recycler
-	produced := 0
+	var (
+		recs     recycler
+		produced int
+		meter    *costMeter // from the end of the warm-up to the last event offered
+	)
 	for produced < n && ctx.Err() == nil {
+		if meter == nil && !time.Now().Before(warm) {
+			meter = startCost()
+		}
 		due := min(n, int(rate*time.Since(start).Seconds()))
 		for ; produced < due; produced++ {
 			rec := recs.get()
@@ -402,13 +408,17 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (latencyRun, 
 		time.Sleep(time.Millisecond)
 	}
 	offered := float64(produced) / time.Since(start).Seconds()
+	var cost Cost
+	if meter != nil {
+		cost = meter.since()
+	}
 	// Let the last requests come back.
 	time.Sleep(time.Second)
 	stopReader()
 	<-readerDone
 	mu.Lock()
 	defer mu.Unlock()
-	run := latencyRun{lat: percentiles(lat), hist: histogram(lat), offered: offered, steps: map[string]map[string]Percentiles{}}
+	run := latencyRun{lat: percentiles(lat), hist: histogram(lat), offered: offered, cost: cost, steps: map[string]map[string]Percentiles{}}
 	for stage, bySteps := range steps {
 		run.steps[stage] = map[string]Percentiles{}
 		for step, ms := range bySteps {
@@ -419,12 +429,13 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (latencyRun, 
 }
 
 // latencyRun is what one offered load of the latency phase measured: the end-to-end
-// latency (ms), its distribution, the load actually offered, and the steps of the stages'
-// transactions (ms) by stage and step.
+// latency (ms), its distribution, the load actually offered, what the process spent on
+// it, and the steps of the stages' transactions (ms) by stage and step.
 type latencyRun struct {
 	lat     Percentiles
 	hist    []Bucket
 	offered float64
+	cost    Cost
 	steps   map[string]map[string]Percentiles
 }
 

@@ -93,6 +93,9 @@ func printBench(w io.Writer, r bench.Result) {
 	fmt.Fprintf(tw, "raw consume\t%.0f records/s\n", r.RawConsumePerSec)
 	fmt.Fprintf(tw, "end-to-end latency\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f events/s offered\n",
 		r.E2ELatencyMS.P50, r.E2ELatencyMS.P95, r.E2ELatencyMS.P99, r.E2ELatencyMS.Max, r.OfferedPerSec)
+	if c := r.LatencyCost; c.CPUCores > 0 {
+		fmt.Fprintf(tw, "\tthe process meanwhile: %.2f of %d cores, %d collections, %.0f MB/s allocated\n", c.CPUCores, r.Machine.Cores, c.GCCycles, c.AllocMBPerSec)
+	}
 	for _, p := range r.E2ELatencyCurve {
 		fmt.Fprintf(tw, "\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f events/s offered\n", p.P50, p.P95, p.P99, p.Max, p.OfferedPerSec)
 	}
