@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		rates := append(slices.Clone(cfg.LatencyCurve), cfg.LatencyRate)
 		for _, rate := range rates {
 			progress("latency: offering %.0f events/s for %s", rate, cfg.Duration)
-			run, err := measureLatency(ctx, cfg, rate)
+			run, err := measureLatency(ctx, cfg, rate, false)
 			if err != nil {
 				return res, err
 			}
@@ -73,6 +73,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			res.TransactionStepsMS = run.steps
 			runtime.GC()
 		}
+		progress("latency: the plumbing floor, offering %.0f events/s for %s", cfg.LatencyRate, cfg.Duration)
+		run, err := measureLatency(ctx, cfg, cfg.LatencyRate, true)
+		if err != nil {
+			return res, err
+		}
+		lat := run.lat
+		progress("  offered %.0f events/s: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms; %.2f cores, %d collections, %.0f MB/s allocated",
+			run.offered, lat.P50, lat.P95, lat.P99, lat.Max, run.cost.CPUCores, run.cost.GCCycles, run.cost.AllocMBPerSec)
+		res.FloorE2ELatencyMS, res.FloorLatencyCost = lat, run.cost
+		runtime.GC()
 	}
 	if run("restore") {
 		progress("restore: %s of a partition at %.0f events/s", cfg.RestoreSpan, cfg.RestoreRate)

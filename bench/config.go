@@ -176,6 +176,11 @@ type Result struct {
 	OfferedPerSec float64 `json:"offered_events_per_sec"`
 	// LatencyCost is what the process spent while the latency was measured.
 	LatencyCost Cost `json:"latency_cost"`
+	// FloorE2ELatencyMS is the plumbing floor's end-to-end latency at the same offered
+	// load, measured after the engine's on a fresh broker, and FloorLatencyCost what the
+	// process spent meanwhile.
+	FloorE2ELatencyMS Percentiles `json:"floor_e2e_latency_ms"`
+	FloorLatencyCost  Cost        `json:"floor_latency_cost"`
 	// E2ELatencyCurve is the latency at each rate of the latency curve, then LatencyRate.
 	E2ELatencyCurve []LatencyPoint `json:"e2e_latency_curve,omitempty"`
 	// E2ELatencyHistogram is the distribution behind E2ELatencyMS.

@@ -293,7 +293,10 @@ func consumedTo(ctx context.Context, adm *kadm.Client, group string, ends kadm.L
 // (so that making it costs the measurement nothing) and produced at the offered pace; its
 // simulated time runs as much faster than the wall clock as the pace needs. The first
 // two seconds are warm-up; the measured window is the duration, at most ten seconds.
-func measureLatency(ctx context.Context, cfg Config, rate float64) (latencyRun, error) {
+//
+// With noop it times the plumbing floor instead: the same topology with no processing,
+// whose matcher writes each request, copied, as its outcome.
+func measureLatency(ctx context.Context, cfg Config, rate float64, noop bool) (latencyRun, error) {
 	window := min(cfg.Duration, 10*time.Second)
 	warmup := 2 * time.Second
 	n := int(rate * (warmup + window).Seconds())
@@ -312,6 +315,7 @@ func measureLatency(ctx context.Context, cfg Config, rate float64) (latencyRun, 
 		steps = map[string]map[string][]float64{}
 	)
 	ec := cfg.Engine
+	ec.Noop = noop
 	ec.OnTransaction = func(t engine.TransactionTiming) {
 		mu.Lock()
 		defer mu.Unlock()

@@ -65,7 +65,9 @@ type Config struct {
 	InstanceID string
 	// Noop runs the same topology, groups, transactions and topics with no processing:
 	// the router copies each input record to a region-log partition chosen by its key, the
-	// matcher consumes and commits. It measures the plumbing floor (ridematch bench).
+	// matcher copies each that came from the ride requests to the ride-matches topic, keyed
+	// by its key, as the engine writes one outcome a request. It measures the plumbing
+	// floor (ridematch bench).
 	Noop bool
 	// ClientHooks, when set, gives the franz-go hooks of the client each stage session
 	// builds, by stage name ("router" or "matcher"); a new session asks again for its new

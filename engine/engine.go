@@ -66,14 +66,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		inputs := []string{e.cfg.Topics.Name(ridematch.RoleDriverLocations), e.cfg.Topics.Name(ridematch.RoleRideRequests)}
 		var m machine = newRouterMachine(&e.cfg, n, &e.stats)
 		if e.cfg.Noop {
-			m = &noopMachine{regionLog: regionLog.Name, partitions: n}
+			m = &noopMachine{regionLog: regionLog.Name, partitions: n, requests: e.cfg.Topics.Name(ridematch.RoleRideRequests)}
 		}
 		stages = append(stages, newStage("router", e.cfg.RouterGroup, inputs, &e.cfg, e.log, m, &e.stats))
 	}
 	if e.cfg.RunMatcher {
 		var m machine = newMatcherMachine(&e.cfg, &e.stats)
 		if e.cfg.Noop {
-			m = &noopMachine{}
+			m = &noopMachine{matches: e.cfg.Topics.Name(ridematch.RoleRideMatches)}
 		}
 		stages = append(stages, newStage("matcher", e.cfg.MatcherGroup, []string{regionLog.Name}, &e.cfg, e.log, m, &e.stats))
 	}

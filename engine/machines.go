@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"time"
 
@@ -269,13 +271,26 @@ func (s *matcherState) emit(partition int32, out *outbox) {
 	}
 }
 
-// noopMachine is a stage that does no processing (Config.Noop): with a region log to write
-// to, it copies each record there, to the partition its key hashes to; without one it only
-// consumes. What is left is the plumbing: fetch, produce, transactions.
+// noopMachine is a stage that does no processing (Config.Noop), for the plumbing floor of
+// ridematch bench. With a region log to write to (the router), it copies each record there,
+// to the partition its key hashes to, marking those from the ride requests with their
+// key; without one (the matcher), it copies each marked record to the ride-matches topic,
+// as the engine writes one outcome a request. Nothing is decoded. What is left is the
+// plumbing: fetch, produce, transactions.
 type noopMachine struct {
-	regionLog  string
+	regionLog  string // the router's: where to copy records
 	partitions int32
+	requests   string // the router's: the topic whose records are marked
+	matches    string // the matcher's: where marked records are copied
+	entry      []byte // the router's: a region-log entry being made
 }
+
+// A noop region-log entry is a mark, then the record's value; a marked one has its key,
+// length-prefixed, in between.
+const (
+	noopUnmarked byte = iota
+	noopMarked
+)
 
 func (m *noopMachine) pollWait() time.Duration { return 100 * time.Millisecond }
 
@@ -286,12 +301,34 @@ func (m *noopMachine) idle(time.Time, map[tp]state, *outbox) bool { return false
 func (m *noopMachine) done() {}
 
 func (m *noopMachine) apply(r *kgo.Record, out *outbox) {
-	if out == nil || m.regionLog == "" {
-		return
+	switch {
+	case out == nil:
+	case m.regionLog != "":
+		h := uint32(2166136261)
+		for _, c := range r.Key {
+			h = (h ^ uint32(c)) * 16777619
+		}
+		e := append(m.entry[:0], noopUnmarked)
+		if r.Topic == m.requests {
+			e = binary.AppendUvarint(append(e[:0], noopMarked), uint64(len(r.Key)))
+			e = append(e, r.Key...)
+		}
+		m.entry = append(e, r.Value...)
+		out.rawRecord(int32(h%uint32(m.partitions)), m.entry)
+	case m.matches != "":
+		// A frame the router wrote is well formed; anything else is skipped whole.
+		_ = event.EachInFrame(r.Value, func(_ int, b []byte) error {
+			if len(b) == 0 || b[0] != noopMarked {
+				return nil
+			}
+			n, k := binary.Uvarint(b[1:])
+			if k <= 0 || n > uint64(len(b)-1-k) {
+				return nil
+			}
+			key := b[1+k : 1+k+int(n)]
+			// Copies: r goes back to the consumer's pool once applied.
+			out.add(&kgo.Record{Topic: m.matches, Key: bytes.Clone(key), Value: bytes.Clone(b[1+k+int(n):])})
+			return nil
+		})
 	}
-	h := uint32(2166136261)
-	for _, c := range r.Key {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	out.rawRecord(int32(h%uint32(m.partitions)), r.Value)
 }

@@ -102,6 +102,10 @@ func printBench(w io.Writer, r bench.Result) {
 	for _, line := range bench.HistogramBars(r.E2ELatencyHistogram, 40) {
 		fmt.Fprintf(tw, "\t%s\n", line)
 	}
+	if f, c := r.FloorE2ELatencyMS, r.FloorLatencyCost; f.P50 > 0 {
+		fmt.Fprintf(tw, "latency floor\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms at the same load, no processing (the process: %.2f cores, %d collections, %.0f MB/s allocated)\n",
+			f.P50, f.P95, f.P99, f.Max, c.CPUCores, c.GCCycles, c.AllocMBPerSec)
+	}
 	for _, stage := range []string{"router", "matcher"} {
 		st, ok := r.TransactionStepsMS[stage]
 		if !ok {
