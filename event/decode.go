@@ -229,7 +229,7 @@ func printable(s []byte) bool {
 }
 
 func (f *fields) point(fd field) (geo.Point, error) {
-	p := &f.pt[fd]
+	p := f.ptOf(fd)
 	name := fieldNames[fd]
 	switch {
 	case !f.has.has(fd) || !p.set:

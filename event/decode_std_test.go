@@ -81,12 +81,12 @@ func decodeInputStd(b []byte) (Input, error) {
 	pt := func(fd field, p *wirePoint) {
 		if p != nil {
 			f.has |= 1 << fd
-			f.pt[fd].set = true
+			f.ptOf(fd).set = true
 			if p.Lat != nil {
-				f.pt[fd].lat, f.pt[fd].hasLat = *p.Lat, true
+				f.ptOf(fd).lat, f.ptOf(fd).hasLat = *p.Lat, true
 			}
 			if p.Lng != nil {
-				f.pt[fd].lng, f.pt[fd].hasLng = *p.Lng, true
+				f.ptOf(fd).lng, f.ptOf(fd).hasLng = *p.Lng, true
 			}
 		}
 	}
@@ -229,6 +229,35 @@ func TestExactFloat(t *testing.T) {
 	}
 }
 
+// TestShortFloat holds the one-pass number path to the general one (longFloat: number,
+// then exactFloat or strconv): the same value and the same cursor where it takes a number, and
+// whole records decoded as encoding/json decodes them, where it takes or leaves one.
+func TestShortFloat(t *testing.T) {
+	texts := []string{"0", "-0", "0.0", "1", "19.0544", "72.8413", "-73.9855", "4.7", "12.5", "359.999999", "0.000001",
+		"123456789012345", "1234567890123456", "0.1234567890123456789", "00", "01", "-01", "1.", ".5", "1e5", "1E-2", "-",
+		"--1", "9007199254740993", "0.30000000000000004", "0.0000000000000000000001", "0.00000000000000000000001", "1.5x", "7}"}
+	rnd := rand.New(rand.NewPCG(7, 8))
+	for i := 0; i < 100_000; i++ {
+		texts = append(texts, strconv.FormatFloat(rnd.NormFloat64()*math.Pow(10, float64(rnd.IntN(12)-4)), 'f', rnd.IntN(12), 64))
+	}
+	for i, text := range texts {
+		b := []byte(text + ",")
+		short := scanner{b: b}
+		v, ok := short.shortFloat()
+		general := scanner{b: b}
+		want, wantOK := general.longFloat()
+		if ok && (!wantOK || v != want || math.Signbit(v) != math.Signbit(want) || short.i != general.i) {
+			t.Fatalf("shortFloat(%q) = %v at %d, the general path %v (%v) at %d", text, v, short.i, want, wantOK, general.i)
+		}
+		if !ok && short.i != 0 {
+			t.Fatalf("shortFloat(%q) refused it but moved the cursor to %d", text, short.i)
+		}
+		if i < 2000 {
+			sameDecoding(t, []byte(`{"event_type":"driver_location_update","driver_id":"D","location":{"lat":1,"lng":2},"timestamp":"2026-11-25T10:00:00","availability":"available","vehicle_type":"sedan","rating":`+text+`}`))
+		}
+	}
+}
+
 // TestKeyHints holds the scanner's shortcut for keys in the producers' order to the
 // general path: records in that order, in Python's spacing, reordered, with a space
 // before a colon (no shortcut), in other cases, and with a hinted key repeated later.
@@ -245,5 +274,20 @@ func TestKeyHints(t *testing.T) {
 		`{"event_type":"ride_requested","request_id":"R1","customer_id":"C1","pickup_coordinates":{"lat":19.05,"lng":72.84},"drop_coordinates":{"lat":19.06,"lng":72.86},"request_time":"2026-11-25T19:00:00","ride_type":"mini","estimated_distance":"2"}`,
 	} {
 		sameDecoding(t, []byte(s))
+	}
+}
+
+// TestPointSlots: each {lat,lng} field has a slot of its own in fields.pt.
+func TestPointSlots(t *testing.T) {
+	seen := map[uint8]field{}
+	for fd := field(1); fd < nFields; fd++ {
+		if fieldKind[fd] != kindObject {
+			continue
+		}
+		slot := pointSlot[fd]
+		if prev, dup := seen[slot]; slot == 0 || dup {
+			t.Errorf("%s has slot %d (also %s's)", fieldNames[fd], slot, fieldNames[prev])
+		}
+		seen[slot] = fd
 	}
 }

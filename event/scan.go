@@ -120,11 +120,17 @@ type point struct {
 type fields struct {
 	str  [nFields][]byte
 	num  [nFields]float64
-	pt   [nFields]point
+	pt   [4]point // by pointSlot
 	has  fieldMask
 	errs [8]typeError // the first few type errors; one is reported
 	nerr int
 }
+
+// pointSlot is where in fields.pt each {lat,lng} field is kept; other fields share slot 0,
+// which nothing reads.
+var pointSlot = [nFields]uint8{fLocation: 1, fPickupCoordinates: 2, fDropCoordinates: 3}
+
+func (f *fields) ptOf(fd field) *point { return &f.pt[pointSlot[fd]] }
 
 func (f *fields) typeErr(e typeError) {
 	if f.nerr < len(f.errs) {
@@ -662,7 +668,7 @@ func scanFields(b []byte, f *fields) bool {
 		case got == kindNull:
 			s.literal()
 			f.has &^= 1 << fd
-			f.pt[fd] = point{}
+			*f.ptOf(fd) = point{}
 		case got != fieldKind[fd]:
 			f.typeErr(typeError{at: at, field: fd, want: wantName(fieldKind[fd]), got: kindNames[got]})
 			s.skip()
@@ -690,6 +696,14 @@ func scanFields(b []byte, f *fields) bool {
 
 // float consumes a number; false when it does not fit a float64 (or on a syntax error).
 func (s *scanner) float() (float64, bool) {
+	if v, ok := s.shortFloat(); ok {
+		return v, true
+	}
+	return s.longFloat()
+}
+
+// longFloat is float for any number.
+func (s *scanner) longFloat() (float64, bool) {
 	text := s.number()
 	if s.bad {
 		return 0, false
@@ -699,6 +713,61 @@ func (s *scanner) float() (float64, bool) {
 	}
 	v, err := strconv.ParseFloat(unsafeString(text), 64)
 	return v, err == nil
+}
+
+// shortFloat consumes, in one pass, a number that exactFloat would take and that ends
+// where a number must (not in an exponent, nor a digit after a leading zero), and returns
+// its value; otherwise it consumes nothing and reports false, and the general path
+// (number, then exactFloat or strconv) decides. GPS fixes and ratings are such numbers.
+func (s *scanner) shortFloat() (float64, bool) {
+	b, i := s.b, s.i
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
+	}
+	if i == len(b) || b[i] < '0' || b[i] > '9' {
+		return 0, false
+	}
+	var mant uint64
+	digits, exp := 0, 0
+	if b[i] == '0' {
+		i++
+	} else {
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			mant = mant*10 + uint64(b[i]-'0')
+			digits++
+		}
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		frac := i
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			exp--
+			if mant == 0 && b[i] == '0' {
+				continue
+			}
+			mant = mant*10 + uint64(b[i]-'0')
+			digits++
+		}
+		if i == frac {
+			return 0, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E' || b[i] >= '0' && b[i] <= '9') {
+		return 0, false
+	}
+	if digits > 15 || exp < -22 {
+		return 0, false
+	}
+	f := float64(mant)
+	if exp < 0 {
+		f /= pow10[-exp]
+	}
+	if neg {
+		f = -f
+	}
+	s.i = i
+	return f, true
 }
 
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
@@ -747,10 +816,10 @@ func exactFloat(text []byte) (float64, bool) {
 	return f, true
 }
 
-// point decodes a {lat,lng} object into f.pt[fd], keeping what an earlier object with the
+// point decodes a {lat,lng} object into f.ptOf(fd), keeping what an earlier object with the
 // same key set, as encoding/json decodes into the struct a pointer already holds.
 func (s *scanner) point(f *fields, fd field) {
-	p := &f.pt[fd]
+	p := f.ptOf(fd)
 	p.set = true
 	for first := true; ; first = false {
 		key, hit, ok := s.member(first, latLngHints)

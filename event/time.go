@@ -96,14 +96,17 @@ func ParseTime(s string) (Time, error) {
 	var frac int64
 	if len(rest) > 0 && (rest[0] == '.' || rest[0] == ',') {
 		n := 1
-		scale := int64(100000)
 		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-			frac += int64(rest[n]-'0') * scale
-			scale /= 10
+			if n <= 6 {
+				frac = frac*10 + int64(rest[n]-'0')
+			}
 			n++
 		}
 		if n == 1 {
 			return 0, ErrTimestamp
+		}
+		for d := n - 1; d < 6; d++ {
+			frac *= 10 // fewer than six digits: scale up to microseconds
 		}
 		rest = rest[n:]
 	}
