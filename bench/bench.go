@@ -161,7 +161,7 @@ func runThroughput(ctx context.Context, cfg Config, res *Result, progress progre
 	}
 	progress("  raw consume %.0f events/s", res.RawConsumePerSec)
 	res.SeriesStepSeconds = seriesStep.Seconds()
-	var engine, floor []float64
+	var engine, floor, engineCPU, floorCPU []float64
 	var engineSeries, floorSeries [][]float64
 	for round := range cfg.ThroughputRuns {
 		for i := range 2 {
@@ -170,22 +170,24 @@ func runThroughput(ctx context.Context, cfg Config, res *Result, progress progre
 			if noop {
 				phase, label = "floor", "plumbing floor"
 			}
-			rate, series, err := measureStages(ctx, cfg, b.Addr(), cfg.Events, fmt.Sprintf("%s-%d", phase, round+1), noop, round == 0)
+			run, err := measureStages(ctx, cfg, b.Addr(), cfg.Events, fmt.Sprintf("%s-%d", phase, round+1), noop, round == 0)
 			if err != nil {
 				return err
 			}
 			if noop {
-				floor, floorSeries = append(floor, rate), append(floorSeries, series)
+				floor, floorSeries, floorCPU = append(floor, run.rate), append(floorSeries, run.series), append(floorCPU, run.cpuPerEvent)
 			} else {
-				engine, engineSeries = append(engine, rate), append(engineSeries, series)
+				engine, engineSeries, engineCPU = append(engine, run.rate), append(engineSeries, run.series), append(engineCPU, run.cpuPerEvent)
 			}
-			progress("  %s %.0f events/s (round %d of %d)", label, rate, round+1, cfg.ThroughputRuns)
+			progress("  %s %.0f events/s, %.2f us of CPU an event (round %d of %d)", label, run.rate, run.cpuPerEvent, round+1, cfg.ThroughputRuns)
 		}
 	}
 	res.EngineSpread, res.FloorSpread = spread(engine), spread(floor)
 	res.EngineEventsPerSec, res.FloorEventsPerSec = res.EngineSpread.Median, res.FloorSpread.Median
 	res.EngineSeries, res.FloorSeries = medianSeries(engine, engineSeries), medianSeries(floor, floorSeries)
-	progress("  engine %.0f events/s (%.2f of the floor), medians of %d rounds", res.EngineEventsPerSec, res.EngineEventsPerSec/res.FloorEventsPerSec, cfg.ThroughputRuns)
+	res.EngineCPUPerEventUS, res.FloorCPUPerEventUS = spread(engineCPU), spread(floorCPU)
+	progress("  engine %.0f events/s (%.2f of the floor), %.2f us of CPU an event (the floor %.2f), medians of %d rounds",
+		res.EngineEventsPerSec, res.EngineEventsPerSec/res.FloorEventsPerSec, res.EngineCPUPerEventUS.Median, res.FloorCPUPerEventUS.Median, cfg.ThroughputRuns)
 	b.Close()
 	runtime.GC()
 	return nil

@@ -214,11 +214,16 @@ type Result struct {
 	QualityRequests     int     `json:"quality_requests"`
 
 	// The spreads behind the in-process figures, and how the run was set up.
-	IndexUpdatesSpread Spread  `json:"index_updates_spread"`
-	EngineSpread       Spread  `json:"engine_events_per_sec_spread"`
-	FloorSpread        Spread  `json:"floor_events_per_sec_spread"`
-	Machine            Machine `json:"machine"`
-	Setup              Setup   `json:"setup"`
+	IndexUpdatesSpread Spread `json:"index_updates_spread"`
+	EngineSpread       Spread `json:"engine_events_per_sec_spread"`
+	FloorSpread        Spread `json:"floor_events_per_sec_spread"`
+	// EngineCPUPerEventUS and FloorCPUPerEventUS are the process's CPU time (every core,
+	// user and system) over a throughput run, divided by its input events: steadier than
+	// the rates on a machine whose speed changes, as it counts work, not waiting.
+	EngineCPUPerEventUS Spread  `json:"engine_cpu_us_per_event"`
+	FloorCPUPerEventUS  Spread  `json:"floor_cpu_us_per_event"`
+	Machine             Machine `json:"machine"`
+	Setup               Setup   `json:"setup"`
 }
 
 // Machine says where the figures were measured.

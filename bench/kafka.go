@@ -180,33 +180,34 @@ func (r *running) ready() bool {
 
 // measureStages runs the engine (or, with noop, the plumbing floor) over the input in the
 // broker, from the first record routed until both groups have consumed everything, and
-// returns the input events a second over the run, and over each seriesStep of it. With
-// profile (and Config.CPUProfile) it profiles an engine run.
-func measureStages(ctx context.Context, cfg Config, addr string, n int, phase string, noop, profile bool) (float64, []float64, error) {
+// returns the input events a second over the run, and over each seriesStep of it, and
+// the process's CPU time an event. With profile (and Config.CPUProfile) it profiles an
+// engine run.
+func measureStages(ctx context.Context, cfg Config, addr string, n int, phase string, noop, profile bool) (stagesRun, error) {
 	ec := phaseTopics(cfg, phase)
 	ec.Noop = noop
 	cl, err := client(addr)
 	if err != nil {
-		return 0, nil, err
+		return stagesRun{}, err
 	}
 	defer cl.Close()
 	if _, err := cluster.EnsureTopics(ctx, cl, ec.Topics, 1); err != nil {
-		return 0, nil, err
+		return stagesRun{}, err
 	}
 	if cfg.CPUProfile != "" && !noop && profile {
 		f, err := os.Create(cfg.CPUProfile)
 		if err != nil {
-			return 0, nil, err
+			return stagesRun{}, err
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return 0, nil, err
+			return stagesRun{}, err
 		}
 		defer pprof.StopCPUProfile()
 	}
 	r, err := startEngines(ctx, cfg, ec, addr)
 	if err != nil {
-		return 0, nil, err
+		return stagesRun{}, err
 	}
 	adm := kadm.NewClient(cl)
 	var (
@@ -214,18 +215,19 @@ func measureStages(ctx context.Context, cfg Config, addr string, n int, phase st
 		routed      uint64
 		marked      uint64
 		series      []float64
+		meter       *costMeter
 	)
 	var ends kadm.ListedOffsets // of the region log, once everything is routed
 	for {
 		if err := ctx.Err(); err != nil {
 			r.stop()
-			return 0, nil, err
+			return stagesRun{}, err
 		}
 		time.Sleep(20 * time.Millisecond)
 		s := r.sum()
 		routed = s.RouterIn
 		if routed > 0 && start.IsZero() {
-			start, mark = time.Now(), time.Now()
+			start, mark, meter = time.Now(), time.Now(), startCost()
 		}
 		if !mark.IsZero() && time.Since(mark) >= seriesStep {
 			series = append(series, float64(routed-marked)/time.Since(mark).Seconds())
@@ -249,9 +251,10 @@ func measureStages(ctx context.Context, cfg Config, addr string, n int, phase st
 			break
 		}
 	}
-	elapsed := time.Since(start)
+	elapsed, cost := time.Since(start), meter.since()
+	events := float64(min(routed, uint64(n)))
 	if err := r.stop(); err != nil {
-		return 0, nil, err
+		return stagesRun{}, err
 	}
 	// The next run starts from the broker this one found: the input alone.
 	var names []string
@@ -261,10 +264,18 @@ func measureStages(ctx context.Context, cfg Config, addr string, n int, phase st
 		}
 	}
 	if _, err := adm.DeleteTopics(ctx, names...); err != nil {
-		return 0, nil, fmt.Errorf("deleting the topics of the %s run: %w", phase, err)
+		return stagesRun{}, fmt.Errorf("deleting the topics of the %s run: %w", phase, err)
 	}
 	runtime.GC()
-	return float64(min(routed, uint64(n))) / elapsed.Seconds(), series, nil
+	return stagesRun{rate: events / elapsed.Seconds(), series: series, cpuPerEvent: cost.CPUCores * elapsed.Seconds() / events * 1e6}, nil
+}
+
+// stagesRun is what measureStages measured: input events a second, over the whole run and
+// over each seriesStep of it, and the process's CPU time an event, in microseconds.
+type stagesRun struct {
+	rate        float64
+	series      []float64
+	cpuPerEvent float64
 }
 
 // seriesStep is the step of the throughput phases' time series.

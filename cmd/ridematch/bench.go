@@ -84,6 +84,9 @@ func printBench(w io.Writer, r bench.Result) {
 	fmt.Fprintln(tw, "\t")
 	fmt.Fprintf(tw, "engine throughput\t%.0f input events/s (runs %.0f..%.0f)\n", r.EngineEventsPerSec, r.EngineSpread.Min, r.EngineSpread.Max)
 	fmt.Fprintf(tw, "plumbing floor\t%.0f events/s (runs %.0f..%.0f; engine/floor %.2f)\n", r.FloorEventsPerSec, r.FloorSpread.Min, r.FloorSpread.Max, r.EngineEventsPerSec/max(r.FloorEventsPerSec, 1))
+	if e, f := r.EngineCPUPerEventUS, r.FloorCPUPerEventUS; e.Median > 0 {
+		fmt.Fprintf(tw, "CPU an event\tengine %.2f us (runs %.2f..%.2f), floor %.2f us (runs %.2f..%.2f), all cores\n", e.Median, e.Min, e.Max, f.Median, f.Min, f.Max)
+	}
 	if len(r.EngineSeries) > 0 {
 		fmt.Fprintf(tw, "\tengine over time %s (every %gs, peak %.0f)\n", bench.Sparkline(r.EngineSeries), r.SeriesStepSeconds, slices.Max(r.EngineSeries))
 	}
