@@ -35,6 +35,34 @@ func TestLocatorAgreesWithH3(t *testing.T) {
 	}
 }
 
+// A Fix's float32 circle places a point only where the point is in the cell, at any
+// longitude (float32 is coarsest near ±180°) and at the finest resolutions used.
+func TestFixNearIsInsideTheCell(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	l := NewLocator(10)
+	near := 0
+	for i := 0; i < 2000; i++ {
+		c := Point{Lat: rng.Float64()*160 - 80, Lng: rng.Float64()*360 - 180}
+		if i%4 == 0 {
+			c.Lng = 179.99 - rng.Float64()*0.02 // the coarsest float32 longitudes
+		}
+		f := l.Locate(c, Fix{})
+		for j := 0; j < 50; j++ {
+			p := Offset(c, rng.NormFloat64()*0.05, rng.NormFloat64()*0.05)
+			if !f.near(p) {
+				continue
+			}
+			near++
+			if got := CellOf(p, 10); got != f.Cell {
+				t.Fatalf("%v is near the centre of %v, but H3 puts it in %v", p, f.Cell, got)
+			}
+		}
+	}
+	if near < 10_000 {
+		t.Errorf("only %d of 100,000 points fell in the circles", near)
+	}
+}
+
 // One Locator serves many goroutines, each following its own points (run with -race).
 func TestLocatorConcurrent(t *testing.T) {
 	l := NewLocator(9)
