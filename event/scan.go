@@ -702,23 +702,21 @@ func (s *scanner) float() (float64, bool) {
 	return s.longFloat()
 }
 
-// longFloat is float for any number.
+// longFloat is float for any number, through strconv.
 func (s *scanner) longFloat() (float64, bool) {
 	text := s.number()
 	if s.bad {
 		return 0, false
 	}
-	if v, ok := exactFloat(text); ok {
-		return v, true
-	}
 	v, err := strconv.ParseFloat(unsafeString(text), 64)
 	return v, err == nil
 }
 
-// shortFloat consumes, in one pass, a number that exactFloat would take and that ends
-// where a number must (not in an exponent, nor a digit after a leading zero), and returns
-// its value; otherwise it consumes nothing and reports false, and the general path
-// (number, then exactFloat or strconv) decides. GPS fixes and ratings are such numbers.
+// shortFloat consumes, in one pass, the numbers GPS fixes and ratings are made of: a
+// mantissa of at most 15 digits, at most 22 of them after the point, and no exponent.
+// Such a mantissa and power of ten are exact doubles, and one division of exact doubles
+// rounds correctly (Clinger's fast path), so the value is strconv's. Anything else, or a
+// number that does not end where a number must, it leaves unconsumed for longFloat.
 func (s *scanner) shortFloat() (float64, bool) {
 	b, i := s.b, s.i
 	neg := i < len(b) && b[i] == '-'
@@ -771,50 +769,6 @@ func (s *scanner) shortFloat() (float64, bool) {
 }
 
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
-
-// exactFloat parses the numbers GPS fixes and ratings are made of, a mantissa of at most
-// 15 digits and a small exponent, exactly as strconv does but without its generality:
-// such a mantissa and power of ten are exact doubles, and one division or multiplication
-// of exact doubles rounds correctly (Clinger's fast path). Anything else reports false.
-func exactFloat(text []byte) (float64, bool) {
-	i, neg := 0, false
-	if i < len(text) && text[i] == '-' {
-		neg, i = true, i+1
-	}
-	var mant uint64
-	digits, exp := 0, 0
-	if i == len(text) || text[i] < '0' || text[i] > '9' {
-		return 0, false
-	}
-	for ; i < len(text) && text[i] >= '0' && text[i] <= '9'; i++ {
-		if mant == 0 && text[i] == '0' {
-			continue
-		}
-		mant = mant*10 + uint64(text[i]-'0')
-		digits++
-	}
-	if i < len(text) && text[i] == '.' {
-		for i++; i < len(text) && text[i] >= '0' && text[i] <= '9'; i++ {
-			exp--
-			if mant == 0 && text[i] == '0' {
-				continue
-			}
-			mant = mant*10 + uint64(text[i]-'0')
-			digits++
-		}
-	}
-	if i != len(text) || digits > 15 || exp < -22 {
-		return 0, false // an exponent part, or too many digits: the general path
-	}
-	f := float64(mant)
-	if exp < 0 {
-		f /= pow10[-exp]
-	}
-	if neg {
-		f = -f
-	}
-	return f, true
-}
 
 // point decodes a {lat,lng} object into f.ptOf(fd), keeping what an earlier object with the
 // same key set, as encoding/json decodes into the struct a pointer already holds.
