@@ -64,8 +64,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				return res, err
 			}
 			lat, offered := run.lat, run.offered
-			progress("  offered %.0f events/s: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms; %.2f cores, %d collections, %.0f MB/s allocated",
-				offered, lat.P50, lat.P95, lat.P99, lat.Max, run.cost.CPUCores, run.cost.GCCycles, run.cost.AllocMBPerSec)
+			run.report(progress)
 			if len(rates) > 1 {
 				res.E2ELatencyCurve = append(res.E2ELatencyCurve, LatencyPoint{OfferedPerSec: offered, Percentiles: lat, Cost: run.cost})
 			}
@@ -78,10 +77,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if err != nil {
 			return res, err
 		}
-		lat := run.lat
-		progress("  offered %.0f events/s: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms; %.2f cores, %d collections, %.0f MB/s allocated",
-			run.offered, lat.P50, lat.P95, lat.P99, lat.Max, run.cost.CPUCores, run.cost.GCCycles, run.cost.AllocMBPerSec)
-		res.FloorE2ELatencyMS, res.FloorLatencyCost = lat, run.cost
+		run.report(progress)
+		res.FloorE2ELatencyMS, res.FloorLatencyCost = run.lat, run.cost
 		runtime.GC()
 	}
 	if run("restore") {

@@ -454,6 +454,12 @@ type latencyRun struct {
 	steps   map[string]map[string]Percentiles
 }
 
+// report writes the run's progress line.
+func (r latencyRun) report(progress progressFunc) {
+	progress("  offered %.0f events/s: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms; %.2f cores, %d collections, %.0f MB/s allocated",
+		r.offered, r.lat.P50, r.lat.P95, r.lat.P99, r.lat.Max, r.cost.CPUCores, r.cost.GCCycles, r.cost.AllocMBPerSec)
+}
+
 // readOutcomes calls fn with each final outcome's request id as it is read.
 func readOutcomes(ctx context.Context, addr string, topics ridematch.Topics, fn func(string, time.Time)) error {
 	cl, err := client(addr, kgo.ConsumeTopics(topics.Name(ridematch.RoleRideMatches)),

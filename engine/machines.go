@@ -310,8 +310,8 @@ func (m *noopMachine) apply(r *kgo.Record, out *outbox) {
 		}
 		e := append(m.entry[:0], noopUnmarked)
 		if r.Topic == m.requests {
-			e = binary.AppendUvarint(append(e[:0], noopMarked), uint64(len(r.Key)))
-			e = append(e, r.Key...)
+			e[0] = noopMarked
+			e = append(binary.AppendUvarint(e, uint64(len(r.Key))), r.Key...)
 		}
 		m.entry = append(e, r.Value...)
 		out.rawRecord(int32(h%uint32(m.partitions)), m.entry)

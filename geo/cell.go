@@ -204,7 +204,7 @@ type Fix struct {
 type outline struct {
 	lat, lng float64 // the centre
 	cosLat   float64
-	inner2   float64 // squared radius of a circle about the centre inside the cell
+	inner    float64 // radius of a circle about the centre inside the cell (a Fix's near)
 	// The edges, counter-clockwise: a point is inside when, for every edge e,
 	// e.nx*x + e.ny*y > e.c; (nx, ny) is the inward unit normal, and c includes the
 	// margin. The n of them are held inline: one allocation, each edge's three numbers
@@ -240,7 +240,7 @@ func (l *Locator) Locate(p Point, last Fix) Fix {
 	}
 	c := CellOf(p, l.res)
 	o := l.outline(c)
-	r := max(0, math.Sqrt(o.inner2)-float32SlackKM)
+	r := max(0, o.inner-float32SlackKM)
 	return Fix{Cell: c, o: o, lat: float32(o.lat), lng: float32(o.lng), cosLat32: float32(o.cosLat), near2: float32(r * r)}
 }
 
@@ -279,9 +279,6 @@ func (l *Locator) outline(c Cell) *outline {
 func (o *outline) contains(p Point) bool {
 	y := (p.Lat - o.lat) * kmPerDegLat
 	x := (p.Lng - o.lng) * kmPerDegLng0 * o.cosLat
-	if x*x+y*y < o.inner2 {
-		return true
-	}
 	for _, e := range o.edges[:o.n] {
 		if e.nx*x+e.ny*y <= e.c {
 			return false
@@ -320,7 +317,6 @@ func outlineOf(c Cell) *outline {
 		o.edges[i] = edge{nx: nx, ny: ny, c: nx*xs[i] + ny*ys[i] + marginKM}
 		inner = min(inner, math.Abs(ex*ys[i]-ey*xs[i])/n)
 	}
-	r := max(0, inner-2*marginKM)
-	o.inner2 = r * r
+	o.inner = max(0, inner-2*marginKM)
 	return o
 }
