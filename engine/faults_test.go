@@ -3,12 +3,15 @@ package engine
 import (
 	"encoding/json"
 	"errors"
+	"maps"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"ridematch"
@@ -170,4 +173,72 @@ func TestMembersComeAndGo(t *testing.T) {
 		}
 	})
 	h.holds(w, reqs, bad)
+}
+
+// TestDecisionsBehindADeadMembersTransaction: a member that dies mid-transaction leaves it
+// open until the broker aborts it at its timeout, and read_committed readers see nothing
+// past its first record, not even what other members committed after it. A matcher
+// partition restored meanwhile must still find every decision its previous owner
+// committed: without them, its replay leaves those requests pending, and it matches
+// them a second time.
+func TestDecisionsBehindADeadMembersTransaction(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	e1 := h.start()
+	decisions := h.topics.Name(ridematch.RoleDecisionLog)
+	// e1 owns every partition, rebuilt, before the member dies: a driver's update starts
+	// the router's clock, whose ticks reach every partition of the region log.
+	w := newWorld(14)
+	d := w.driver(300, time.Now().UTC())
+	h.produce(h.topics.Name(ridematch.RoleDriverLocations), d.DriverID, d.AppendJSON(nil))
+	if !waitFor(10*time.Second, func() bool {
+		return e1.e.Stats().Restores >= 1+uint64(h.topics.Get(ridematch.RoleRegionLog).Partitions)
+	}) {
+		t.Fatal("the engine did not rebuild every partition")
+	}
+
+	// The dead member: its transaction holds a record in every partition of the decision
+	// log, and never ends.
+	dead, err := kgo.NewClient(kgo.SeedBrokers(h.broker.Addr()), kgo.TransactionalID("dead-member"),
+		kgo.TransactionTimeout(10*time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	if err := dead.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for p := int32(0); p < h.topics.Get(ridematch.RoleDecisionLog).Partitions; p++ {
+		if err := dead.ProduceSync(h.ctx, &kgo.Record{Topic: decisions, Partition: p, Value: []byte("dead")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	fw, reqs, bad := h.fixture(14, 300, 100, nil)
+	maps.Copy(fw.drivers, w.drivers)
+	time.Sleep(time.Second) // e1 matches, and commits its decisions behind the dead transaction
+	e1.stop(t)
+
+	adm := kadm.NewClient(h.client)
+	stable, err1 := adm.ListCommittedOffsets(h.ctx, decisions)
+	ends, err2 := adm.ListEndOffsets(h.ctx, decisions)
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	hidden := int64(0)
+	ends.Each(func(e kadm.ListedOffset) {
+		if s, ok := stable.Lookup(e.Topic, e.Partition); ok {
+			hidden += e.Offset - s.Offset
+		}
+	})
+	if hidden <= int64(h.topics.Get(ridematch.RoleDecisionLog).Partitions) {
+		t.Fatalf("no decision is hidden behind the dead transaction (%d records are): the test proves nothing", hidden)
+	}
+
+	// The next owner restores every partition while the dead transaction is still open,
+	// as soon as the region log has something new: a driver comes online.
+	h.start()
+	d = fw.driver(301, time.Now().UTC())
+	h.produce(h.topics.Name(ridematch.RoleDriverLocations), d.DriverID, d.AppendJSON(nil))
+	h.holds(fw, reqs, bad)
 }

@@ -459,17 +459,13 @@ func (s *stage) restore(ctx context.Context, adm *kadm.Client, need map[tp]*kgo.
 			if err != nil {
 				return err
 			}
-			ends, err := adm.ListCommittedOffsets(ctx, topic)
+			end, err := s.settledEnd(ctx, adm, pt)
 			if err != nil {
-				return fmt.Errorf("finding the end of %s: %w", topic, err)
-			}
-			end, ok := ends.Lookup(topic, t.partition)
-			if !ok || end.Err != nil {
-				return fmt.Errorf("finding the end of %s/%d: %v", topic, t.partition, end.Err)
+				return err
 			}
 			pl.startReplay(from)
-			if pfrom < end.Offset {
-				pre[pt] = span{from: pfrom, until: end.Offset}
+			if pfrom < end {
+				pre[pt] = span{from: pfrom, until: end}
 			}
 		}
 	}
@@ -487,6 +483,47 @@ func (s *stage) restore(ctx context.Context, adm *kadm.Client, need map[tp]*kgo.
 	s.stats.restored(len(need), replayed, took)
 	s.log.Info().Int("partitions", len(need)).Int("records", replayed).Int("decisions", preloaded).Str("took", took.Round(time.Microsecond).String()).Msg("partitions restored")
 	return nil
+}
+
+// settledEnd returns where a log partition's committed records end, once no transaction
+// that was open on it when asked is open any more. The records a restore needs were
+// committed by the partition's previous owners, but a read_committed reader sees nothing
+// past the first record of a transaction still open, not even what was committed after
+// it; and a member that died mid-transaction leaves its transaction open until the broker
+// aborts it, at the transaction timeout. Reading the decision log only up to there would
+// miss decisions the partition's last owner committed since: the replay would leave
+// those requests pending, and they would be matched a second time.
+func (s *stage) settledEnd(ctx context.Context, adm *kadm.Client, t tp) (int64, error) {
+	lookup := func(list func(context.Context, ...string) (kadm.ListedOffsets, error)) (int64, error) {
+		offs, err := list(ctx, t.topic)
+		if err != nil {
+			return 0, fmt.Errorf("finding the end of %s: %w", t.topic, err)
+		}
+		o, ok := offs.Lookup(t.topic, t.partition)
+		if !ok || o.Err != nil {
+			return 0, fmt.Errorf("finding the end of %s/%d: %v", t.topic, t.partition, o.Err)
+		}
+		return o.Offset, nil
+	}
+	written, err := lookup(adm.ListEndOffsets)
+	if err != nil {
+		return 0, err
+	}
+	for waited := false; ; waited = true {
+		stable, err := lookup(adm.ListCommittedOffsets)
+		if err != nil || stable >= written {
+			return stable, err
+		}
+		if !waited {
+			s.log.Warn().Str("topic", t.topic).Int32("partition", t.partition).Int64("stable", stable).Int64("written", written).
+				Msg("a transaction left open (by a member that died?) hides records the restore needs; waiting for the broker to end it")
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("waiting for the transactions open on %s/%d to end: %w", t.topic, t.partition, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // preloader is a state that reads another log before its replay: the matcher reads its
