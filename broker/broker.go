@@ -129,11 +129,13 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Broker, error)
 		// A classic group rebalances when every member has heard of it at a heartbeat;
 		// clients heartbeat every 500ms (engine.Config). Next-generation (KIP-848)
 		// members hear it at the broker's heartbeat interval, 5s by default: lower it.
-		// kfake keeps each log segment in one buffer that doubles as it grows: at the
-		// default 100 MiB, a doubling copies tens of megabytes while every client waits.
+		// kfake keeps each log segment in one buffer that doubles as it grows, in its one
+		// request loop: at the default 100 MiB, a doubling allocates and copies tens of
+		// megabytes while every client waits. 1 MiB segments keep each such stall short
+		// (BENCHMARKS.md, segment size).
 		kfake.BrokerConfigs(map[string]string{
 			"group.consumer.heartbeat.interval.ms": "250",
-			"log.segment.bytes":                    strconv.Itoa(8 << 20),
+			"log.segment.bytes":                    strconv.Itoa(1 << 20),
 			"log.cleaner.backoff.ms":               strconv.FormatInt(check.Milliseconds(), 10),
 		}),
 		kfake.GroupMinSessionTimeout(time.Second),
