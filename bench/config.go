@@ -76,7 +76,7 @@ type Config struct {
 	Engine engine.Config
 	// CPUProfile, when set, is a file to write a CPU profile of the first engine
 	// throughput run to, for go tool pprof; the latency and restore phases' go to the same
-	// name plus ".latency" and ".restore".
+	// name plus ".latency" (".latency-floor" for the plumbing floor's) and ".restore".
 	CPUProfile string
 	// Log receives the engines' and brokers' logs; Progress one line per step.
 	Log      zerolog.Logger

@@ -350,7 +350,11 @@ func measureLatency(ctx context.Context, cfg Config, rate float64, noop bool) (l
 	}
 
 	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile + ".latency")
+		name := cfg.CPUProfile + ".latency" // the last engine run's: the offered load's
+		if noop {
+			name += "-floor"
+		}
+		f, err := os.Create(name)
 		if err != nil {
 			return latencyRun{}, err
 		}
