@@ -350,7 +350,9 @@ func measureLatency(ctx context.Context, cfg Config, rate float64, noop bool) (l
 	}
 
 	if cfg.CPUProfile != "" {
-		name := cfg.CPUProfile + ".latency" // the last engine run's: the offered load's
+		// With a latency curve each engine run writes it again: the last, at the offered
+		// load, is the one kept.
+		name := cfg.CPUProfile + ".latency"
 		if noop {
 			name += "-floor"
 		}
