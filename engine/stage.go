@@ -494,23 +494,14 @@ func (s *stage) restore(ctx context.Context, adm *kadm.Client, need map[tp]*kgo.
 // miss decisions the partition's last owner committed since: the replay would leave
 // those requests pending, and they would be matched a second time.
 func (s *stage) settledEnd(ctx context.Context, adm *kadm.Client, t tp) (int64, error) {
-	lookup := func(list func(context.Context, ...string) (kadm.ListedOffsets, error)) (int64, error) {
-		offs, err := list(ctx, t.topic)
-		if err != nil {
-			return 0, fmt.Errorf("finding the end of %s: %w", t.topic, err)
-		}
-		o, ok := offs.Lookup(t.topic, t.partition)
-		if !ok || o.Err != nil {
-			return 0, fmt.Errorf("finding the end of %s/%d: %v", t.topic, t.partition, o.Err)
-		}
-		return o.Offset, nil
-	}
-	written, err := lookup(adm.ListEndOffsets)
+	offs, err := adm.ListEndOffsets(ctx, t.topic)
+	written, err := offsetOf(offs, err, t, "finding the end of")
 	if err != nil {
 		return 0, err
 	}
 	for waited := false; ; waited = true {
-		stable, err := lookup(adm.ListCommittedOffsets)
+		offs, err := adm.ListCommittedOffsets(ctx, t.topic)
+		stable, err := offsetOf(offs, err, t, "finding the end of")
 		if err != nil || stable >= written {
 			return stable, err
 		}
@@ -541,12 +532,18 @@ type span struct{ from, until int64 }
 
 func offsetAt(ctx context.Context, adm *kadm.Client, t tp, at time.Time) (int64, error) {
 	offs, err := adm.ListOffsetsAfterMilli(ctx, at.UnixMilli(), t.topic)
+	return offsetOf(offs, err, t, "finding where to replay")
+}
+
+// offsetOf picks one partition's offset out of a listing, saying what was being done if
+// the listing or the partition failed.
+func offsetOf(offs kadm.ListedOffsets, err error, t tp, doing string) (int64, error) {
 	if err != nil {
-		return 0, fmt.Errorf("finding where to replay %s/%d from: %w", t.topic, t.partition, err)
+		return 0, fmt.Errorf("%s %s/%d: %w", doing, t.topic, t.partition, err)
 	}
 	o, ok := offs.Lookup(t.topic, t.partition)
 	if !ok || o.Err != nil {
-		return 0, fmt.Errorf("finding where to replay %s/%d from: %v", t.topic, t.partition, o.Err)
+		return 0, fmt.Errorf("%s %s/%d: %v", doing, t.topic, t.partition, o.Err)
 	}
 	return o.Offset, nil
 }
