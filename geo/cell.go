@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/uber/h3-go/v4"
 )
@@ -175,12 +176,16 @@ func (r Resolutions) Cells(p Point) (index, surge, region Cell) {
 // Locator finds the cell of points that move a little at a time, such as drivers: while a
 // point stays in the cell it was last in (nearly always, between two GPS fixes), it is
 // checked against the cell's outline, kept in its Fix, instead of calling H3, some ten
-// times cheaper (BenchmarkLocate). Outlines are made once per cell and shared, so one Locator serves all
-// the goroutines of a process: it is safe for concurrent use.
+// times cheaper (BenchmarkLocate). A point that leaves through an edge is tried in the
+// cell last found beyond that edge before H3 is asked, so a driver crossing into a
+// neighbouring cell seldom costs a call either. Outlines are made once per cell and
+// shared, so one Locator serves all the goroutines of a process: it is safe for
+// concurrent use.
 type Locator struct {
 	res   int
 	mu    sync.RWMutex
 	geoms map[Cell]*outline
+	calls atomic.Uint64 // points H3 was asked to place
 }
 
 // Fix is where a point was found: its cell, with the cell's outline to check the next
@@ -211,6 +216,11 @@ type outline struct {
 	// side by side, and no pointer for the garbage collector to follow.
 	n     int
 	edges [maxBoundary]edge
+	// across holds, for each edge, the cell a point leaving through it was last found in
+	// (0 if none yet): nearly always the neighbour on the other side. It is only a guess,
+	// checked against that cell's outline, so a stale or racing one costs a call to H3,
+	// never a wrong cell.
+	across [maxBoundary]atomic.Uint64
 }
 
 type edge struct{ nx, ny, c float64 }
@@ -235,11 +245,30 @@ func (l *Locator) Resolution() int { return l.res }
 // Locate returns the fix of p at the Locator's resolution; last is the fix of the
 // point's previous position (the zero Fix if none).
 func (l *Locator) Locate(p Point, last Fix) Fix {
-	if last.o != nil && (last.near(p) || last.o.contains(p)) {
-		return last
+	exit := -1
+	if last.o != nil {
+		if last.near(p) {
+			return last
+		}
+		if exit = last.o.exit(p); exit < 0 {
+			return last
+		}
+		if c := Cell(last.o.across[exit].Load()); c != 0 {
+			if o := l.cached(c); o != nil && o.exit(p) < 0 {
+				return fixOf(c, o)
+			}
+		}
 	}
+	l.calls.Add(1)
 	c := CellOf(p, l.res)
 	o := l.outline(c)
+	if exit >= 0 && c != last.Cell {
+		last.o.across[exit].Store(uint64(c))
+	}
+	return fixOf(c, o)
+}
+
+func fixOf(c Cell, o *outline) Fix {
 	r := max(0, o.inner-float32SlackKM)
 	return Fix{Cell: c, o: o, lat: float32(o.lat), lng: float32(o.lng), cosLat32: float32(o.cosLat), near2: float32(r * r)}
 }
@@ -256,14 +285,19 @@ func (f Fix) near(p Point) bool {
 	return x*x+y*y < float64(f.near2)
 }
 
-func (l *Locator) outline(c Cell) *outline {
+// cached is c's outline if the Locator has made it, else nil.
+func (l *Locator) cached(c Cell) *outline {
 	l.mu.RLock()
 	o := l.geoms[c]
 	l.mu.RUnlock()
-	if o != nil {
+	return o
+}
+
+func (l *Locator) outline(c Cell) *outline {
+	if o := l.cached(c); o != nil {
 		return o
 	}
-	o = outlineOf(c)
+	o := outlineOf(c)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if had := l.geoms[c]; had != nil {
@@ -276,15 +310,18 @@ func (l *Locator) outline(c Cell) *outline {
 	return o
 }
 
-func (o *outline) contains(p Point) bool {
+// exit is -1 if p is inside the outline, else the edge p is farthest beyond: the one it
+// most likely left through, where a point near a vertex is beyond two.
+func (o *outline) exit(p Point) int {
 	y := (p.Lat - o.lat) * kmPerDegLat
 	x := (p.Lng - o.lng) * kmPerDegLng0 * o.cosLat
-	for _, e := range o.edges[:o.n] {
-		if e.nx*x+e.ny*y <= e.c {
-			return false
+	exit, worst := -1, 0.0
+	for i, e := range o.edges[:o.n] {
+		if d := e.c - (e.nx*x + e.ny*y); d >= worst {
+			exit, worst = i, d
 		}
 	}
-	return true
+	return exit
 }
 
 func outlineOf(c Cell) *outline {

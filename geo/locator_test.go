@@ -92,6 +92,7 @@ func BenchmarkLocate(b *testing.B) {
 	var last Fix
 	p := Point{Lat: 19.0544, Lng: 72.8413}
 	b.Run("moving", func(b *testing.B) {
+		calls := l.calls.Load()
 		for i := 0; b.Loop(); i++ {
 			// A driver heading north-east at 36 km/h, a fix every 2 s: 20 m a step, for
 			// 20 km, then back to the start.
@@ -102,10 +103,48 @@ func BenchmarkLocate(b *testing.B) {
 			p.Lng += 0.00013
 			last = l.Locate(p, last)
 		}
+		b.ReportMetric(float64(l.calls.Load()-calls)/float64(b.N), "h3/op")
 	})
 	b.Run("h3", func(b *testing.B) {
 		for b.Loop() {
 			CellOf(p, 9)
 		}
 	})
+}
+
+// A point leaving its cell is tried in the cell last found beyond the same edge before
+// H3 is asked: a path walked a second time, whose crossings were all seen the first
+// time, needs H3 for few of them; and every cell found either way is H3's.
+func TestLocatorLearnsNeighbours(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	path := []Point{{19.0544, 72.8413}}
+	for range 5000 {
+		// 10-30 m steps, wandering: fixes of a driver in traffic.
+		path = append(path, Offset(path[len(path)-1], rng.NormFloat64()*0.02, rng.NormFloat64()*0.02))
+	}
+	l := NewLocator(9)
+	walk := func() (crossings, calls uint64) {
+		before := l.calls.Load()
+		var last Fix
+		for _, p := range path {
+			got := l.Locate(p, last)
+			if want := CellOf(p, 9); got.Cell != want {
+				t.Fatalf("Locate(%v) = %v, H3 says %v", p, got.Cell, want)
+			}
+			if last.o != nil && got.Cell != last.Cell {
+				crossings++
+			}
+			last = got
+		}
+		return crossings, l.calls.Load() - before
+	}
+	crossings, first := walk()
+	_, second := walk()
+	t.Logf("%d crossings; H3 asked %d times the first walk, %d the second", crossings, first, second)
+	if crossings < 100 {
+		t.Fatalf("only %d crossings: the path does not test the neighbours", crossings)
+	}
+	if second*3 > crossings {
+		t.Errorf("the second walk asked H3 %d times for %d crossings; the neighbours are not learned", second, crossings)
+	}
 }
