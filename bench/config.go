@@ -245,4 +245,6 @@ type Setup struct {
 	Partitions  int32   `json:"region_partitions"`
 	RegionRes   int     `json:"region_resolution"`
 	Duration    string  `json:"duration"`
+	// Phases are the phases run: a figure of a phase not run is zero, not a measurement.
+	Phases []string `json:"phases"`
 }

@@ -82,6 +82,26 @@ func printBench(w io.Writer, r bench.Result) {
 	fmt.Fprintf(tw, "machine\t%s, %d cores, %s\n", r.Machine.CPU, r.Machine.Cores, r.Machine.GoVersion)
 	fmt.Fprintf(tw, "load\t%s, %d drivers, %d events (input compression %s), %d engine instances, %d region partitions\n", r.Setup.Scenario, r.Setup.Drivers, r.Setup.Events, r.Setup.Compression, r.Setup.Instances, r.Setup.Partitions)
 	fmt.Fprintln(tw, "\t")
+	ran := func(phase string) bool { return slices.Contains(r.Setup.Phases, phase) }
+	if ran("throughput") {
+		printThroughput(tw, r)
+	}
+	if ran("latency") {
+		printLatency(tw, r)
+	}
+	if ran("core") {
+		printCore(tw, r)
+	}
+	if ran("restore") {
+		fmt.Fprintf(tw, "restore\t%.2f s for %d records\n", r.RestoreSeconds, r.RestoredRecords)
+	}
+	if ran("quality") {
+		printQuality(tw, r)
+	}
+	tw.Flush()
+}
+
+func printThroughput(tw io.Writer, r bench.Result) {
 	fmt.Fprintf(tw, "engine throughput\t%.0f input events/s (runs %.0f..%.0f)\n", r.EngineEventsPerSec, r.EngineSpread.Min, r.EngineSpread.Max)
 	fmt.Fprintf(tw, "plumbing floor\t%.0f events/s (runs %.0f..%.0f; engine/floor %.2f)\n", r.FloorEventsPerSec, r.FloorSpread.Min, r.FloorSpread.Max, r.EngineEventsPerSec/max(r.FloorEventsPerSec, 1))
 	if e, f := r.EngineCPUPerEventUS, r.FloorCPUPerEventUS; e.Median > 0 {
@@ -94,6 +114,9 @@ func printBench(w io.Writer, r bench.Result) {
 		fmt.Fprintf(tw, "\tfloor over time  %s (every %gs, peak %.0f)\n", bench.Sparkline(r.FloorSeries), r.SeriesStepSeconds, slices.Max(r.FloorSeries))
 	}
 	fmt.Fprintf(tw, "raw consume\t%.0f records/s\n", r.RawConsumePerSec)
+}
+
+func printLatency(tw io.Writer, r bench.Result) {
 	fmt.Fprintf(tw, "end-to-end latency\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f events/s offered\n",
 		r.E2ELatencyMS.P50, r.E2ELatencyMS.P95, r.E2ELatencyMS.P99, r.E2ELatencyMS.Max, r.OfferedPerSec)
 	if c := r.LatencyCost; c.CPUCores > 0 {
@@ -117,13 +140,17 @@ func printBench(w io.Writer, r bench.Result) {
 		fmt.Fprintf(tw, "%s transactions\tprocess p50 %.1f ms, p99 %.1f ms; produce p50 %.1f ms, p99 %.1f ms; commit p50 %.1f ms, p99 %.1f ms\n", stage,
 			st["process"].P50, st["process"].P99, st["produce"].P50, st["produce"].P99, st["commit"].P50, st["commit"].P99)
 	}
+}
+
+func printCore(tw io.Writer, r bench.Result) {
 	fmt.Fprintf(tw, "index updates\t%.0f /s on one core (runs %.0f..%.0f)\n", r.IndexUpdatesPerSec, r.IndexUpdatesSpread.Min, r.IndexUpdatesSpread.Max)
 	fmt.Fprintf(tw, "match latency\tp50 %.1f us, p99 %.1f us (each request's fastest run)\n", r.MatchLatencyUS.P50, r.MatchLatencyUS.P99)
 	fmt.Fprintf(tw, "\tp50 %.1f us, p99 %.1f us (every run pooled, the machine's interruptions included)\n", r.MatchLatencyRawUS.P50, r.MatchLatencyRawUS.P99)
 	fmt.Fprintf(tw, "memory\t%.0f bytes per cached driver\n", r.BytesPerDriver)
-	fmt.Fprintf(tw, "restore\t%.2f s for %d records\n", r.RestoreSeconds, r.RestoredRecords)
+}
+
+func printQuality(tw io.Writer, r bench.Result) {
 	fmt.Fprintf(tw, "match rate\t%.3f (oracle %.3f)\n", r.MatchRate, r.OracleMatchRate)
 	fmt.Fprintf(tw, "pickup distance\tmean %.3f km, p95 %.3f km (oracle mean %.3f, p95 %.3f)\n", r.MeanPickupKM, r.P95PickupKM, r.OracleMeanPickupKM, r.OracleP95PickupKM)
 	fmt.Fprintf(tw, "cross-region misses\t%.4f of %d requests\n", r.CrossRegionMissRate, r.QualityRequests)
-	tw.Flush()
 }

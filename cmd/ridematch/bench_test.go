@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ridematch/bench"
 )
 
 // TestBenchJSON runs a small bench of the in-process and engine phases and reads its
@@ -83,5 +85,30 @@ func TestBenchReplayScenario(t *testing.T) {
 	code, _, errs = runCommand(t, time.Minute, "bench", "--scenario", "atlantis")
 	if code != 2 || !strings.Contains(errs, `"atlantis" is neither a city`) {
 		t.Errorf("an unknown scenario: exit %d, %q", code, errs)
+	}
+}
+
+// The table shows the figures of the phases that ran, and no zeros for the others.
+func TestBenchTableShowsOnlyPhasesRun(t *testing.T) {
+	for _, tc := range []struct {
+		phases    []string
+		want, not []string
+	}{
+		{[]string{"core"}, []string{"index updates", "match latency", "memory"}, []string{"engine throughput", "end-to-end latency", "restore", "match rate"}},
+		{[]string{"throughput", "restore"}, []string{"engine throughput", "plumbing floor", "raw consume", "restore"}, []string{"index updates", "end-to-end latency", "match rate"}},
+		{bench.AllPhases, []string{"engine throughput", "end-to-end latency", "index updates", "restore", "match rate"}, nil},
+	} {
+		var b strings.Builder
+		printBench(&b, bench.Result{Setup: bench.Setup{Phases: tc.phases}})
+		for _, w := range tc.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("phases %v: no %q line in\n%s", tc.phases, w, b.String())
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(b.String(), n) {
+				t.Errorf("phases %v: a %q line in\n%s", tc.phases, n, b.String())
+			}
+		}
 	}
 }
