@@ -178,6 +178,10 @@ func runThroughput(ctx context.Context, cfg Config, res *Result, progress progre
 				engine, engineSeries, engineCPU = append(engine, run.rate), append(engineSeries, run.series), append(engineCPU, run.cpuPerEvent)
 			}
 			progress("  %s %.0f events/s, %.2f us of CPU an event (round %d of %d)", label, run.rate, run.cpuPerEvent, round+1, cfg.ThroughputRuns)
+			if run.unfinished != "" {
+				res.Unfinished = append(res.Unfinished, fmt.Sprintf("%s round %d: %s", label, round+1, run.unfinished))
+				progress("  warning: this %s round did not finish within --duration %s (%s); its rate is a lower bound", label, cfg.Duration, run.unfinished)
+			}
 		}
 	}
 	res.EngineSpread, res.FloorSpread = spread(engine), spread(floor)

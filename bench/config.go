@@ -220,10 +220,13 @@ type Result struct {
 	// EngineCPUPerEventUS and FloorCPUPerEventUS are the process's CPU time (every core,
 	// user and system) over a throughput run, divided by its input events: steadier than
 	// the rates on a machine whose speed changes, as it counts work, not waiting.
-	EngineCPUPerEventUS Spread  `json:"engine_cpu_us_per_event"`
-	FloorCPUPerEventUS  Spread  `json:"floor_cpu_us_per_event"`
-	Machine             Machine `json:"machine"`
-	Setup               Setup   `json:"setup"`
+	EngineCPUPerEventUS Spread `json:"engine_cpu_us_per_event"`
+	FloorCPUPerEventUS  Spread `json:"floor_cpu_us_per_event"`
+	// Unfinished lists the throughput rounds that stopped at --duration before consuming
+	// everything, with what was left: their rates are lower bounds.
+	Unfinished []string `json:"unfinished_rounds,omitempty"`
+	Machine    Machine  `json:"machine"`
+	Setup      Setup    `json:"setup"`
 }
 
 // Machine says where the figures were measured.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -218,6 +220,7 @@ func measureStages(ctx context.Context, cfg Config, addr string, n int, phase st
 		meter       *costMeter
 	)
 	var ends kadm.ListedOffsets // of the region log, once everything is routed
+	var unfinished string       // what was left when cfg.Duration ran out
 	for {
 		if err := ctx.Err(); err != nil {
 			r.stop()
@@ -234,6 +237,13 @@ func measureStages(ctx context.Context, cfg Config, addr string, n int, phase st
 			mark, marked = time.Now(), routed
 		}
 		if !start.IsZero() && time.Since(start) > cfg.Duration {
+			unfinished = fmt.Sprintf("%d of %d events routed", routed, n)
+			if routed >= uint64(n) {
+				unfinished = "every event routed; the matcher group had not read the region log's end"
+				if _, behind := consumedTo(ctx, adm, ec.MatcherGroup, ends); ends != nil && behind != "" {
+					unfinished = "every event routed; the matcher group behind on " + behind
+				}
+			}
 			break
 		}
 		if routed < uint64(n) {
@@ -247,7 +257,7 @@ func measureStages(ctx context.Context, cfg Config, addr string, n int, phase st
 			}
 			continue
 		}
-		if consumedTo(ctx, adm, ec.MatcherGroup, ends) {
+		if done, _ := consumedTo(ctx, adm, ec.MatcherGroup, ends); done {
 			break
 		}
 	}
@@ -267,7 +277,7 @@ func measureStages(ctx context.Context, cfg Config, addr string, n int, phase st
 		return stagesRun{}, fmt.Errorf("deleting the topics of the %s run: %w", phase, err)
 	}
 	runtime.GC()
-	return stagesRun{rate: events / elapsed.Seconds(), series: series, cpuPerEvent: cost.CPUCores * elapsed.Seconds() / events * 1e6}, nil
+	return stagesRun{rate: events / elapsed.Seconds(), series: series, cpuPerEvent: cost.CPUCores * elapsed.Seconds() / events * 1e6, unfinished: unfinished}, nil
 }
 
 // stagesRun is what measureStages measured: input events a second, over the whole run and
@@ -276,26 +286,36 @@ type stagesRun struct {
 	rate        float64
 	series      []float64
 	cpuPerEvent float64
+	// unfinished says what was left if the run stopped at Config.Duration, its rate then
+	// a lower bound; empty if it finished.
+	unfinished string
 }
 
 // seriesStep is the step of the throughput phases' time series.
 const seriesStep = 500 * time.Millisecond
 
-// consumedTo reports whether a group's committed offsets have reached ends.
-func consumedTo(ctx context.Context, adm *kadm.Client, group string, ends kadm.ListedOffsets) bool {
+// consumedTo reports whether a group's committed offsets have reached ends, and if not,
+// which partitions have not, with their committed and end offsets.
+func consumedTo(ctx context.Context, adm *kadm.Client, group string, ends kadm.ListedOffsets) (bool, string) {
 	committed, err := adm.FetchOffsets(ctx, group)
 	if err != nil {
-		return false
+		return false, fmt.Sprintf("(its offsets: %v)", err)
 	}
-	done := true
+	var behind []string
 	ends.Each(func(e kadm.ListedOffset) {
 		if e.Err != nil || e.Offset == 0 {
 			return
 		}
 		c, ok := committed.Lookup(e.Topic, e.Partition)
-		done = done && ok && c.Err == nil && c.At >= e.Offset
+		switch {
+		case !ok:
+			behind = append(behind, fmt.Sprintf("%s/%d (nothing committed, end %d)", e.Topic, e.Partition, e.Offset))
+		case c.Err != nil || c.At < e.Offset:
+			behind = append(behind, fmt.Sprintf("%s/%d (%d of %d)", e.Topic, e.Partition, c.At, e.Offset))
+		}
 	})
-	return done
+	slices.Sort(behind)
+	return len(behind) == 0 && ends != nil, strings.Join(behind, ", ")
 }
 
 // measureLatency offers a steady load, rate input events a second, to running

@@ -113,6 +113,9 @@ func printThroughput(tw io.Writer, r bench.Result) {
 	if len(r.FloorSeries) > 0 {
 		fmt.Fprintf(tw, "\tfloor over time  %s (every %gs, peak %.0f)\n", bench.Sparkline(r.FloorSeries), r.SeriesStepSeconds, slices.Max(r.FloorSeries))
 	}
+	for _, u := range r.Unfinished {
+		fmt.Fprintf(tw, "\tunfinished: %s (its rate a lower bound)\n", u)
+	}
 	fmt.Fprintf(tw, "raw consume\t%.0f records/s\n", r.RawConsumePerSec)
 }
 
