@@ -102,9 +102,13 @@ func Disk(origin Cell, k int) [][]Cell {
 	rings := h3.GridDiskDistances(h3.Cell(origin), k)
 	out := make([][]Cell, len(rings))
 	for j, ring := range rings {
-		out[j] = make([]Cell, len(ring))
-		for i, c := range ring {
-			out[j][i] = Cell(c)
+		out[j] = make([]Cell, 0, len(ring))
+		for _, c := range ring {
+			// About a pentagon, H3 leaves the slots of the cells a pentagon lacks as 0,
+			// which come back as distance 0.
+			if c != 0 {
+				out[j] = append(out[j], Cell(c))
+			}
 		}
 	}
 	return out
@@ -203,9 +207,14 @@ type Fix struct {
 	near2              float32 // squared radius of the circle, km²
 }
 
-// outline is a cell's shape in kilometres east and north of its centre (an
-// equirectangular projection, exact to well under a metre over a few hundred metres),
-// shrunk by a margin so that a point the projection could misplace goes to H3 instead.
+// outline is a cell's shape in kilometres east and north of its centre, in an
+// equirectangular projection: linear in latitude and longitude (the longitude taken the
+// short way round, across ±180° too), so a polygon's straight edges stay straight. A
+// cell's edges are great-circle arcs, which that projection bends: each edge is moved in
+// by twice the bend measured at its midpoint, plus a margin, so that a point the outline
+// holds is in the cell, and one it is unsure of goes to H3. Near a pole the projection
+// fails; a cell with a vertex within two degrees of one has no edges, and every point
+// goes to H3.
 type outline struct {
 	lat, lng float64 // the centre
 	cosLat   float64
@@ -253,7 +262,7 @@ func (l *Locator) Locate(p Point, last Fix) Fix {
 		if exit = last.o.exit(p); exit < 0 {
 			return last
 		}
-		if c := Cell(last.o.across[exit].Load()); c != 0 {
+		if c := Cell(last.o.across[exit].Load()); c != 0 && c != last.Cell {
 			if o := l.cached(c); o != nil && o.exit(p) < 0 {
 				return fixOf(c, o)
 			}
@@ -262,7 +271,7 @@ func (l *Locator) Locate(p Point, last Fix) Fix {
 	l.calls.Add(1)
 	c := CellOf(p, l.res)
 	o := l.outline(c)
-	if exit >= 0 && c != last.Cell {
+	if exit >= 0 && c != last.Cell && last.o.across[exit].Load() != uint64(c) {
 		last.o.across[exit].Store(uint64(c))
 	}
 	return fixOf(c, o)
@@ -281,7 +290,7 @@ const float32SlackKM = 0.003
 // near reports whether p is inside the Fix's circle, and so inside its cell.
 func (f Fix) near(p Point) bool {
 	y := (p.Lat - float64(f.lat)) * kmPerDegLat
-	x := (p.Lng - float64(f.lng)) * kmPerDegLng0 * float64(f.cosLat32)
+	x := shortLng(p.Lng-float64(f.lng)) * kmPerDegLng0 * float64(f.cosLat32)
 	return x*x+y*y < float64(f.near2)
 }
 
@@ -311,10 +320,14 @@ func (l *Locator) outline(c Cell) *outline {
 }
 
 // exit is -1 if p is inside the outline, else the edge p is farthest beyond: the one it
-// most likely left through, where a point near a vertex is beyond two.
+// most likely left through, where a point near a vertex is beyond two. An outline with
+// no edges holds no point.
 func (o *outline) exit(p Point) int {
+	if o.n == 0 {
+		return 0
+	}
 	y := (p.Lat - o.lat) * kmPerDegLat
-	x := (p.Lng - o.lng) * kmPerDegLng0 * o.cosLat
+	x := shortLng(p.Lng-o.lng) * kmPerDegLng0 * o.cosLat
 	exit, worst := -1, 0.0
 	for i, e := range o.edges[:o.n] {
 		if d := e.c - (e.nx*x + e.ny*y); d >= worst {
@@ -324,36 +337,79 @@ func (o *outline) exit(p Point) int {
 	return exit
 }
 
+// shortLng is a difference of longitudes the short way round, in [-180, 180].
+func shortLng(d float64) float64 {
+	switch {
+	case d > 180:
+		return d - 360
+	case d < -180:
+		return d + 360
+	}
+	return d
+}
+
+// nearPoleDeg is how close to a pole a cell's vertex may be for the cell to have an
+// outline.
+const nearPoleDeg = 2
+
 func outlineOf(c Cell) *outline {
 	center := c.Center()
 	o := &outline{lat: center.Lat, lng: center.Lng, cosLat: math.Cos(center.Lat * degToRad)}
-	var xs, ys []float64
 	boundary := c.Boundary()
-	o.n = len(boundary)
 	for _, v := range boundary {
-		xs = append(xs, (v.Lng-o.lng)*kmPerDegLng0*o.cosLat)
-		ys = append(ys, (v.Lat-o.lat)*kmPerDegLat)
+		if math.Abs(v.Lat) > 90-nearPoleDeg {
+			return o // no edges: every point goes to H3
+		}
 	}
-	// The vertices come counter-clockwise; make sure, whatever the projection did.
-	area := 0.0
-	for i := range xs {
-		j := (i + 1) % len(xs)
-		area += xs[i]*ys[j] - xs[j]*ys[i]
+	if area(boundary, o) < 0 { // they come counter-clockwise; make sure
+		slices.Reverse(boundary)
 	}
-	if area < 0 {
-		slices.Reverse(xs)
-		slices.Reverse(ys)
-	}
+	o.n = len(boundary)
 	inner := math.Inf(1)
-	for i := range xs {
-		j := (i + 1) % len(xs)
-		ex, ey := xs[j]-xs[i], ys[j]-ys[i]
+	for i, a := range boundary {
+		b := boundary[(i+1)%len(boundary)]
+		xa, ya := o.project(a)
+		xb, yb := o.project(b)
+		ex, ey := xb-xa, yb-ya
 		n := math.Hypot(ex, ey)
-		// Left of the edge by more than the margin: -ey*(x-xi) + ex*(y-yi) > margin*|e|.
+		// (nx, ny) is the inward unit normal; c is the line's offset, moved in by the
+		// margin and twice the arc's bend at its midpoint, in either direction.
 		nx, ny := -ey/n, ex/n
-		o.edges[i] = edge{nx: nx, ny: ny, c: nx*xs[i] + ny*ys[i] + marginKM}
-		inner = min(inner, math.Abs(ex*ys[i]-ey*xs[i])/n)
+		xm, ym := o.project(arcMidpoint(a, b))
+		bend := math.Abs(nx*(xm-xa) + ny*(ym-ya))
+		in := marginKM + 2*bend
+		o.edges[i] = edge{nx: nx, ny: ny, c: nx*xa + ny*ya + in}
+		inner = min(inner, math.Abs(ex*ya-ey*xa)/n-in)
 	}
-	o.inner = max(0, inner-2*marginKM)
+	o.inner = max(0, inner-marginKM)
 	return o
+}
+
+// project is p in the outline's projection: kilometres east and north of its centre.
+func (o *outline) project(p Point) (x, y float64) {
+	return shortLng(p.Lng-o.lng) * kmPerDegLng0 * o.cosLat, (p.Lat - o.lat) * kmPerDegLat
+}
+
+// area is twice the signed area of ps in o's projection: positive counter-clockwise.
+func area(ps []Point, o *outline) float64 {
+	a := 0.0
+	for i, p := range ps {
+		x0, y0 := o.project(p)
+		x1, y1 := o.project(ps[(i+1)%len(ps)])
+		a += x0*y1 - x1*y0
+	}
+	return a
+}
+
+// arcMidpoint is the midpoint of the great-circle arc from a to b.
+func arcMidpoint(a, b Point) Point {
+	ax, ay, az := unitVector(a)
+	bx, by, bz := unitVector(b)
+	x, y, z := ax+bx, ay+by, az+bz
+	return Point{Lat: math.Atan2(z, math.Hypot(x, y)) / degToRad, Lng: math.Atan2(y, x) / degToRad}
+}
+
+func unitVector(p Point) (x, y, z float64) {
+	lat, lng := p.Lat*degToRad, p.Lng*degToRad
+	return math.Cos(lat) * math.Cos(lng), math.Cos(lat) * math.Sin(lng), math.Sin(lat)
 }

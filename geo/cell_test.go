@@ -99,6 +99,27 @@ func TestCellText(t *testing.T) {
 	}
 }
 
+// About a pentagon, the disk holds only cells: H3's empty slots (0) are left out.
+func TestDiskAboutAPentagon(t *testing.T) {
+	for _, res := range []int{4, 9} {
+		p := Cell(h3.Pentagons(res)[0])
+		rings := Disk(p, 2)
+		if len(rings[0]) != 1 || rings[0][0] != p {
+			t.Fatalf("res %d: ring 0 about a pentagon is %v, want the pentagon alone", res, rings[0])
+		}
+		for j, ring := range rings {
+			if j > 0 && len(ring) != 5*j {
+				t.Errorf("res %d: ring %d has %d cells, want %d", res, j, len(ring), 5*j)
+			}
+			for _, c := range ring {
+				if !c.Valid() {
+					t.Errorf("res %d: ring %d holds %v, not a cell", res, j, c)
+				}
+			}
+		}
+	}
+}
+
 func TestDisk(t *testing.T) {
 	origin := CellOf(bandraStation, 9)
 	rings := Disk(origin, 4)

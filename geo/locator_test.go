@@ -1,9 +1,12 @@
 package geo
 
 import (
+	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"github.com/uber/h3-go/v4"
 )
 
 // TestLocatorAgreesWithH3 moves points in small random steps, as GPS fixes do, around
@@ -146,5 +149,89 @@ func TestLocatorLearnsNeighbours(t *testing.T) {
 	}
 	if second*3 > crossings {
 		t.Errorf("the second walk asked H3 %d times for %d crossings; the neighbours are not learned", second, crossings)
+	}
+}
+
+// An outline holds only points of its own cell, wherever the cell is: across ±180°, near
+// the poles, about the pentagons, in cells of more than six vertices, and at resolutions
+// whose edges the projection bends by metres. Points are sampled just inside and just
+// outside the vertices and the edges.
+func TestOutlineHoldsOnlyItsCell(t *testing.T) {
+	for _, res := range []int{4, 7, 9, 10} {
+		rng := rand.New(rand.NewPCG(1, uint64(res)))
+		var cells []Cell
+		for i := range 600 {
+			var p Point
+			switch i % 4 {
+			case 0: // anywhere, uniform on the sphere
+				p = Point{Lat: math.Asin(2*rng.Float64()-1) / degToRad, Lng: rng.Float64()*360 - 180}
+			case 1: // astride ±180°
+				p = Point{Lat: rng.Float64()*140 - 70, Lng: 180 - rng.Float64()*0.01}
+			case 2:
+				p = Point{Lat: rng.Float64()*140 - 70, Lng: -180 + rng.Float64()*0.01}
+			case 3: // near a pole
+				p = Point{Lat: (80 + rng.Float64()*10) * float64(1-2*(i/4%2)), Lng: rng.Float64()*360 - 180}
+			}
+			cells = append(cells, CellOf(p, res))
+		}
+		for _, pc := range h3.Pentagons(res) {
+			for _, ring := range Disk(Cell(pc), 1) {
+				cells = append(cells, ring...)
+			}
+		}
+		for _, pole := range []float64{90, -90} { // the cells at the poles, and about them
+			for _, ring := range Disk(CellOf(Point{Lat: pole}, res), 2) {
+				cells = append(cells, ring...)
+			}
+		}
+		held := 0
+		for _, c := range cells {
+			if !c.Valid() {
+				t.Fatalf("res %d: %v is not a cell", res, c)
+			}
+			o, ctr, b := outlineOf(c), c.Center(), c.Boundary()
+			around := func(v Point) Point { return Point{Lat: v.Lat, Lng: ctr.Lng + shortLng(v.Lng-ctr.Lng)} }
+			for i := range 200 {
+				// From the centre towards a vertex or a point of an edge, 90-105% of the way.
+				j := rng.IntN(len(b))
+				to := around(b[j])
+				if i%2 == 1 {
+					next, f := around(b[(j+1)%len(b)]), rng.Float64()
+					to = Point{Lat: to.Lat + (next.Lat-to.Lat)*f, Lng: to.Lng + (next.Lng-to.Lng)*f}
+				}
+				f := 0.9 + 0.15*rng.Float64()
+				p := Point{Lat: ctr.Lat + (to.Lat-ctr.Lat)*f, Lng: shortLng(ctr.Lng + (to.Lng-ctr.Lng)*f)}
+				if !p.Valid() || o.exit(p) >= 0 {
+					continue
+				}
+				held++
+				if got := CellOf(p, res); got != c {
+					t.Fatalf("res %d: the outline of %v holds %v, which H3 puts in %v", res, c, p, got)
+				}
+			}
+		}
+		if held < len(cells)*40 {
+			t.Errorf("res %d: the outlines held only %d of %d points; the test tests little", res, held, len(cells)*200)
+		}
+	}
+}
+
+// Drivers that wander across ±180° are placed as H3 places them.
+func TestLocatorAcrossTheAntimeridian(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, res := range []int{7, 9} {
+		l := NewLocator(res)
+		for _, start := range []Point{{-16.75, 179.999}, {-16.2, -179.999}, {65, 179.999}} {
+			var last Fix
+			p := start
+			for range 5000 {
+				p = Offset(p, rng.NormFloat64()*0.05, rng.NormFloat64()*0.05)
+				p.Lng = shortLng(p.Lng)
+				last = l.Locate(p, last)
+				if want := CellOf(p, res); last.Cell != want {
+					t.Fatalf("res %d: Locate(%v) = %v, H3 says %v", res, p, last.Cell, want)
+				}
+			}
+		}
 	}
 }
