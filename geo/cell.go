@@ -327,8 +327,7 @@ func (o *outline) exit(p Point) int {
 	if o.n == 0 {
 		return 0
 	}
-	y := (p.Lat - o.lat) * kmPerDegLat
-	x := shortLng(p.Lng-o.lng) * kmPerDegLng0 * o.cosLat
+	x, y := o.project(p)
 	exit, worst := -1, 0.0
 	for i, e := range o.edges[:o.n] {
 		if d := e.c - (e.nx*x + e.ny*y); d >= worst {
