@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -239,10 +240,8 @@ func measureStages(ctx context.Context, cfg Config, addr string, n int, phase st
 		if !start.IsZero() && time.Since(start) > cfg.Duration {
 			unfinished = fmt.Sprintf("%d of %d events routed", routed, n)
 			if routed >= uint64(n) {
-				unfinished = "every event routed; the matcher group had not read the region log's end"
-				if _, behind := consumedTo(ctx, adm, ec.MatcherGroup, ends); ends != nil && behind != "" {
-					unfinished = "every event routed; the matcher group behind on " + behind
-				}
+				_, behind := consumedTo(ctx, adm, ec.MatcherGroup, ends)
+				unfinished = "every event routed; the matcher group behind on " + cmp.Or(behind, "the region log's end, not yet read")
 			}
 			break
 		}
