@@ -11,28 +11,38 @@ import (
 // type, with what the search needs to skip a cell or a vehicle list without looking at
 // its drivers: the cell's centre and outer radius, and each list's best rating.
 type index struct {
-	cells  map[geo.Cell]*bucket
-	shared *Shared
+	cells   map[geo.Cell]bucketRef
+	buckets table[bucket, bucketRef]
+	shared  *Shared
+	drivers *table[driver, driverRef] // the partition's, where the entries' drivers are
 	// writes counts the entries added or refreshed, and each area the last of them
 	// within it, by vehicle: a waiting request's search, which found no one, can only
 	// find someone once an entry within its reach has been written (the clock only makes
 	// entries staler), so a retry with no write since in the areas it reaches is skipped.
 	writes  uint64
-	areas   map[geo.Cell]*area
+	areaOfs map[geo.Cell]areaRef
+	areas   []area
 	areaRes int
 }
+
+// bucketRef is a bucket's place in the index's table; areaRef an area's in its list.
+type (
+	bucketRef int32
+	areaRef   int32
+)
 
 // area is a coarse cell (one resolution above the index's): the last write there, by
 // vehicle.
 type area struct{ written [nVehicles]uint64 }
 
 // areaOf returns the area holding index cell c, made on first use.
-func (x *index) areaOf(c geo.Cell) *area {
+func (x *index) areaOf(c geo.Cell) areaRef {
 	key := c.Parent(x.areaRes)
-	a := x.areas[key]
-	if a == nil {
-		a = &area{}
-		x.areas[key] = a
+	a, ok := x.areaOfs[key]
+	if !ok {
+		a = areaRef(len(x.areas))
+		x.areas = append(x.areas, area{})
+		x.areaOfs[key] = a
 	}
 	return a
 }
@@ -40,15 +50,15 @@ func (x *index) areaOf(c geo.Cell) *area {
 // wrote records a write of a v entry in b.
 func (x *index) wrote(b *bucket, v event.Vehicle) {
 	x.writes++
-	b.area.written[v] = x.writes
+	x.areas[b.area].written[v] = x.writes
 }
 
 // writtenSince reports whether any of areas has had a write of a vehicle in vehicles
 // after the index's write count was since.
-func writtenSince(areas []*area, vehicles [nVehicles]bool, since uint64) bool {
+func (x *index) writtenSince(areas []areaRef, vehicles [nVehicles]bool, since uint64) bool {
 	for _, a := range areas {
 		for v := 1; v < nVehicles; v++ {
-			if vehicles[v] && a.written[v] > since {
+			if vehicles[v] && x.areas[a].written[v] > since {
 				return true
 			}
 		}
@@ -63,7 +73,7 @@ type cellGeom struct {
 
 type bucket struct {
 	cell      geo.Cell
-	area      *area
+	area      areaRef
 	geom      cellGeom
 	drivers   [nVehicles][]entry
 	maxRating [nVehicles]float32
@@ -73,23 +83,24 @@ type bucket struct {
 // entry is a driver as the search scans it: what decides whether it can win, kept in the
 // bucket so that scanning reads contiguous memory; only a driver that may win is followed
 // to its struct. Coordinates are float32 (a metre at worst), used only to skip drivers
-// with a margin; the winner's distance is computed from the exact position.
+// with a margin; the winner's distance is computed from the exact position. It holds no
+// pointer, so the collector does not scan a list of them.
 type entry struct {
 	lat, lng float32
 	rating   float32
+	ref      driverRef
 	ts       event.Time
-	d        *driver
 }
 
 func entryOf(d *driver) entry {
-	return entry{lat: float32(d.pos.Lat), lng: float32(d.pos.Lng), rating: float32(d.rating), ts: d.ts, d: d}
+	return entry{lat: float32(d.pos.Lat), lng: float32(d.pos.Lng), rating: float32(d.rating), ts: d.ts, ref: d.ref}
 }
 
 // nVehicles is one more than the largest event.Vehicle, so vehicles index arrays.
 const nVehicles = int(event.Auto) + 1
 
 func newIndex(shared *Shared, res int) index {
-	return index{cells: make(map[geo.Cell]*bucket), shared: shared, areas: make(map[geo.Cell]*area), areaRes: max(0, res-1)}
+	return index{cells: make(map[geo.Cell]bucketRef), shared: shared, areaOfs: make(map[geo.Cell]areaRef), areaRes: max(0, res-1)}
 }
 
 func geomOf(c geo.Cell) cellGeom {
@@ -103,13 +114,17 @@ func geomOf(c geo.Cell) cellGeom {
 
 // add puts d in the bucket of its cell and vehicle, remembering where.
 func (x *index) add(d *driver) {
-	b := x.cells[d.cell]
-	if b == nil {
-		b = &bucket{cell: d.cell, area: x.areaOf(d.cell), geom: x.shared.geom(d.cell)}
-		x.cells[d.cell] = b
+	r, ok := x.cells[d.cell]
+	var b *bucket
+	if ok {
+		b = x.buckets.at(r)
+	} else {
+		r, b = x.buckets.alloc()
+		*b = bucket{cell: d.cell, area: x.areaOf(d.cell), geom: x.shared.geom(d.cell)}
+		x.cells[d.cell] = r
 	}
 	v := d.vehicle
-	d.ibucket, d.ivehicle = b, v
+	d.ibucket, d.ivehicle = r, v
 	d.slot = int32(len(b.drivers[v]))
 	b.drivers[v] = append(b.drivers[v], entryOf(d))
 	x.wrote(b, v)
@@ -119,7 +134,7 @@ func (x *index) add(d *driver) {
 
 // update refreshes d's entry where it is.
 func (x *index) update(d *driver) {
-	b := d.ibucket
+	b := x.buckets.at(d.ibucket)
 	e := &b.drivers[d.ivehicle][d.slot]
 	old := e.rating
 	*e = entryOf(d)
@@ -134,23 +149,22 @@ func (x *index) update(d *driver) {
 
 // remove takes d out of the bucket it was added to.
 func (x *index) remove(d *driver) {
-	b := d.ibucket
+	b := x.buckets.at(d.ibucket)
 	v := d.ivehicle
 	list := b.drivers[v]
 	last := len(list) - 1
 	rating := list[d.slot].rating
 	list[d.slot] = list[last]
-	list[d.slot].d.slot = d.slot
+	x.drivers.at(list[d.slot].ref).slot = d.slot
 	list[last] = entry{}
 	b.drivers[v] = list[:last]
-	d.slot, d.ibucket = -1, nil
 	if b.n--; b.n == 0 {
 		delete(x.cells, b.cell)
-		return
-	}
-	if rating >= b.maxRating[v] {
+		x.buckets.release(d.ibucket)
+	} else if rating >= b.maxRating[v] {
 		b.recount(v)
 	}
+	d.slot, d.ibucket = -1, 0
 }
 
 func (b *bucket) recount(v event.Vehicle) {
@@ -217,10 +231,11 @@ func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float6
 			break
 		}
 		for _, c := range dk.cells[j] {
-			b := p.index.cells[c]
-			if b == nil {
+			ref, ok := p.index.cells[c]
+			if !ok {
 				continue
 			}
+			b := p.index.buckets.at(ref)
 			// The nearest any point of the cell can be to the pickup.
 			near := approxKM(b.geom.lat, b.geom.lng, cosLat, pickup) - b.geom.radiusKM
 			near -= approxSlack(near + b.geom.radiusKM)
@@ -245,7 +260,7 @@ func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float6
 					if lo := approx - approxSlack(approx) - float32Slack; lo > maxKM || !beats(lo, float64(e.rating)+ratingSlack, compatible) {
 						continue
 					}
-					d := e.d
+					d := p.table.at(e.ref)
 					dist := geo.DistanceKM(pickup, d.pos)
 					if dist > maxKM {
 						continue

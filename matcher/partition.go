@@ -58,10 +58,11 @@ type forward struct {
 }
 
 type driver struct {
+	ref      driverRef // its place in the table
 	id       string
 	pos      geo.Point
 	cell     geo.Cell      // index cell of pos
-	ibucket  *bucket       // the bucket it is indexed in, when slot >= 0
+	ibucket  bucketRef     // the bucket it is indexed in, when slot >= 0
 	ivehicle event.Vehicle // and the vehicle list there
 	slot     int32         // its position in that list, -1 when not indexed
 	ts       event.Time
@@ -89,7 +90,7 @@ type request struct {
 	matchID  string
 	// After a search that found no one outside a replay: the index's write count then
 	// (zero before), and the areas the search reaches, found at the first retry.
-	reach    []*area
+	reach    []areaRef
 	searched uint64
 }
 
@@ -102,7 +103,7 @@ type Partition struct {
 	shared *Shared
 
 	clock      event.Time
-	drivers    map[string]*driver // by id, kept in ids
+	drivers    map[string]driverRef // by id, kept in ids
 	index      index
 	requests   map[string]*request
 	pending    []*request // waiting for a driver, oldest first
@@ -131,12 +132,11 @@ type Partition struct {
 	// retryAll searches on every retry, skipping none (the tests compare).
 	retryAll bool
 
-	// Drivers are made a slab at a time and forgotten ones reused, and their ids kept
-	// in ids: a few objects per thousand drivers for the garbage collector to mark at
-	// each cycle, not two per driver (event.IDs).
+	// Drivers live in table, a slab at a time, forgotten ones' places reused, and their
+	// ids in ids: a few objects per thousand drivers for the garbage collector to mark
+	// at each cycle, not two per driver (event.IDs), and no pointer to each.
 	ids   event.IDs
-	slab  []driver
-	spare []*driver
+	table table[driver, driverRef]
 
 	out   []Output
 	stats Stats
@@ -155,16 +155,18 @@ func New(cfg Config, id int32, shared *Shared) (*Partition, error) {
 	if shared == nil {
 		shared = NewShared()
 	}
-	return &Partition{
+	p := &Partition{
 		cfg:        cfg,
 		id:         id,
 		shared:     shared,
-		drivers:    make(map[string]*driver),
+		drivers:    make(map[string]driverRef),
 		index:      newIndex(shared, cfg.Resolutions.Index),
 		requests:   make(map[string]*request),
 		reservedBy: make(map[string]*driver),
 		pricer:     pricer,
-	}, nil
+	}
+	p.index.drivers = &p.table
+	return p, nil
 }
 
 // ID is the partition number.
@@ -220,7 +222,7 @@ func (p *Partition) Replay(r *event.LogRecord, offset int64, decided map[string]
 	p.apply(r)
 	// A match of a request from before the replayed span still reserved its driver.
 	for req, id := range p.decided {
-		if d := p.drivers[id]; d != nil && d.res == nil {
+		if d := p.driver(id); d != nil && d.res == nil {
 			p.reserve(d, req, matchID(req, id, p.clock))
 		}
 	}
@@ -318,8 +320,8 @@ func (p *Partition) emitSurge(u surge.Update) {
 // replay those that would be.
 func (p *Partition) supply() map[geo.Cell]int {
 	counts := make(map[geo.Cell]int)
-	for _, d := range p.drivers {
-		if matchable(d) && p.fresh(d) {
+	for _, r := range p.drivers {
+		if d := p.table.at(r); matchable(d) && p.fresh(d) {
 			counts[d.cell.Parent(p.cfg.Resolutions.Surge)]++
 		}
 	}
@@ -345,7 +347,7 @@ func (p *Partition) reindex(d *driver) {
 		return
 	}
 	switch {
-	case d.slot >= 0 && want && d.ibucket.cell == d.cell && d.ivehicle == d.vehicle:
+	case d.slot >= 0 && want && p.index.buckets.at(d.ibucket).cell == d.cell && d.ivehicle == d.vehicle:
 		p.index.update(d)
 	case d.slot >= 0:
 		p.index.remove(d)
@@ -355,34 +357,34 @@ func (p *Partition) reindex(d *driver) {
 	}
 }
 
-// driverSlab is how many drivers one allocation makes.
-const driverSlab = 256
+// driverRef is a driver's place in its partition's table.
+type driverRef int32
+
+// driver returns the driver with this id, or nil.
+func (p *Partition) driver(id string) *driver {
+	r, ok := p.drivers[id]
+	if !ok {
+		return nil
+	}
+	return p.table.at(r)
+}
 
 // newDriver adds a driver with this id.
 func (p *Partition) newDriver(id string) *driver {
-	var d *driver
-	if n := len(p.spare); n > 0 {
-		d, p.spare = p.spare[n-1], p.spare[:n-1]
-	} else {
-		if len(p.slab) == 0 {
-			p.slab = make([]driver, driverSlab)
-		}
-		d, p.slab = &p.slab[0], p.slab[1:]
-	}
-	d.id, d.slot = p.ids.Intern(id), -1
-	p.drivers[d.id] = d
+	r, d := p.table.alloc()
+	d.ref, d.id, d.slot = r, p.ids.Intern(id), -1
+	p.drivers[d.id] = d.ref
 	return d
 }
 
 // dropDriver forgets d, which holds no reservation and is in no index. Nothing else
 // points at it but the queue of drivers a replay left unindexed: unless it is queued
-// there, its struct is reused.
+// there, its place is reused.
 func (p *Partition) dropDriver(d *driver) {
 	delete(p.drivers, d.id)
 	p.ids.Drop(d.id)
 	if !d.queued {
-		*d = driver{}
-		p.spare = append(p.spare, d)
+		p.table.release(d.ref)
 	}
 }
 
@@ -395,7 +397,7 @@ func (p *Partition) cellOf(pt geo.Point, routed geo.Cell) geo.Cell {
 }
 
 func (p *Partition) driverUpdate(u *event.DriverLocation, route event.Route, cell geo.Cell) {
-	d := p.drivers[u.DriverID]
+	d := p.driver(u.DriverID)
 	if d == nil {
 		d = p.newDriver(u.DriverID)
 	}
@@ -489,7 +491,7 @@ func (p *Partition) tryMatch(r *request) bool {
 			return false
 		}
 		delete(p.decided, r.RequestID)
-		d := p.drivers[id]
+		d := p.driver(id)
 		if d == nil {
 			// Forgotten or never known here: the record of the match still holds.
 			d = p.newDriver(id)
@@ -588,12 +590,12 @@ func (p *Partition) searchedInVain(r *request) { r.searched = p.index.writes }
 
 // reachOf returns the areas r's search reaches, every cell of its full disk; they are
 // found at r's first retry, as most requests never wait that long.
-func (p *Partition) reachOf(r *request) []*area {
+func (p *Partition) reachOf(r *request) []areaRef {
 	if r.reach != nil {
 		return r.reach
 	}
 	dk := p.shared.diskAround(r.origin, p.cfg.MaxPickupKM, math.MaxInt)
-	seen := map[*area]bool{}
+	seen := map[areaRef]bool{}
 	for _, ring := range dk.cells {
 		for _, c := range ring {
 			if a := p.index.areaOf(c); !seen[a] {
@@ -634,7 +636,7 @@ func (p *Partition) decide(r *request) {
 func (p *Partition) retry() {
 	kept := p.pending[:0]
 	for _, r := range p.pending {
-		if !p.replaying && !p.retryAll && r.searched != 0 && !writtenSince(p.reachOf(r), p.vehiclesFor(r), r.searched) {
+		if !p.replaying && !p.retryAll && r.searched != 0 && !p.index.writtenSince(p.reachOf(r), p.vehiclesFor(r), r.searched) {
 			p.stats.RetriesSkipped++
 			kept = append(kept, r)
 			continue
@@ -721,7 +723,7 @@ func reasonOr(s, def string) string {
 // driver's token passes it on; if the token is still on its way here, it is forwarded
 // when it comes.
 func (p *Partition) left(id string, at event.Time, to int32) {
-	d := p.drivers[id]
+	d := p.driver(id)
 	if d == nil {
 		// Never seen, or forgotten long ago: nothing here holds the driver.
 		p.sendToken(id, at, to, event.Reservation{})
@@ -756,7 +758,7 @@ func (p *Partition) sendToken(id string, arrival event.Time, to int32, res event
 // token: the driver's ownership for its arrival here at time arrival.
 func (p *Partition) token(id string, arrival event.Time, res event.Reservation) {
 	p.stats.TokensReceived++
-	d := p.drivers[id]
+	d := p.driver(id)
 	if d == nil {
 		d = p.newDriver(id)
 	}
@@ -802,7 +804,8 @@ func (p *Partition) sweep() {
 	if p.clock >= p.nextForget {
 		p.nextForget = boundaryAfter(p.clock, forgetEvery*p.cfg.SweepInterval)
 		history := p.cfg.History()
-		for _, d := range p.drivers {
+		for _, r := range p.drivers {
+			d := p.table.at(r)
 			silent := p.clock.Sub(d.seen)
 			if silent > p.cfg.ForgetAfter && (d.own != ownIncoming || silent > history) {
 				d.own = ownGone
@@ -812,7 +815,7 @@ func (p *Partition) sweep() {
 				p.stats.ForgotDrivers++
 			}
 		}
-		p.drivers = event.Compact(&p.ids, p.drivers, func(id string, d *driver) { d.id = id })
+		p.drivers = event.Compact(&p.ids, p.drivers, func(id string, r driverRef) { p.table.at(r).id = id })
 	}
 	n := 0
 	for _, r := range p.done {

@@ -646,7 +646,8 @@ func name(d *driver) string {
 
 func bruteForce(p *Partition, r *request) (best *driver, bestKM, bestScore float64) {
 	w := p.cfg.Weights
-	for _, d := range p.drivers {
+	for _, ref := range p.drivers {
+		d := p.table.at(ref)
 		compatible := r.RideType.Compatible(d.vehicle)
 		if d.own != ownOwned || d.avail != event.Available || d.res != nil || !d.located || !compatible || !p.fresh(d) {
 			continue
@@ -806,12 +807,12 @@ func TestForgottenDriversAreReused(t *testing.T) {
 	if p.Drivers() != 0 || p.stats.ForgotDrivers != waves*perWave {
 		t.Fatalf("%d drivers left, %d forgotten, want 0 and %d", p.Drivers(), p.stats.ForgotDrivers, waves*perWave)
 	}
-	if made := len(p.spare); made != perWave {
-		t.Errorf("%d driver structs made for %d drivers at a time", made, perWave)
+	if made := p.table.made(); made != perWave {
+		t.Errorf("%d driver places made for %d drivers at a time", made, perWave)
 	}
-	for _, d := range p.spare {
-		if !reflect.ValueOf(*d).IsZero() {
-			t.Fatalf("a spare driver struct still holds %+v", *d)
+	for _, ref := range p.table.free {
+		if d := p.table.at(ref); !reflect.ValueOf(*d).IsZero() {
+			t.Fatalf("a free driver place still holds %+v", *d)
 		}
 	}
 	if p.ids.Wasteful() {
@@ -849,12 +850,23 @@ func TestCancelReleasesOnlyItsReservation(t *testing.T) {
 // matchable.
 func checkIndexed(t *testing.T, p *Partition) {
 	t.Helper()
-	for id, d := range p.drivers {
+	for id, ref := range p.drivers {
+		d := p.table.at(ref)
+		if d.ref != ref {
+			t.Fatalf("driver %s at %d says it is at %d", id, ref, d.ref)
+		}
 		if d.id != id {
 			t.Fatalf("driver %s is kept under id %s", d.id, id)
 		}
 		if (d.slot >= 0) != matchable(d) {
 			t.Fatalf("driver %s: indexed %v, matchable %v", id, d.slot >= 0, matchable(d))
+		}
+		if d.slot < 0 {
+			continue
+		}
+		b := p.index.buckets.at(d.ibucket)
+		if at, ok := p.index.cells[b.cell]; !ok || at != d.ibucket || b.drivers[d.ivehicle][d.slot].ref != ref {
+			t.Fatalf("driver %s is not in the index where it says it is", id)
 		}
 	}
 }

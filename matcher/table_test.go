@@ -1,0 +1,39 @@
+package matcher
+
+import "testing"
+
+func TestTable(t *testing.T) {
+	var tb table[[2]int, int32]
+	var refs []int32
+	for i := range 3*slabSize + 5 {
+		r, v := tb.alloc()
+		if r != int32(i) || *v != [2]int{} {
+			t.Fatalf("alloc %d gave place %d holding %v", i, r, *v)
+		}
+		*v = [2]int{i, -i}
+		refs = append(refs, r)
+	}
+	first := tb.at(0)
+	for i, r := range refs {
+		if *tb.at(r) != [2]int{i, -i} {
+			t.Fatalf("place %d holds %v", r, *tb.at(r))
+		}
+	}
+	if first != tb.at(0) {
+		t.Fatal("a value moved as the table grew")
+	}
+	tb.release(7)
+	tb.release(300)
+	if r, v := tb.alloc(); r != 300 || *v != [2]int{} {
+		t.Fatalf("alloc after release gave place %d holding %v, want 300, zero", r, *v)
+	}
+	if r, _ := tb.alloc(); r != 7 {
+		t.Fatalf("alloc gave place %d, want the released 7", r)
+	}
+	if r, _ := tb.alloc(); r != int32(len(refs)) {
+		t.Fatalf("alloc with nothing released gave place %d, want %d", r, len(refs))
+	}
+	if tb.made() != len(refs)+1 {
+		t.Fatalf("made %d, want %d", tb.made(), len(refs)+1)
+	}
+}
