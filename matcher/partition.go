@@ -58,13 +58,13 @@ type forward struct {
 }
 
 type driver struct {
-	ref      driverRef // its place in the table
 	id       string
 	pos      geo.Point
 	cell     geo.Cell      // index cell of pos
 	ibucket  bucketRef     // the bucket it is indexed in, when slot >= 0
 	ivehicle event.Vehicle // and the vehicle list there
 	slot     int32         // its position in that list, -1 when not indexed
+	ref      driverRef     // its place in the table
 	ts       event.Time
 	seen     event.Time // last time any record touched it
 	arrival  event.Time // ownIncoming: the arrival whose token we wait for
