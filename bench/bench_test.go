@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -64,4 +65,31 @@ func BenchmarkIndexCity(b *testing.B) {
 		p.Outputs()
 		n++
 	}
+}
+
+// BenchmarkCollectEngine is a full collection of the state the bench's latency load
+// leaves in an engine: 100,000 drivers and 3,000,000 events through the in-process
+// pipeline (the routers of 18 input partitions, 12 matcher partitions), the rest of the
+// heap nearly empty. Run it with -cpu 1, so that its time is the collector's CPU: at two
+// cores, its mark is what stalls the pipeline (BENCHMARKS.md, the eighth stop).
+func BenchmarkCollectEngine(b *testing.B) {
+	cfg := DefaultConfig()
+	w, err := world(cfg, cfg.Drivers, cfg.Rate, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := newPipeline(cfg, 12, func(int32, event.Output) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for n, t := 0, w.Start(); n < 3_000_000; {
+		t = t.Add(100 * time.Millisecond)
+		w.Step(t, func(e *event.Input) { p.input(e); n++ })
+		p.tick(t)
+	}
+	runtime.GC()
+	for b.Loop() {
+		runtime.GC()
+	}
+	runtime.KeepAlive(p)
 }
