@@ -6,53 +6,78 @@ import "unsafe"
 // allocation each. The garbage collector marks every live object at every cycle, and a
 // router or matcher holding a hundred thousand drivers would otherwise hold a hundred
 // thousand id strings (BenchmarkCollect in matcher and router measures the difference).
+// Where an owner keeps an id beside its other state, it keeps the ID, which holds no
+// pointer: a slab of structs without pointers is not scanned at all.
 //
-// A string Intern returns is immutable and stays valid however long it is kept; its
-// block lives while any string in it does. Dropped ids leave holes in the blocks: once
-// Wasteful, the owner re-interns what it keeps into a fresh IDs and drops the old one.
-// Not safe for concurrent use.
+// A string Intern or String returns is immutable and stays valid however long it is
+// kept; its block lives while any string in it does. Dropped ids leave holes in the
+// blocks: once Wasteful, the owner re-interns what it keeps into a fresh IDs and drops the
+// old one (Compact). Not safe for concurrent use.
 type IDs struct {
-	block      []byte
-	used, live int // bytes handed out, and of those not dropped
+	blocks     [][]byte // the last is being filled
+	used, live int      // bytes handed out, and of those not dropped
 }
+
+// ID is an id interned in an IDs: its block, and where in it its bytes are (block<<32 |
+// offset<<16 | length). The zero ID is "".
+type ID uint64
 
 // idBlock is the size of a block: a few thousand ids, and little to waste at the end of
 // one (an id is at most MaxIDBytes).
 const idBlock = 32 << 10
 
-// Intern returns a copy of s stored in a block.
-func (a *IDs) Intern(s string) string {
+// maxInterned is the longest id an ID can name.
+const maxInterned = 1<<16 - 1
+
+// Intern stores a copy of s in a block and returns its ID and the copy. s must be at most
+// 64 KiB.
+func (a *IDs) Intern(s string) (ID, string) {
 	if len(s) == 0 {
-		return ""
+		return 0, ""
 	}
-	if len(s) > cap(a.block)-len(a.block) {
-		a.block = make([]byte, 0, max(idBlock, len(s)))
+	if len(s) > maxInterned {
+		panic("event.IDs: an id longer than 64 KiB")
 	}
-	n := len(a.block)
-	a.block = append(a.block, s...)
+	k := len(a.blocks) - 1
+	if k < 0 || len(s) > cap(a.blocks[k])-len(a.blocks[k]) {
+		a.blocks = append(a.blocks, make([]byte, 0, max(idBlock, len(s))))
+		k++
+	}
+	b := a.blocks[k]
+	n := len(b)
+	a.blocks[k] = append(b, s...)
 	a.used += len(s)
 	a.live += len(s)
-	return unsafe.String(&a.block[n], len(s))
+	return ID(uint64(k)<<32 | uint64(n)<<16 | uint64(len(s))), unsafe.String(&a.blocks[k][n], len(s))
+}
+
+// String returns the id id names.
+func (a *IDs) String(id ID) string {
+	n := int(id & 0xffff)
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&a.blocks[id>>32][id>>16&0xffff], n)
 }
 
 // Drop records that an interned id is no longer kept.
-func (a *IDs) Drop(s string) { a.live -= len(s) }
+func (a *IDs) Drop(id ID) { a.live -= int(id & 0xffff) }
 
 // Wasteful reports whether dropped ids take more room than the kept ones, past a block.
 func (a *IDs) Wasteful() bool { return a.used-a.live > a.live+idBlock }
 
 // Compact returns the map to keep in place of m: m itself, or, once a is Wasteful, a
 // copy whose keys are interned in a fresh IDs that replaces a. moved, if not nil, is
-// told each value's new key.
-func Compact[V any](a *IDs, m map[string]V, moved func(id string, v V)) map[string]V {
+// told each value's new ID, which names its id in a once Compact returns.
+func Compact[V any](a *IDs, m map[string]V, moved func(id ID, v V)) map[string]V {
 	if !a.Wasteful() {
 		return m
 	}
 	var fresh IDs
 	kept := make(map[string]V, len(m))
-	for id, v := range m {
-		id = fresh.Intern(id)
-		kept[id] = v
+	for key, v := range m {
+		id, key := fresh.Intern(key)
+		kept[key] = v
 		if moved != nil {
 			moved(id, v)
 		}

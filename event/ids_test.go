@@ -8,10 +8,17 @@ import (
 
 func TestIDsIntern(t *testing.T) {
 	var a IDs
-	for _, s := range []string{"", "D1", strings.Repeat("x", MaxIDBytes), strings.Repeat("y", idBlock+1)} {
-		got := a.Intern(s)
-		if got != s {
-			t.Errorf("Intern(%.20q) = %.20q", s, got)
+	ids := map[ID]string{}
+	for _, s := range []string{"", "D1", strings.Repeat("x", MaxIDBytes), strings.Repeat("y", idBlock+1), "D2", strings.Repeat("z", maxInterned)} {
+		id, got := a.Intern(s)
+		if got != s || a.String(id) != s {
+			t.Errorf("Intern(%.20q) = %.20q, and its ID names %.20q", s, got, a.String(id))
+		}
+		ids[id] = s
+	}
+	for id, s := range ids { // after every block was made
+		if a.String(id) != s {
+			t.Errorf("ID %x names %.20q, want %.20q", uint64(id), a.String(id), s)
 		}
 	}
 	if allocs := testing.AllocsPerRun(1000, func() { a.Intern("D12345") }); allocs > 0.01 {
@@ -36,9 +43,9 @@ func TestIDsWasteful(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var a IDs
 			for i := range tt.keep + tt.drop {
-				s := a.Intern(fmt.Sprintf("D%09d", i))
+				id, _ := a.Intern(fmt.Sprintf("D%09d", i))
 				if i >= tt.keep {
-					a.Drop(s)
+					a.Drop(id)
 				}
 			}
 			if got := a.Wasteful(); got != tt.want {
@@ -51,8 +58,10 @@ func TestIDsWasteful(t *testing.T) {
 func TestCompact(t *testing.T) {
 	var a IDs
 	m := map[string]int{}
+	ids := map[int]ID{}
 	for i := range 20_000 {
-		m[a.Intern(fmt.Sprintf("D%09d", i))] = i
+		id, key := a.Intern(fmt.Sprintf("D%09d", i))
+		m[key], ids[i] = i, id
 	}
 	kept := "D000019999"
 	if got := Compact(&a, m, nil); len(got) != len(m) {
@@ -65,12 +74,15 @@ func TestCompact(t *testing.T) {
 		}
 	}
 	for i := range 19_000 {
-		id := fmt.Sprintf("D%09d", i)
-		a.Drop(id)
-		delete(m, id)
+		a.Drop(ids[i])
+		delete(m, fmt.Sprintf("D%09d", i))
 	}
-	moved := map[string]int{}
-	got := Compact(&a, m, func(id string, v int) { moved[id] = v })
+	movedIDs := map[ID]int{}
+	got := Compact(&a, m, func(id ID, v int) { movedIDs[id] = v })
+	moved := map[string]int{} // the new IDs name ids in the new blocks
+	for id, v := range movedIDs {
+		moved[a.String(id)] = v
+	}
 	if len(got) != 1000 || len(moved) != 1000 || got[kept] != 19_999 || moved[kept] != 19_999 {
 		t.Fatalf("Compact kept %d ids (told of %d), %q = %d", len(got), len(moved), kept, got[kept])
 	}

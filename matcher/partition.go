@@ -57,8 +57,11 @@ type forward struct {
 	to int32
 }
 
+// driver is what a partition knows of a driver. It holds no pointer, so its slabs are not
+// scanned by the garbage collector: its id is an event.ID, and the rare reservation and
+// forwards are in maps of the partition's.
 type driver struct {
-	id       string
+	id       event.ID
 	pos      geo.Point
 	cell     geo.Cell      // index cell of pos
 	ibucket  bucketRef     // the bucket it is indexed in, when slot >= 0
@@ -74,8 +77,7 @@ type driver struct {
 	own      ownership
 	located  bool
 	queued   bool // in Partition.unindexed
-	res      *event.Reservation
-	forwards []forward // lefts recorded while the token had not arrived yet
+	reserved bool // holds Partition.reservations[ref]
 }
 
 type request struct {
@@ -109,7 +111,11 @@ type Partition struct {
 	pending    []*request // waiting for a driver, oldest first
 	done       []*request // finished, oldest first, remembered for DedupWindow
 	reservedBy map[string]*driver
-	pricer     *surge.Pricer
+	// reservations are the reserved drivers', and forwards the lefts recorded for a driver
+	// while its token had not arrived yet, by driver.
+	reservations map[driverRef]*event.Reservation
+	forwards     map[driverRef][]forward
+	pricer       *surge.Pricer
 
 	// Housekeeping runs when the clock crosses fixed event-time boundaries, never at times
 	// that depend on when it last ran: a state rebuilt from part of the log must run it at
@@ -156,14 +162,16 @@ func New(cfg Config, id int32, shared *Shared) (*Partition, error) {
 		shared = NewShared()
 	}
 	p := &Partition{
-		cfg:        cfg,
-		id:         id,
-		shared:     shared,
-		drivers:    make(map[string]driverRef),
-		index:      newIndex(shared, cfg.Resolutions.Index),
-		requests:   make(map[string]*request),
-		reservedBy: make(map[string]*driver),
-		pricer:     pricer,
+		cfg:          cfg,
+		id:           id,
+		shared:       shared,
+		drivers:      make(map[string]driverRef),
+		index:        newIndex(shared, cfg.Resolutions.Index),
+		requests:     make(map[string]*request),
+		reservedBy:   make(map[string]*driver),
+		reservations: make(map[driverRef]*event.Reservation),
+		forwards:     make(map[driverRef][]forward),
+		pricer:       pricer,
 	}
 	p.index.drivers = &p.table
 	return p, nil
@@ -222,7 +230,7 @@ func (p *Partition) Replay(r *event.LogRecord, offset int64, decided map[string]
 	p.apply(r)
 	// A match of a request from before the replayed span still reserved its driver.
 	for req, id := range p.decided {
-		if d := p.driver(id); d != nil && d.res == nil {
+		if d := p.driver(id); d != nil && !d.reserved {
 			p.reserve(d, req, matchID(req, id, p.clock))
 		}
 	}
@@ -330,7 +338,7 @@ func (p *Partition) supply() map[geo.Cell]int {
 
 // matchable is whether d belongs in the index: the search then checks freshness.
 func matchable(d *driver) bool {
-	return d.own == ownOwned && d.avail == event.Available && d.res == nil && d.located
+	return d.own == ownOwned && d.avail == event.Available && !d.reserved && d.located
 }
 
 func (p *Partition) fresh(d *driver) bool { return p.clock.Sub(d.ts) <= p.cfg.DriverTTL }
@@ -372,8 +380,9 @@ func (p *Partition) driver(id string) *driver {
 // newDriver adds a driver with this id.
 func (p *Partition) newDriver(id string) *driver {
 	r, d := p.table.alloc()
-	d.ref, d.id, d.slot = r, p.ids.Intern(id), -1
-	p.drivers[d.id] = d.ref
+	ref, key := p.ids.Intern(id)
+	d.ref, d.id, d.slot = r, ref, -1
+	p.drivers[key] = d.ref
 	return d
 }
 
@@ -381,7 +390,8 @@ func (p *Partition) newDriver(id string) *driver {
 // points at it but the queue of drivers a replay left unindexed: unless it is queued
 // there, its place is reused.
 func (p *Partition) dropDriver(d *driver) {
-	delete(p.drivers, d.id)
+	delete(p.drivers, p.ids.String(d.id))
+	delete(p.forwards, d.ref)
 	p.ids.Drop(d.id)
 	if !d.queued {
 		p.table.release(d.ref)
@@ -404,7 +414,8 @@ func (p *Partition) driverUpdate(u *event.DriverLocation, route event.Route, cel
 	d.seen = p.clock
 	switch route {
 	case event.RouteGenesis:
-		d.own, d.forwards = ownOwned, nil
+		d.own = ownOwned
+		delete(p.forwards, d.ref)
 	case event.RouteArrival:
 		if d.own != ownOwned {
 			d.own, d.arrival = ownIncoming, u.Time
@@ -431,7 +442,7 @@ func (p *Partition) driverUpdate(u *event.DriverLocation, route event.Route, cel
 	d.rating = u.Rating
 	d.vehicle = u.Vehicle
 	d.avail = u.Availability
-	if d.avail != event.Available && d.res != nil {
+	if d.avail != event.Available && d.reserved {
 		// The driver's own update shows it took the ride (or went offline).
 		p.release(d)
 	}
@@ -439,7 +450,7 @@ func (p *Partition) driverUpdate(u *event.DriverLocation, route event.Route, cel
 }
 
 func (p *Partition) release(d *driver) {
-	if d.res == nil {
+	if !d.reserved {
 		return
 	}
 	p.unreserve(d)
@@ -449,10 +460,22 @@ func (p *Partition) release(d *driver) {
 // unreserve drops d's reservation, if any, and its entry in reservedBy: reservedBy holds a
 // driver only for the reservation it holds (drivers are reused once forgotten).
 func (p *Partition) unreserve(d *driver) {
-	if d.res != nil && p.reservedBy[d.res.RequestID] == d {
-		delete(p.reservedBy, d.res.RequestID)
+	if !d.reserved {
+		return
 	}
-	d.res = nil
+	if res := p.reservations[d.ref]; p.reservedBy[res.RequestID] == d {
+		delete(p.reservedBy, res.RequestID)
+	}
+	delete(p.reservations, d.ref)
+	d.reserved = false
+}
+
+// reservation is d's reservation, nil if none.
+func (p *Partition) reservation(d *driver) *event.Reservation {
+	if !d.reserved {
+		return nil
+	}
+	return p.reservations[d.ref]
 }
 
 func (p *Partition) request(q *event.RideRequest, cell geo.Cell) {
@@ -517,10 +540,11 @@ func (p *Partition) match(r *request, d *driver, dist, score float64) {
 		tripKM = geo.DistanceKM(r.Pickup, r.Drop)
 	}
 	peak := Peak(p.clock.Std().In(p.shared.location(r.surge, r.Pickup)))
-	id := matchID(r.RequestID, d.id, p.clock)
+	driverID := p.ids.String(d.id)
+	id := matchID(r.RequestID, driverID, p.clock)
 
 	p.reserve(d, r.RequestID, id)
-	r.driverID, r.matchID = d.id, id
+	r.driverID, r.matchID = driverID, id
 	p.finish(r, event.OutcomeMatched)
 	p.stats.Matched++
 	if p.replaying {
@@ -531,7 +555,7 @@ func (p *Partition) match(r *request, d *driver, dist, score float64) {
 		MatchID:          id,
 		RequestID:        r.RequestID,
 		CustomerID:       r.CustomerID,
-		DriverID:         d.id,
+		DriverID:         driverID,
 		PickupLocation:   r.PickupName,
 		DropLocation:     r.DropName,
 		EstimatedArrival: p.cfg.ETAMinutes(dist, peak),
@@ -562,7 +586,8 @@ func round3(f float64) float64 {
 
 func (p *Partition) reserve(d *driver, requestID, matchID string) {
 	p.unreserve(d) // a replay makes the recorded match whatever d held
-	d.res = &event.Reservation{RequestID: requestID, MatchID: matchID, Until: p.clock.Add(p.cfg.ReservationTimeout)}
+	p.reservations[d.ref] = &event.Reservation{RequestID: requestID, MatchID: matchID, Until: p.clock.Add(p.cfg.ReservationTimeout)}
+	d.reserved = true
 	p.reservedBy[requestID] = d
 	p.reindex(d)
 }
@@ -732,11 +757,11 @@ func (p *Partition) left(id string, at event.Time, to int32) {
 	d.seen = p.clock
 	switch d.own {
 	case ownIncoming:
-		d.forwards = append(d.forwards, forward{at: at, to: to})
+		p.forwards[d.ref] = append(p.forwards[d.ref], forward{at: at, to: to})
 	case ownOwned:
 		var res event.Reservation
-		if d.res != nil {
-			res = *d.res
+		if d.reserved {
+			res = *p.reservations[d.ref]
 			p.unreserve(d)
 		}
 		d.own = ownGone
@@ -765,14 +790,19 @@ func (p *Partition) token(id string, arrival event.Time, res event.Reservation) 
 	d.seen = p.clock
 	// If the driver left again after this arrival, the token follows it.
 	next := -1
-	for i, f := range d.forwards {
-		if f.at > arrival && (next < 0 || f.at < d.forwards[next].at) {
+	fw := p.forwards[d.ref]
+	for i, f := range fw {
+		if f.at > arrival && (next < 0 || f.at < fw[next].at) {
 			next = i
 		}
 	}
 	if next >= 0 {
-		f := d.forwards[next]
-		d.forwards = append(d.forwards[:next], d.forwards[next+1:]...)
+		f := fw[next]
+		if fw = append(fw[:next], fw[next+1:]...); len(fw) > 0 {
+			p.forwards[d.ref] = fw
+		} else {
+			delete(p.forwards, d.ref)
+		}
 		p.sendToken(id, f.at, f.to, res)
 		return
 	}
@@ -781,11 +811,11 @@ func (p *Partition) token(id string, arrival event.Time, res event.Reservation) 
 		return
 	}
 	d.own = ownOwned
-	d.forwards = nil
+	delete(p.forwards, d.ref)
 	if res.RequestID != "" && res.Until > p.clock {
 		r := res
 		p.unreserve(d)
-		d.res = &r
+		p.reservations[d.ref], d.reserved = &r, true
 		p.reservedBy[r.RequestID] = d
 	}
 	p.reindex(d)
@@ -796,7 +826,7 @@ func (p *Partition) token(id string, arrival event.Time, res event.Reservation) 
 // not depend on the order it visits drivers in.
 func (p *Partition) sweep() {
 	for _, d := range p.reservedBy {
-		if d.res != nil && d.res.Until <= p.clock {
+		if res := p.reservation(d); res != nil && res.Until <= p.clock {
 			p.stats.ReleasedExpired++
 			p.release(d)
 		}
@@ -815,7 +845,7 @@ func (p *Partition) sweep() {
 				p.stats.ForgotDrivers++
 			}
 		}
-		p.drivers = event.Compact(&p.ids, p.drivers, func(id string, r driverRef) { p.table.at(r).id = id })
+		p.drivers = event.Compact(&p.ids, p.drivers, func(id event.ID, r driverRef) { p.table.at(r).id = id })
 	}
 	n := 0
 	for _, r := range p.done {

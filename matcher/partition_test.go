@@ -622,7 +622,7 @@ func TestSearchFindsTheBestKnownDriver(t *testing.T) {
 				got, gotKM, gotScore := p.search(q)
 				want, wantKM, wantScore := bruteForce(p, q)
 				if got != want {
-					t.Fatalf("seed %d record %d: search found %v (%.3f km, %.3f), brute force %v (%.3f km, %.3f)", seed, i, name(got), gotKM, gotScore, name(want), wantKM, wantScore)
+					t.Fatalf("seed %d record %d: search found %v (%.3f km, %.3f), brute force %v (%.3f km, %.3f)", seed, i, name(p, got), gotKM, gotScore, name(p, want), wantKM, wantScore)
 				}
 				if got != nil {
 					matched++
@@ -637,11 +637,11 @@ func TestSearchFindsTheBestKnownDriver(t *testing.T) {
 	}
 }
 
-func name(d *driver) string {
+func name(p *Partition, d *driver) string {
 	if d == nil {
 		return "nobody"
 	}
-	return d.id
+	return p.ids.String(d.id)
 }
 
 func bruteForce(p *Partition, r *request) (best *driver, bestKM, bestScore float64) {
@@ -649,7 +649,7 @@ func bruteForce(p *Partition, r *request) (best *driver, bestKM, bestScore float
 	for _, ref := range p.drivers {
 		d := p.table.at(ref)
 		compatible := r.RideType.Compatible(d.vehicle)
-		if d.own != ownOwned || d.avail != event.Available || d.res != nil || !d.located || !compatible || !p.fresh(d) {
+		if d.own != ownOwned || d.avail != event.Available || p.reservation(d) != nil || !d.located || !compatible || !p.fresh(d) {
 			continue
 		}
 		km := geo.DistanceKM(r.Pickup, d.pos)
@@ -657,7 +657,7 @@ func bruteForce(p *Partition, r *request) (best *driver, bestKM, bestScore float
 			continue
 		}
 		s := w.Score(km, d.rating, compatible)
-		if best == nil || s > bestScore || (s == bestScore && (km < bestKM || (km == bestKM && d.id < best.id))) {
+		if best == nil || s > bestScore || (s == bestScore && (km < bestKM || (km == bestKM && name(p, d) < name(p, best)))) {
 			best, bestKM, bestScore = d, km, s
 		}
 	}
@@ -814,6 +814,9 @@ func TestForgottenDriversAreReused(t *testing.T) {
 		if d := p.table.at(ref); !reflect.ValueOf(*d).IsZero() {
 			t.Fatalf("a free driver place still holds %+v", *d)
 		}
+		if p.reservations[ref] != nil || p.forwards[ref] != nil {
+			t.Fatalf("free driver place %d still has a reservation or forwards", ref)
+		}
 	}
 	if p.ids.Wasteful() {
 		t.Error("the ids of forgotten drivers were never compacted away")
@@ -855,8 +858,11 @@ func checkIndexed(t *testing.T, p *Partition) {
 		if d.ref != ref {
 			t.Fatalf("driver %s at %d says it is at %d", id, ref, d.ref)
 		}
-		if d.id != id {
-			t.Fatalf("driver %s is kept under id %s", d.id, id)
+		if name(p, d) != id {
+			t.Fatalf("driver %s is kept under id %s", name(p, d), id)
+		}
+		if d.reserved != (p.reservations[ref] != nil) {
+			t.Fatalf("driver %s: reserved %v, but its reservation is %v", id, d.reserved, p.reservations[ref])
 		}
 		if (d.slot >= 0) != matchable(d) {
 			t.Fatalf("driver %s: indexed %v, matchable %v", id, d.slot >= 0, matchable(d))

@@ -89,7 +89,7 @@ const (
 )
 
 type lastSeen struct {
-	id        string // "" for a free slot
+	id        event.ID // zero for a free slot
 	partition int32
 	at        event.Time
 	fix       geo.Fix // the last position's index cell
@@ -279,15 +279,15 @@ func (r *Router) Forget() {
 			r.next = 0
 		}
 		s := &r.seen[r.next]
-		if s.id != "" && s.at < horizon {
-			delete(r.drivers, s.id)
+		if s.id != 0 && s.at < horizon {
+			delete(r.drivers, r.ids.String(s.id))
 			r.ids.Drop(s.id)
 			*s = lastSeen{}
 			r.free = append(r.free, r.next)
 		}
 		r.next++
 	}
-	r.drivers = event.Compact(&r.ids, r.drivers, func(id string, slot int32) { r.seen[slot].id = id })
+	r.drivers = event.Compact(&r.ids, r.drivers, func(id event.ID, slot int32) { r.seen[slot].id = id })
 }
 
 // A call of Forget looks at forgetBatch drivers, or at a forgetRounds-th of them if more.
@@ -305,9 +305,9 @@ func (r *Router) add(id string) int32 {
 		slot = int32(len(r.seen))
 		r.seen = append(r.seen, lastSeen{})
 	}
-	id = r.ids.Intern(id)
-	r.drivers[id] = slot
-	r.seen[slot].id = id
+	ref, key := r.ids.Intern(id)
+	r.drivers[key] = slot
+	r.seen[slot].id = ref
 	return slot
 }
 
