@@ -77,6 +77,7 @@ type driver struct {
 	own      ownership
 	located  bool
 	queued   bool // in Partition.unindexed
+	dropped  bool // forgotten while queued: its place is freed once the queue is done
 	reserved bool // holds Partition.reservations[ref]
 }
 
@@ -213,6 +214,10 @@ func (p *Partition) Apply(r *event.LogRecord, offset int64) {
 // indexReplayed indexes the drivers a replay left out of the index.
 func (p *Partition) indexReplayed() {
 	for _, d := range p.unindexed {
+		if d.dropped {
+			p.table.release(d.ref)
+			continue
+		}
 		d.queued = false
 		p.reindex(d)
 	}
@@ -387,13 +392,15 @@ func (p *Partition) newDriver(id string) *driver {
 }
 
 // dropDriver forgets d, which holds no reservation and is in no index. Nothing else
-// points at it but the queue of drivers a replay left unindexed: unless it is queued
-// there, its place is reused.
+// points at it but the queue of drivers a replay left unindexed: its place is reused at
+// once, or, if it is queued there, once the queue is done.
 func (p *Partition) dropDriver(d *driver) {
 	delete(p.drivers, p.ids.String(d.id))
 	delete(p.forwards, d.ref)
 	p.ids.Drop(d.id)
-	if !d.queued {
+	if d.queued {
+		d.dropped = true
+	} else {
 		p.table.release(d.ref)
 	}
 }
@@ -468,6 +475,12 @@ func (p *Partition) unreserve(d *driver) {
 	}
 	delete(p.reservations, d.ref)
 	d.reserved = false
+}
+
+// hold gives d, which holds no reservation, res.
+func (p *Partition) hold(d *driver, res *event.Reservation) {
+	p.reservations[d.ref], d.reserved = res, true
+	p.reservedBy[res.RequestID] = d
 }
 
 // reservation is d's reservation, nil if none.
@@ -586,9 +599,7 @@ func round3(f float64) float64 {
 
 func (p *Partition) reserve(d *driver, requestID, matchID string) {
 	p.unreserve(d) // a replay makes the recorded match whatever d held
-	p.reservations[d.ref] = &event.Reservation{RequestID: requestID, MatchID: matchID, Until: p.clock.Add(p.cfg.ReservationTimeout)}
-	d.reserved = true
-	p.reservedBy[requestID] = d
+	p.hold(d, &event.Reservation{RequestID: requestID, MatchID: matchID, Until: p.clock.Add(p.cfg.ReservationTimeout)})
 	p.reindex(d)
 }
 
@@ -760,8 +771,8 @@ func (p *Partition) left(id string, at event.Time, to int32) {
 		p.forwards[d.ref] = append(p.forwards[d.ref], forward{at: at, to: to})
 	case ownOwned:
 		var res event.Reservation
-		if d.reserved {
-			res = *p.reservations[d.ref]
+		if held := p.reservation(d); held != nil {
+			res = *held
 			p.unreserve(d)
 		}
 		d.own = ownGone
@@ -815,8 +826,7 @@ func (p *Partition) token(id string, arrival event.Time, res event.Reservation) 
 	if res.RequestID != "" && res.Until > p.clock {
 		r := res
 		p.unreserve(d)
-		p.reservations[d.ref], d.reserved = &r, true
-		p.reservedBy[r.RequestID] = d
+		p.hold(d, &r)
 	}
 	p.reindex(d)
 }

@@ -903,3 +903,22 @@ func TestRetrySkipsOnlyVainSearches(t *testing.T) {
 		t.Logf("seed %d: %d retries searched, %d skipped", seed, st.Retries, st.RetriesSkipped)
 	}
 }
+
+// TestDriverForgottenInAReplayIsFreed: a driver a replay queued for indexing and then
+// forgot keeps its place until the queue is done, and then gives it back.
+func TestDriverForgottenInAReplayIsFreed(t *testing.T) {
+	p := newPartition(t)
+	p.Replay(driverAt("D1", bandra, t0), 1, nil)
+	later := t0.Add(p.cfg.ForgetAfter + time.Duration(forgetEvery+1)*p.cfg.SweepInterval)
+	p.Replay(tickAt(later), 2, nil)
+	if p.Drivers() != 0 || len(p.unindexed) != 1 {
+		t.Fatalf("after the replay: %d drivers, %d queued; want D1 forgotten and still queued", p.Drivers(), len(p.unindexed))
+	}
+	apply(p, tickAt(later.Add(sec(1))))
+	if len(p.table.free) != 1 || p.table.made() != 1 {
+		t.Fatalf("%d places free of %d made, want D1's place free", len(p.table.free), p.table.made())
+	}
+	if d := p.table.at(p.table.free[0]); !reflect.ValueOf(*d).IsZero() {
+		t.Fatalf("the freed place still holds %+v", *d)
+	}
+}

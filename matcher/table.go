@@ -16,9 +16,6 @@ type table[T any, R ~int32] struct {
 
 func (t *table[T, R]) at(r R) *T { return &t.slabs[r/slabSize][r%slabSize] }
 
-// made is how many places the table has handed out, reused ones counted once.
-func (t *table[T, R]) made() int { return max(0, len(t.slabs)-1)*slabSize + t.used }
-
 // alloc returns a place holding a zero T.
 func (t *table[T, R]) alloc() (R, *T) {
 	if n := len(t.free); n > 0 {
