@@ -179,21 +179,41 @@ func (r Resolutions) Cells(p Point) (index, surge, region Cell) {
 
 // Locator finds the cell of points that move a little at a time, such as drivers: while a
 // point stays in the cell it was last in (nearly always, between two GPS fixes), it is
-// checked against the cell's outline, kept in its Fix, instead of calling H3, some ten
+// checked against the cell's outline, named in its Fix, instead of calling H3, some ten
 // times cheaper (BenchmarkLocate). A point that leaves through an edge is tried in the
 // cell last found beyond that edge before H3 is asked, so a driver crossing into a
 // neighbouring cell seldom costs a call either. Outlines are made once per cell and
 // shared, so one Locator serves all the goroutines of a process: it is safe for
 // concurrent use.
+//
+// The outlines live in chunks without pointers, and a Fix names its outline by place,
+// not by pointer: a hundred thousand drivers' fixes give the garbage collector nothing to
+// follow (BenchmarkCollectEngine in bench). Past limit outlines the Locator starts a new
+// generation of chunks; a Fix of an older one still places points in its circle, and
+// asks H3 for the rest.
 type Locator struct {
-	res   int
-	mu    sync.RWMutex
-	geoms map[Cell]*outline
-	calls atomic.Uint64 // points H3 was asked to place
+	res    int
+	mu     sync.RWMutex            // guards places, gen and made
+	places map[Cell]uint32         // each outline's place in this generation, from 1
+	gen    uint32                  // the generation outlines are made in
+	made   int                     // outlines made in this generation
+	chunks []atomic.Pointer[chunk] // limit/chunkLen of them
+	calls  atomic.Uint64           // points H3 was asked to place
 }
 
-// Fix is where a point was found: its cell, with the cell's outline to check the next
-// point against. The zero Fix is no position.
+// chunk holds chunkLen outlines of one generation. An outline is written once, before
+// its place is known to any other goroutine; only its across changes after.
+type chunk struct {
+	gen      uint32
+	outlines [chunkLen]outline
+}
+
+// chunkLen is the outlines in a chunk, some 100 KB of them.
+const chunkLen = 256
+
+// Fix is where a point was found: its cell, with the place of the cell's outline to check
+// the next point against. The zero Fix is no position. A Fix belongs to the Locator that
+// made it.
 //
 // It also holds, inline, a circle about the cell's centre well inside the cell, in
 // float32s: most next points fall in it, and are placed without reaching the outline,
@@ -202,7 +222,7 @@ type Locator struct {
 // circle is shrunk by more than that.
 type Fix struct {
 	Cell               Cell
-	o                  *outline
+	gen, place         uint32 // the outline's generation and place (0: none)
 	lat, lng, cosLat32 float32
 	near2              float32 // squared radius of the circle, km²
 }
@@ -216,13 +236,13 @@ type Fix struct {
 // fails; a cell with a vertex within two degrees of one has no edges, and every point
 // goes to H3.
 type outline struct {
+	cell     Cell
 	lat, lng float64 // the centre
 	cosLat   float64
 	inner    float64 // radius of a circle about the centre inside the cell (a Fix's near)
 	// The edges, counter-clockwise: a point is inside when, for every edge e,
 	// e.nx*x + e.ny*y > e.c; (nx, ny) is the inward unit normal, and c includes the
-	// margin. The n of them are held inline: one allocation, each edge's three numbers
-	// side by side, and no pointer for the garbage collector to follow.
+	// margin. The n of them are held inline, each edge's three numbers side by side.
 	n     int
 	edges [maxBoundary]edge
 	// across holds, for each edge, the cell a point leaving through it was last found in
@@ -238,13 +258,18 @@ type edge struct{ nx, ny, c float64 }
 const maxBoundary = 10
 
 // NewLocator returns a Locator for cells of resolution res.
-func NewLocator(res int) *Locator { return &Locator{res: res, geoms: make(map[Cell]*outline)} }
+func NewLocator(res int) *Locator { return newLocator(res, maxOutlines) }
+
+// newLocator returns a Locator that keeps at most limit outlines (a multiple of chunkLen).
+func newLocator(res, limit int) *Locator {
+	return &Locator{res: res, places: make(map[Cell]uint32), chunks: make([]atomic.Pointer[chunk], limit/chunkLen)}
+}
 
 const (
 	kmPerDegLat  = 110.574
 	kmPerDegLng0 = 111.320
 	marginKM     = 0.002
-	// maxOutlines bounds the outlines a Locator keeps, some 100 MB at 384 bytes each;
+	// maxOutlines bounds the outlines a Locator keeps, some 100 MB at 392 bytes each;
 	// past it, it starts afresh.
 	maxOutlines = 1 << 18
 )
@@ -256,31 +281,95 @@ func (l *Locator) Resolution() int { return l.res }
 // point's previous position (the zero Fix if none).
 func (l *Locator) Locate(p Point, last Fix) Fix {
 	exit := -1
-	if last.o != nil {
+	var o *outline
+	if last.place != 0 {
 		if last.near(p) {
 			return last
 		}
-		if exit = last.o.exit(p); exit < 0 {
-			return last
-		}
-		if c := Cell(last.o.across[exit].Load()); c != 0 && c != last.Cell {
-			if o := l.cached(c); o != nil && o.exit(p) < 0 {
-				return fixOf(c, o)
+		if o = l.outlineOf(last); o != nil {
+			if exit = o.exit(p); exit < 0 {
+				return last
+			}
+			if c := Cell(o.across[exit].Load()); c != 0 && c != last.Cell {
+				if f, next := l.cached(c); next != nil && next.exit(p) < 0 {
+					return f
+				}
 			}
 		}
 	}
 	l.calls.Add(1)
 	c := CellOf(p, l.res)
-	o := l.outline(c)
-	if exit >= 0 && c != last.Cell && last.o.across[exit].Load() != uint64(c) {
-		last.o.across[exit].Store(uint64(c))
+	f := l.fix(c)
+	if exit >= 0 && c != last.Cell && o.across[exit].Load() != uint64(c) {
+		o.across[exit].Store(uint64(c))
 	}
-	return fixOf(c, o)
+	return f
 }
 
-func fixOf(c Cell, o *outline) Fix {
+// outlineOf is the outline f names, or nil if it is of an older generation.
+func (l *Locator) outlineOf(f Fix) *outline {
+	i := int(f.place) - 1
+	if i/chunkLen >= len(l.chunks) {
+		return nil
+	}
+	ch := l.chunks[i/chunkLen].Load()
+	if ch == nil || ch.gen != f.gen {
+		return nil
+	}
+	if o := &ch.outlines[i%chunkLen]; o.cell == f.Cell {
+		return o
+	}
+	return nil
+}
+
+// cached is the fix of c's outline, and the outline, if the Locator has made it; else
+// nil.
+func (l *Locator) cached(c Cell) (Fix, *outline) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	place := l.places[c]
+	if place == 0 {
+		return Fix{}, nil
+	}
+	return l.fixAt(place)
+}
+
+// fixAt is the fix of the outline at place, and the outline. l.mu must be held.
+func (l *Locator) fixAt(place uint32) (Fix, *outline) {
+	i := int(place) - 1
+	o := &l.chunks[i/chunkLen].Load().outlines[i%chunkLen]
 	r := max(0, o.inner-float32SlackKM)
-	return Fix{Cell: c, o: o, lat: float32(o.lat), lng: float32(o.lng), cosLat32: float32(o.cosLat), near2: float32(r * r)}
+	return Fix{Cell: o.cell, gen: l.gen, place: place, lat: float32(o.lat), lng: float32(o.lng), cosLat32: float32(o.cosLat), near2: float32(r * r)}, o
+}
+
+// fix is the fix of c, whose outline it makes if the Locator has not.
+func (l *Locator) fix(c Cell) Fix {
+	if f, o := l.cached(c); o != nil {
+		return f
+	}
+	var made outline
+	makeOutline(c, &made)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if place := l.places[c]; place != 0 {
+		f, _ := l.fixAt(place)
+		return f
+	}
+	if l.made == len(l.chunks)*chunkLen {
+		l.gen++
+		l.made = 0
+		clear(l.places)
+	}
+	i := l.made
+	if i%chunkLen == 0 {
+		l.chunks[i/chunkLen].Store(&chunk{gen: l.gen})
+	}
+	o := &l.chunks[i/chunkLen].Load().outlines[i%chunkLen]
+	o.cell, o.lat, o.lng, o.cosLat, o.inner, o.n, o.edges = made.cell, made.lat, made.lng, made.cosLat, made.inner, made.n, made.edges
+	l.made++
+	l.places[c] = uint32(i + 1)
+	f, _ := l.fixAt(uint32(i + 1))
+	return f
 }
 
 // float32SlackKM is how much closer to the centre than the outline's inner circle a point
@@ -293,31 +382,6 @@ func (f Fix) near(p Point) bool {
 	y := (p.Lat - float64(f.lat)) * kmPerDegLat
 	x := shortLng(p.Lng-float64(f.lng)) * kmPerDegLng0 * float64(f.cosLat32)
 	return x*x+y*y < float64(f.near2)
-}
-
-// cached is c's outline if the Locator has made it, else nil.
-func (l *Locator) cached(c Cell) *outline {
-	l.mu.RLock()
-	o := l.geoms[c]
-	l.mu.RUnlock()
-	return o
-}
-
-func (l *Locator) outline(c Cell) *outline {
-	if o := l.cached(c); o != nil {
-		return o
-	}
-	o := outlineOf(c)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if had := l.geoms[c]; had != nil {
-		return had
-	}
-	if len(l.geoms) >= maxOutlines {
-		clear(l.geoms)
-	}
-	l.geoms[c] = o
-	return o
 }
 
 // exit is -1 if p is inside the outline, else the edge p is farthest beyond: the one it
@@ -352,13 +416,14 @@ func shortLng(d float64) float64 {
 // outline.
 const nearPoleDeg = 2
 
-func outlineOf(c Cell) *outline {
+// makeOutline makes c's outline in o.
+func makeOutline(c Cell, o *outline) {
 	center := c.Center()
-	o := &outline{lat: center.Lat, lng: center.Lng, cosLat: math.Cos(center.Lat * degToRad)}
+	o.cell, o.lat, o.lng, o.cosLat = c, center.Lat, center.Lng, math.Cos(center.Lat*degToRad)
 	boundary := c.Boundary()
 	for _, v := range boundary {
 		if math.Abs(v.Lat) > 90-nearPoleDeg {
-			return o // no edges: every point goes to H3
+			return // no edges: every point goes to H3
 		}
 	}
 	if area(boundary, o) < 0 { // they come counter-clockwise; make sure
@@ -382,7 +447,6 @@ func outlineOf(c Cell) *outline {
 		inner = min(inner, math.Abs(ex*ya-ey*xa)/n-in)
 	}
 	o.inner = max(0, inner-marginKM)
-	return o
 }
 
 // project is p in the outline's projection: kilometres east and north of its centre.

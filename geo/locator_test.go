@@ -3,10 +3,13 @@ package geo
 import (
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"testing"
 
 	"github.com/uber/h3-go/v4"
+
+	"ridematch/internal/nopointer"
 )
 
 // TestLocatorAgreesWithH3 moves points in small random steps, as GPS fixes do, around
@@ -134,7 +137,7 @@ func TestLocatorLearnsNeighbours(t *testing.T) {
 			if want := CellOf(p, 9); got.Cell != want {
 				t.Fatalf("Locate(%v) = %v, H3 says %v", p, got.Cell, want)
 			}
-			if last.o != nil && got.Cell != last.Cell {
+			if last.place != 0 && got.Cell != last.Cell {
 				crossings++
 			}
 			last = got
@@ -189,7 +192,8 @@ func TestOutlineHoldsOnlyItsCell(t *testing.T) {
 			if !c.Valid() {
 				t.Fatalf("res %d: %v is not a cell", res, c)
 			}
-			o, ctr, b := outlineOf(c), c.Center(), c.Boundary()
+			o, ctr, b := new(outline), c.Center(), c.Boundary()
+			makeOutline(c, o)
 			around := func(v Point) Point { return Point{Lat: v.Lat, Lng: ctr.Lng + shortLng(v.Lng-ctr.Lng)} }
 			for i := range 200 {
 				// From the centre towards a vertex or a point of an edge, 90-105% of the way.
@@ -233,5 +237,63 @@ func TestLocatorAcrossTheAntimeridian(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A router keeps a Fix per driver: it must give the collector nothing to follow.
+func TestFixHoldsNoPointer(t *testing.T) {
+	if path := nopointer.In(reflect.TypeFor[Fix](), "Fix"); path != "" {
+		t.Fatalf("%s holds a pointer", path)
+	}
+}
+
+// Past its limit a Locator starts a new generation of outlines. Fixes of the old one
+// still place points correctly (in their circle, or through H3), and every cell found is
+// H3's, while goroutines share the Locator across the change (run with -race).
+func TestLocatorStartsAfresh(t *testing.T) {
+	l := newLocator(9, chunkLen)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 11))
+			// A point wandering far (some 200 m a step), so it meets many more cells
+			// than the Locator keeps.
+			var last Fix
+			p := Point{Lat: 19.0544, Lng: 72.8413}
+			for range 3000 {
+				p = Offset(p, rng.NormFloat64()*0.2, rng.NormFloat64()*0.2)
+				last = l.Locate(p, last)
+				if want := CellOf(p, 9); last.Cell != want {
+					t.Errorf("Locate(%v) = %v, H3 says %v", p, last.Cell, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	l.mu.RLock()
+	gen := l.gen
+	l.mu.RUnlock()
+	if gen == 0 {
+		t.Fatalf("the walk never filled the Locator's %d outlines", chunkLen)
+	}
+
+	// A Fix whose outline is gone still knows its circle: its cell's centre is in it.
+	p := CellOf(Point{Lat: 19.0544, Lng: 72.8413}, 9).Center()
+	old := l.Locate(p, Fix{})
+	for i := 0; l.gen == old.gen; i++ {
+		l.fix(CellOf(Offset(p, 5+float64(i)*0.3, 0), 9))
+	}
+	if l.outlineOf(old) != nil {
+		t.Fatal("a Fix of an older generation still reaches an outline")
+	}
+	if got := l.Locate(p, old); got != old {
+		t.Errorf("a point in the old Fix's circle moved to %v", got)
+	}
+	q := Offset(p, 0.3, 0.3)
+	if got, want := l.Locate(q, old), CellOf(q, 9); got.Cell != want {
+		t.Errorf("Locate(%v) from an old Fix = %v, H3 says %v", q, got.Cell, want)
 	}
 }

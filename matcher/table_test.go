@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"unsafe"
+
+	"ridematch/internal/nopointer"
 )
 
 // made is how many places the table has handed out, reused ones counted once.
@@ -58,23 +60,7 @@ func TestDriverSlabIsSmall(t *testing.T) {
 // TestDriverHoldsNoPointer: the collector skips a slab of drivers only while a driver
 // holds no pointer (a string, slice, map or pointer) anywhere in it.
 func TestDriverHoldsNoPointer(t *testing.T) {
-	if path := pointerIn(reflect.TypeFor[driver](), "driver"); path != "" {
+	if path := nopointer.In(reflect.TypeFor[driver](), "driver"); path != "" {
 		t.Fatalf("%s holds a pointer", path)
 	}
-}
-
-func pointerIn(t reflect.Type, path string) string {
-	switch t.Kind() {
-	case reflect.Struct:
-		for i := range t.NumField() {
-			if p := pointerIn(t.Field(i).Type, path+"."+t.Field(i).Name); p != "" {
-				return p
-			}
-		}
-	case reflect.Array:
-		return pointerIn(t.Elem(), path+"[]")
-	case reflect.Pointer, reflect.Slice, reflect.Map, reflect.String, reflect.Chan, reflect.Func, reflect.Interface, reflect.UnsafePointer:
-		return path
-	}
-	return ""
 }

@@ -18,6 +18,7 @@ import (
 
 	"ridematch/event"
 	"ridematch/geo"
+	"ridematch/internal/nopointer"
 )
 
 var (
@@ -763,4 +764,11 @@ func firstDiff(got, want []string) string {
 		}
 	}
 	return fmt.Sprintf("%d lines, want %d", len(got), len(want))
+}
+
+// A router keeps a slot per driver: the slots must give the collector nothing to follow.
+func TestSlotHoldsNoPointer(t *testing.T) {
+	if path := nopointer.In(reflect.TypeFor[lastSeen](), "lastSeen"); path != "" {
+		t.Fatalf("%s holds a pointer", path)
+	}
 }
