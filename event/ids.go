@@ -7,12 +7,13 @@ import "unsafe"
 // router or matcher holding a hundred thousand drivers would otherwise hold a hundred
 // thousand id strings (BenchmarkCollect in matcher and router measures the difference).
 // Where an owner keeps an id beside its other state, it keeps the ID, which holds no
-// pointer: a slab of structs without pointers is not scanned at all.
+// pointer: a slab of structs without pointers is not scanned at all. IDMap is a map from
+// ids kept that way.
 //
 // A string Intern or String returns is immutable and stays valid however long it is
 // kept; its block lives while any string in it does. Dropped ids leave holes in the
 // blocks: once Wasteful, the owner re-interns what it keeps into a fresh IDs and drops the
-// old one (Compact). Not safe for concurrent use.
+// old one (IDMap.Compact). Not safe for concurrent use.
 type IDs struct {
 	blocks     [][]byte // the last is being filled
 	used, live int      // bytes handed out, and of those not dropped
@@ -65,23 +66,3 @@ func (a *IDs) Drop(id ID) { a.live -= int(id & 0xffff) }
 
 // Wasteful reports whether dropped ids take more room than the kept ones, past a block.
 func (a *IDs) Wasteful() bool { return a.used-a.live > a.live+idBlock }
-
-// Compact returns the map to keep in place of m: m itself, or, once a is Wasteful, a
-// copy whose keys are interned in a fresh IDs that replaces a. moved, if not nil, is
-// told each value's new ID, which names its id in a once Compact returns.
-func Compact[V any](a *IDs, m map[string]V, moved func(id ID, v V)) map[string]V {
-	if !a.Wasteful() {
-		return m
-	}
-	var fresh IDs
-	kept := make(map[string]V, len(m))
-	for key, v := range m {
-		id, key := fresh.Intern(key)
-		kept[key] = v
-		if moved != nil {
-			moved(id, v)
-		}
-	}
-	*a = fresh
-	return kept
-}

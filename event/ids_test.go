@@ -2,6 +2,7 @@ package event
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -55,42 +56,102 @@ func TestIDsWasteful(t *testing.T) {
 	}
 }
 
-func TestCompact(t *testing.T) {
-	var a IDs
-	m := map[string]int{}
-	ids := map[int]ID{}
+// An IDMap behaves as a map[string]int through sets, deletes and compactions, with
+// 64-bit hashes and with a hash under which ids clash all the time; the IDs it hands out
+// name their ids until Compact moves them.
+func TestIDMap(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		hash func(string) uint64
+	}{
+		{"maphash", nil},
+		{"clashing", func(s string) uint64 { return uint64(s[len(s)-1] % 3) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &IDMap[int]{hash: tt.hash}
+			want := map[string]int{}
+			ids := map[string]ID{}
+			rng := rand.New(rand.NewPCG(1, 2))
+			check := func(when string) {
+				t.Helper()
+				if m.Len() != len(want) {
+					t.Fatalf("%s: Len() = %d, want %d", when, m.Len(), len(want))
+				}
+				seen := 0
+				for id, v := range m.All() {
+					s := m.String(id)
+					if w, ok := want[s]; !ok || w != v || ids[s] != id {
+						t.Fatalf("%s: All() gave %q = %d (ID %x), want %d (ID %x)", when, s, v, uint64(id), w, uint64(ids[s]))
+					}
+					seen++
+				}
+				if seen != len(want) {
+					t.Fatalf("%s: All() gave %d ids, want %d", when, seen, len(want))
+				}
+			}
+			before := ""
+			for round := range 5 {
+				for range 4000 {
+					id := fmt.Sprintf("D%05d", rng.IntN(3000))
+					switch rng.IntN(4) {
+					case 0:
+						m.Delete(id)
+						delete(want, id)
+						delete(ids, id)
+					default:
+						v := rng.IntN(1000)
+						ref := m.Set(id, v)
+						if had, ok := ids[id]; ok && had != ref {
+							t.Fatalf("Set(%q) gave a new ID to an id the map held", id)
+						}
+						want[id], ids[id] = v, ref
+					}
+					w, held := want[id]
+					if got, ok := m.Get(id); ok != held || got != w {
+						t.Fatalf("Get(%q) = %d, %v after an update; want %d, %v", id, got, ok, w, held)
+					}
+				}
+				check(fmt.Sprintf("round %d", round))
+				for id, ref := range ids {
+					before = m.String(ref)
+					if before != id {
+						t.Fatalf("ID of %q names %q", id, before)
+					}
+					break
+				}
+				m.Compact(func(id ID, v int) { ids[m.String(id)] = id })
+				check(fmt.Sprintf("round %d, compacted", round))
+			}
+			if strings.TrimLeft(before, "D0123456789") != "" || len(before) != 6 {
+				t.Errorf("a string handed out before Compact changed: %q", before)
+			}
+			if m.ids.Wasteful() {
+				t.Error("still wasteful after Compact")
+			}
+		})
+	}
+}
+
+// Compact copies nothing until the dropped ids outweigh the kept ones, then keeps only
+// the live ones.
+func TestIDMapCompact(t *testing.T) {
+	var m IDMap[int]
 	for i := range 20_000 {
-		id, key := a.Intern(fmt.Sprintf("D%09d", i))
-		m[key], ids[i] = i, id
+		m.Set(fmt.Sprintf("D%09d", i), i)
 	}
-	kept := "D000019999"
-	if got := Compact(&a, m, nil); len(got) != len(m) {
-		t.Fatal("Compact copied a map with nothing dropped")
-	}
-	keptBefore := ""
-	for id := range m {
-		if id == kept {
-			keptBefore = id
-		}
+	calls := 0
+	m.Compact(func(ID, int) { calls++ })
+	if calls != 0 {
+		t.Fatalf("Compact moved %d ids with nothing dropped", calls)
 	}
 	for i := range 19_000 {
-		a.Drop(ids[i])
-		delete(m, fmt.Sprintf("D%09d", i))
+		m.Delete(fmt.Sprintf("D%09d", i))
 	}
-	movedIDs := map[ID]int{}
-	got := Compact(&a, m, func(id ID, v int) { movedIDs[id] = v })
-	moved := map[string]int{} // the new IDs name ids in the new blocks
-	for id, v := range movedIDs {
-		moved[a.String(id)] = v
+	m.Compact(func(ID, int) { calls++ })
+	if v, ok := m.Get("D000019999"); calls != 1000 || !ok || v != 19_999 {
+		t.Fatalf("Compact moved %d ids; D000019999 = %d, %v", calls, v, ok)
 	}
-	if len(got) != 1000 || len(moved) != 1000 || got[kept] != 19_999 || moved[kept] != 19_999 {
-		t.Fatalf("Compact kept %d ids (told of %d), %q = %d", len(got), len(moved), kept, got[kept])
-	}
-	if a.Wasteful() || a.used != a.live || a.live != 10_000 {
-		t.Errorf("after Compact: %d bytes used, %d live", a.used, a.live)
-	}
-	// Strings handed out before stay what they were.
-	if keptBefore != kept {
-		t.Errorf("an id from before Compact changed: %q", keptBefore)
+	if m.ids.used != m.ids.live || m.ids.live != 10_000 {
+		t.Errorf("after Compact: %d bytes used, %d live", m.ids.used, m.ids.live)
 	}
 }

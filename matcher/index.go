@@ -266,7 +266,7 @@ func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float6
 						continue
 					}
 					s := w.Score(dist, d.rating, compatible)
-					if best == nil || s > bestScore || (s == bestScore && (dist < bestDist || (dist == bestDist && p.ids.String(d.id) < p.ids.String(best.id)))) {
+					if best == nil || s > bestScore || (s == bestScore && (dist < bestDist || (dist == bestDist && p.drivers.String(d.id) < p.drivers.String(best.id)))) {
 						best, bestDist, bestScore = d, dist, s
 					}
 				}

@@ -106,7 +106,7 @@ type Partition struct {
 	shared *Shared
 
 	clock      event.Time
-	drivers    map[string]driverRef // by id, kept in ids
+	drivers    event.IDMap[driverRef] // by id
 	index      index
 	requests   map[string]*request
 	pending    []*request // waiting for a driver, oldest first
@@ -140,9 +140,8 @@ type Partition struct {
 	retryAll bool
 
 	// Drivers live in table, a slab at a time, forgotten ones' places reused, and their
-	// ids in ids: a few objects per thousand drivers for the garbage collector to mark
-	// at each cycle, not two per driver (event.IDs), and no pointer to each.
-	ids   event.IDs
+	// ids in drivers: a few objects per thousand drivers for the garbage collector to
+	// mark at each cycle, not two per driver, and no pointer to each (event.IDMap).
 	table table[driver, driverRef]
 
 	out   []Output
@@ -166,7 +165,6 @@ func New(cfg Config, id int32, shared *Shared) (*Partition, error) {
 		cfg:          cfg,
 		id:           id,
 		shared:       shared,
-		drivers:      make(map[string]driverRef),
 		index:        newIndex(shared, cfg.Resolutions.Index),
 		requests:     make(map[string]*request),
 		reservedBy:   make(map[string]*driver),
@@ -188,7 +186,7 @@ func (p *Partition) Clock() event.Time { return p.clock }
 func (p *Partition) Stats() Stats { return p.stats }
 
 // Drivers is how many drivers the partition holds; Pending how many requests wait.
-func (p *Partition) Drivers() int { return len(p.drivers) }
+func (p *Partition) Drivers() int { return p.drivers.Len() }
 
 // Pending is how many requests wait for a driver.
 func (p *Partition) Pending() int { return len(p.pending) }
@@ -333,7 +331,7 @@ func (p *Partition) emitSurge(u surge.Update) {
 // replay those that would be.
 func (p *Partition) supply() map[geo.Cell]int {
 	counts := make(map[geo.Cell]int)
-	for _, r := range p.drivers {
+	for _, r := range p.drivers.All() {
 		if d := p.table.at(r); matchable(d) && p.fresh(d) {
 			counts[d.cell.Parent(p.cfg.Resolutions.Surge)]++
 		}
@@ -375,7 +373,7 @@ type driverRef int32
 
 // driver returns the driver with this id, or nil.
 func (p *Partition) driver(id string) *driver {
-	r, ok := p.drivers[id]
+	r, ok := p.drivers.Get(id)
 	if !ok {
 		return nil
 	}
@@ -385,9 +383,8 @@ func (p *Partition) driver(id string) *driver {
 // newDriver adds a driver with this id.
 func (p *Partition) newDriver(id string) *driver {
 	r, d := p.table.alloc()
-	ref, key := p.ids.Intern(id)
-	d.ref, d.id, d.slot = r, ref, -1
-	p.drivers[key] = d.ref
+	d.ref, d.slot = r, -1
+	d.id = p.drivers.Set(id, d.ref)
 	return d
 }
 
@@ -395,9 +392,8 @@ func (p *Partition) newDriver(id string) *driver {
 // points at it but the queue of drivers a replay left unindexed: its place is reused at
 // once, or, if it is queued there, once the queue is done.
 func (p *Partition) dropDriver(d *driver) {
-	delete(p.drivers, p.ids.String(d.id))
+	p.drivers.Delete(p.drivers.String(d.id))
 	delete(p.forwards, d.ref)
-	p.ids.Drop(d.id)
 	if d.queued {
 		d.dropped = true
 	} else {
@@ -553,7 +549,7 @@ func (p *Partition) match(r *request, d *driver, dist, score float64) {
 		tripKM = geo.DistanceKM(r.Pickup, r.Drop)
 	}
 	peak := Peak(p.clock.Std().In(p.shared.location(r.surge, r.Pickup)))
-	driverID := p.ids.String(d.id)
+	driverID := p.drivers.String(d.id)
 	id := matchID(r.RequestID, driverID, p.clock)
 
 	p.reserve(d, r.RequestID, id)
@@ -844,7 +840,7 @@ func (p *Partition) sweep() {
 	if p.clock >= p.nextForget {
 		p.nextForget = boundaryAfter(p.clock, forgetEvery*p.cfg.SweepInterval)
 		history := p.cfg.History()
-		for _, r := range p.drivers {
+		for _, r := range p.drivers.All() {
 			d := p.table.at(r)
 			silent := p.clock.Sub(d.seen)
 			if silent > p.cfg.ForgetAfter && (d.own != ownIncoming || silent > history) {
@@ -855,7 +851,7 @@ func (p *Partition) sweep() {
 				p.stats.ForgotDrivers++
 			}
 		}
-		p.drivers = event.Compact(&p.ids, p.drivers, func(id event.ID, r driverRef) { p.table.at(r).id = id })
+		p.drivers.Compact(func(id event.ID, r driverRef) { p.table.at(r).id = id })
 	}
 	n := 0
 	for _, r := range p.done {

@@ -641,12 +641,12 @@ func name(p *Partition, d *driver) string {
 	if d == nil {
 		return "nobody"
 	}
-	return p.ids.String(d.id)
+	return p.drivers.String(d.id)
 }
 
 func bruteForce(p *Partition, r *request) (best *driver, bestKM, bestScore float64) {
 	w := p.cfg.Weights
-	for _, ref := range p.drivers {
+	for _, ref := range p.drivers.All() {
 		d := p.table.at(ref)
 		compatible := r.RideType.Compatible(d.vehicle)
 		if d.own != ownOwned || d.avail != event.Available || p.reservation(d) != nil || !d.located || !compatible || !p.fresh(d) {
@@ -818,7 +818,7 @@ func TestForgottenDriversAreReused(t *testing.T) {
 			t.Fatalf("free driver place %d still has a reservation or forwards", ref)
 		}
 	}
-	if p.ids.Wasteful() {
+	if p.drivers.Wasteful() {
 		t.Error("the ids of forgotten drivers were never compacted away")
 	}
 }
@@ -853,7 +853,8 @@ func TestCancelReleasesOnlyItsReservation(t *testing.T) {
 // matchable.
 func checkIndexed(t *testing.T, p *Partition) {
 	t.Helper()
-	for id, ref := range p.drivers {
+	for rid, ref := range p.drivers.All() {
+		id := p.drivers.String(rid)
 		d := p.table.at(ref)
 		if d.ref != ref {
 			t.Fatalf("driver %s at %d says it is at %d", id, ref, d.ref)

@@ -114,14 +114,13 @@ type Stats struct {
 type Router struct {
 	cfg        Config
 	partitions int32
-	// drivers maps each driver id, kept in ids, to its slot in seen; forgotten drivers'
-	// slots are reused from free. No object per driver: see event.IDs. next is where
-	// Forget goes on from.
-	drivers   map[string]int32
+	// drivers maps each driver id to its slot in seen; forgotten drivers' slots are
+	// reused from free. No object, and no pointer, per driver: see event.IDMap. next is
+	// where Forget goes on from.
+	drivers   event.IDMap[int32]
 	seen      []lastSeen
 	free      []int32
 	next      int32
-	ids       event.IDs
 	locator   *geo.Locator
 	watermark event.Time
 	stats     Stats
@@ -146,7 +145,7 @@ func New(cfg Config, n int32, loc *geo.Locator) (*Router, error) {
 	if loc.Resolution() != cfg.Resolutions.Index {
 		return nil, fmt.Errorf("%w: a locator of resolution %d for an index of resolution %d", ErrConfig, loc.Resolution(), cfg.Resolutions.Index)
 	}
-	return &Router{cfg: cfg, partitions: n, drivers: make(map[string]int32), locator: loc}, nil
+	return &Router{cfg: cfg, partitions: n, locator: loc}, nil
 }
 
 // Partitions is the region log's partition count.
@@ -159,7 +158,7 @@ func (r *Router) Stats() Stats { return r.stats }
 func (r *Router) Watermark() event.Time { return r.watermark }
 
 // Drivers is how many drivers the router remembers.
-func (r *Router) Drivers() int { return len(r.drivers) }
+func (r *Router) Drivers() int { return r.drivers.Len() }
 
 // Emit receives the region-log records an input record becomes. rec is valid only during
 // the call: the router reuses it.
@@ -232,7 +231,7 @@ func (r *Router) RouteEvent(in *event.Input, src Source, emit Emit) {
 }
 
 func (r *Router) routeDriver(d *event.DriverLocation, emit Emit) {
-	slot, known := r.drivers[d.DriverID]
+	slot, known := r.drivers.Get(d.DriverID)
 	var last lastSeen
 	if known {
 		last = r.seen[slot]
@@ -280,14 +279,13 @@ func (r *Router) Forget() {
 		}
 		s := &r.seen[r.next]
 		if s.id != 0 && s.at < horizon {
-			delete(r.drivers, r.ids.String(s.id))
-			r.ids.Drop(s.id)
+			r.drivers.Delete(r.drivers.String(s.id))
 			*s = lastSeen{}
 			r.free = append(r.free, r.next)
 		}
 		r.next++
 	}
-	r.drivers = event.Compact(&r.ids, r.drivers, func(id event.ID, slot int32) { r.seen[slot].id = id })
+	r.drivers.Compact(func(id event.ID, slot int32) { r.seen[slot].id = id })
 }
 
 // A call of Forget looks at forgetBatch drivers, or at a forgetRounds-th of them if more.
@@ -305,9 +303,7 @@ func (r *Router) add(id string) int32 {
 		slot = int32(len(r.seen))
 		r.seen = append(r.seen, lastSeen{})
 	}
-	ref, key := r.ids.Intern(id)
-	r.drivers[key] = slot
-	r.seen[slot].id = ref
+	r.seen[slot].id = r.drivers.Set(id, slot)
 	return slot
 }
 

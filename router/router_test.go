@@ -604,7 +604,7 @@ func TestForgetChurn(t *testing.T) {
 	if r.Drivers() != perWave+1 {
 		t.Fatalf("Drivers() = %d after the last wave, want %d", r.Drivers(), perWave+1)
 	}
-	if len(r.seen) > 2*perWave+1 || r.ids.Wasteful() {
+	if len(r.seen) > 2*perWave+1 || r.drivers.Wasteful() {
 		t.Errorf("after %d waves: %d slots for %d drivers, ids wasteful", waves, len(r.seen), r.Drivers())
 	}
 	stale := r.Stats().Stale
