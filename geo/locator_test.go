@@ -70,8 +70,12 @@ func TestFixNearIsInsideTheCell(t *testing.T) {
 }
 
 // One Locator serves many goroutines, each following its own points (run with -race).
-func TestLocatorConcurrent(t *testing.T) {
-	l := NewLocator(9)
+func TestLocatorConcurrent(t *testing.T) { walkConcurrently(t, NewLocator(9), 2000, 0.05) }
+
+// walkConcurrently has four goroutines share l, each walking a point steps times in
+// random steps of about stepKM, and checks every cell l finds against H3.
+func walkConcurrently(t *testing.T, l *Locator, steps int, stepKM float64) {
+	t.Helper()
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)
@@ -80,10 +84,10 @@ func TestLocatorConcurrent(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(g), 9))
 			var last Fix
 			p := Point{Lat: 19.0544, Lng: 72.8413}
-			for range 2000 {
-				p = Offset(p, rng.NormFloat64()*0.05, rng.NormFloat64()*0.05)
+			for range steps {
+				p = Offset(p, rng.NormFloat64()*stepKM, rng.NormFloat64()*stepKM)
 				last = l.Locate(p, last)
-				if want := CellOf(p, 9); last.Cell != want {
+				if want := CellOf(p, l.res); last.Cell != want {
 					t.Errorf("Locate(%v) = %v, H3 says %v", p, last.Cell, want)
 					return
 				}
@@ -252,27 +256,8 @@ func TestFixHoldsNoPointer(t *testing.T) {
 // H3's, while goroutines share the Locator across the change (run with -race).
 func TestLocatorStartsAfresh(t *testing.T) {
 	l := newLocator(9, chunkLen)
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(g), 11))
-			// A point wandering far (some 200 m a step), so it meets many more cells
-			// than the Locator keeps.
-			var last Fix
-			p := Point{Lat: 19.0544, Lng: 72.8413}
-			for range 3000 {
-				p = Offset(p, rng.NormFloat64()*0.2, rng.NormFloat64()*0.2)
-				last = l.Locate(p, last)
-				if want := CellOf(p, 9); last.Cell != want {
-					t.Errorf("Locate(%v) = %v, H3 says %v", p, last.Cell, want)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	// Points wandering far (some 200 m a step) meet many more cells than it keeps.
+	walkConcurrently(t, l, 3000, 0.2)
 	l.mu.RLock()
 	gen := l.gen
 	l.mu.RUnlock()
