@@ -306,10 +306,11 @@ func (l *Locator) Locate(p Point, last Fix) Fix {
 	return f
 }
 
-// outlineOf is the outline f names, or nil if it is of an older generation.
+// outlineOf is the outline f names, or nil if it names none or one of an older
+// generation.
 func (l *Locator) outlineOf(f Fix) *outline {
 	i := int(f.place) - 1
-	if i/chunkLen >= len(l.chunks) {
+	if i < 0 || i/chunkLen >= len(l.chunks) {
 		return nil
 	}
 	ch := l.chunks[i/chunkLen].Load()
