@@ -30,9 +30,8 @@ func (m *IDMap[V]) hashOf(id string) uint64 {
 	if m.hash != nil {
 		return m.hash(id)
 	}
-	if m.byHash == nil {
+	if m.seed == (maphash.Seed{}) {
 		m.seed = maphash.MakeSeed()
-		m.byHash = make(map[uint64]idEntry[V])
 	}
 	return maphash.String(m.seed, id)
 }
@@ -133,14 +132,16 @@ func (m *IDMap[V]) Compact(moved func(id ID, v V)) {
 	for h, e := range m.byHash {
 		e.id, _ = fresh.Intern(m.ids.String(e.id))
 		m.byHash[h] = e
-		moved(e.id, e.v)
 	}
 	clash := make(map[string]idEntry[V], len(m.clash))
 	for _, e := range m.clash {
 		var key string
 		e.id, key = fresh.Intern(m.ids.String(e.id))
 		clash[key] = e
-		moved(e.id, e.v)
 	}
 	m.ids, m.clash = fresh, clash
+	// Told once the new IDs name their ids, so that moved may look them up.
+	for id, v := range m.All() {
+		moved(id, v)
+	}
 }

@@ -89,10 +89,12 @@ func TestIDMap(t *testing.T) {
 					t.Fatalf("%s: All() gave %d ids, want %d", when, seen, len(want))
 				}
 			}
-			before := ""
+			var handed [][2]string // a string the map handed out, and the id it was
+			moves := 0
 			for round := range 5 {
 				for range 4000 {
-					id := fmt.Sprintf("D%05d", rng.IntN(3000))
+					// Long ids, so that the dropped ones outgrow the kept and Compact moves them.
+					id := fmt.Sprintf("D%05d-%s", rng.IntN(3000), strings.Repeat("x", 40))
 					switch rng.IntN(4) {
 					case 0:
 						m.Delete(id)
@@ -113,17 +115,23 @@ func TestIDMap(t *testing.T) {
 				}
 				check(fmt.Sprintf("round %d", round))
 				for id, ref := range ids {
-					before = m.String(ref)
-					if before != id {
-						t.Fatalf("ID of %q names %q", id, before)
+					got := m.String(ref)
+					if got != id {
+						t.Fatalf("ID of %q names %q", id, got)
 					}
+					handed = append(handed, [2]string{got, strings.Clone(id)})
 					break
 				}
-				m.Compact(func(id ID, v int) { ids[m.String(id)] = id })
+				m.Compact(func(id ID, v int) { ids[m.String(id)] = id; moves++ })
 				check(fmt.Sprintf("round %d, compacted", round))
 			}
-			if strings.TrimLeft(before, "D0123456789") != "" || len(before) != 6 {
-				t.Errorf("a string handed out before Compact changed: %q", before)
+			if moves == 0 {
+				t.Fatal("Compact never moved an id: the test does not exercise it")
+			}
+			for _, h := range handed {
+				if h[0] != h[1] {
+					t.Errorf("a string handed out before Compact changed from %q to %q", h[1], h[0])
+				}
 			}
 			if m.ids.Wasteful() {
 				t.Error("still wasteful after Compact")
