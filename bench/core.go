@@ -3,6 +3,7 @@ package bench
 import (
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 
 	"ridematch/event"
@@ -43,6 +44,9 @@ func newCityLog(cfg Config, drivers, rounds, requests int) (*cityLog, error) {
 		case event.KindDriverLocation:
 			d := in.Driver
 			d.Availability = event.Available // the measurement wants them matchable
+			// Each record its own id, as the matcher's decoder makes them: the world's
+			// drivers share one string each, which a real record never does.
+			d.DriverID = strings.Clone(d.DriverID)
 			fix := loc.Locate(d.Location, cells[d.DriverID])
 			cells[d.DriverID] = fix
 			rec := event.LogRecord{Kind: event.LogDriver, Time: d.Time, Driver: d, Cell: fix.Cell}
