@@ -5,26 +5,41 @@ import (
 	"iter"
 )
 
-// IDMap maps ids to values, with its ids kept in an IDs and its entries keyed by a 64-bit
-// hash of the id: for a V without pointers, it holds no pointer per id, so the garbage
-// collector does not follow a hundred thousand keys into their blocks at every cycle as
-// it does a map[string]V's (BenchmarkCollectEngine in bench). Each id is named by an ID
-// that stays valid until Compact says it moved. The zero IDMap is empty and ready. Not
-// safe for concurrent use.
+// IDMap maps ids to values, with its ids kept in an IDs. For a V without pointers it
+// holds no pointer per id, so the garbage collector does not follow a hundred thousand
+// keys into their blocks at every cycle as it does a map[string]V's
+// (BenchmarkCollectEngine in bench). Each id is named by an ID that stays valid until
+// Compact says it moved. The zero IDMap is empty and ready. Not safe for concurrent use.
+//
+// It is an open-addressing table probed linearly, one slot an entry: the id's ID, the
+// value, and a tag from the id's hash that gives the slot it wants and tells most other
+// ids apart without reading their bytes. With an int32 value a slot is 16 bytes, four to a
+// cache line. A lookup among a hundred thousand drivers, each seen seconds ago, costs a
+// cache miss or two wherever the entry is; a Go map's group puts its control word and the
+// entry in different lines for most slots, and holds fewer entries a byte
+// (BenchmarkIDMapGet).
 type IDMap[V any] struct {
-	ids    IDs
-	seed   maphash.Seed
-	hash   func(string) uint64 // nil: maphash with seed; the tests make ids clash
-	byHash map[uint64]idEntry[V]
-	// clash holds the ids whose hash another id in byHash had when they came: with
-	// 64-bit hashes, nearly never any.
-	clash map[string]idEntry[V]
+	ids   IDs
+	seed  maphash.Seed
+	hash  func(string) uint64 // nil: maphash with seed; the tests make ids clash
+	slots []idSlot[V]         // a power of two of them, or none
+	n     int                 // entries
 }
 
-type idEntry[V any] struct {
-	id ID
-	v  V
+type idSlot[V any] struct {
+	id  ID
+	tag uint32 // 0: empty; else the hash's low 32 bits with the lowest set (tagOf)
+	v   V
 }
+
+// tagOf is the tag of hash h: its low 32 bits, the lowest set so that no tag is 0. The
+// slot an entry wants is its tag's other bits, masked to the table (home).
+func tagOf(h uint64) uint32 { return uint32(h) | 1 }
+
+func (m *IDMap[V]) home(tag uint32) int { return int(tag>>1) & (len(m.slots) - 1) }
+
+// maxLoad is the most entries a table holds per slot, in fifths.
+const maxLoad = 4
 
 func (m *IDMap[V]) hashOf(id string) uint64 {
 	if m.hash != nil {
@@ -37,63 +52,91 @@ func (m *IDMap[V]) hashOf(id string) uint64 {
 }
 
 // Len is the number of ids in the map.
-func (m *IDMap[V]) Len() int { return len(m.byHash) + len(m.clash) }
+func (m *IDMap[V]) Len() int { return m.n }
+
+// find is the slot holding id, or -1; tag is id's.
+func (m *IDMap[V]) find(id string, tag uint32) int {
+	if len(m.slots) == 0 {
+		return -1
+	}
+	mask := len(m.slots) - 1
+	for i := m.home(tag); ; i = (i + 1) & mask {
+		s := &m.slots[i]
+		if s.tag == 0 {
+			return -1
+		}
+		if s.tag == tag && m.ids.String(s.id) == id {
+			return i
+		}
+	}
+}
 
 // Get returns the value of id, and whether the map holds id.
 func (m *IDMap[V]) Get(id string) (V, bool) {
-	e, ok := m.entry(id, m.hashOf(id))
-	return e.v, ok
-}
-
-func (m *IDMap[V]) entry(id string, h uint64) (idEntry[V], bool) {
-	if e, ok := m.byHash[h]; ok && m.ids.String(e.id) == id {
-		return e, true
+	if i := m.find(id, tagOf(m.hashOf(id))); i >= 0 {
+		return m.slots[i].v, true
 	}
-	if len(m.clash) > 0 {
-		e, ok := m.clash[id]
-		return e, ok
-	}
-	return idEntry[V]{}, false
+	var zero V
+	return zero, false
 }
 
 // Set sets the value of id, adding id if the map does not hold it, and returns id's ID.
 func (m *IDMap[V]) Set(id string, v V) ID {
-	h := m.hashOf(id)
-	if e, ok := m.byHash[h]; ok && m.ids.String(e.id) == id {
-		m.byHash[h] = idEntry[V]{e.id, v}
-		return e.id
+	tag := tagOf(m.hashOf(id))
+	if i := m.find(id, tag); i >= 0 {
+		m.slots[i].v = v
+		return m.slots[i].id
 	}
-	if e, ok := m.clash[id]; ok {
-		m.clash[id] = idEntry[V]{e.id, v}
-		return e.id
+	if (m.n+1)*5 > len(m.slots)*maxLoad {
+		m.grow()
 	}
-	ref, key := m.ids.Intern(id)
-	if m.byHash == nil {
-		m.byHash = make(map[uint64]idEntry[V])
-	}
-	if _, taken := m.byHash[h]; !taken {
-		m.byHash[h] = idEntry[V]{ref, v}
-		return ref
-	}
-	if m.clash == nil {
-		m.clash = make(map[string]idEntry[V])
-	}
-	m.clash[key] = idEntry[V]{ref, v}
+	ref, _ := m.ids.Intern(id)
+	m.put(idSlot[V]{id: ref, tag: tag, v: v})
+	m.n++
 	return ref
 }
 
-// Delete removes id, if the map holds it.
+// put places s in the first empty slot from its home.
+func (m *IDMap[V]) put(s idSlot[V]) {
+	mask := len(m.slots) - 1
+	i := m.home(s.tag)
+	for m.slots[i].tag != 0 {
+		i = (i + 1) & mask
+	}
+	m.slots[i] = s
+}
+
+// grow doubles the table. The tags say where each entry goes: no id is read.
+func (m *IDMap[V]) grow() {
+	old := m.slots
+	m.slots = make([]idSlot[V], max(16, 2*len(old)))
+	for _, s := range old {
+		if s.tag != 0 {
+			m.put(s)
+		}
+	}
+}
+
+// Delete removes id, if the map holds id.
 func (m *IDMap[V]) Delete(id string) {
-	h := m.hashOf(id)
-	if e, ok := m.byHash[h]; ok && m.ids.String(e.id) == id {
-		delete(m.byHash, h)
-		m.ids.Drop(e.id)
+	i := m.find(id, tagOf(m.hashOf(id)))
+	if i < 0 {
 		return
 	}
-	if e, ok := m.clash[id]; ok {
-		delete(m.clash, id)
-		m.ids.Drop(e.id)
+	m.ids.Drop(m.slots[i].id)
+	m.n--
+	// Close the gap: each later entry of the run that wants a slot at or before the gap,
+	// going round the table, moves back into it, and the gap moves to where it was. A
+	// probe then still meets no empty slot between an entry's home and the entry.
+	mask := len(m.slots) - 1
+	for j := (i + 1) & mask; m.slots[j].tag != 0; j = (j + 1) & mask {
+		h := m.home(m.slots[j].tag)
+		if j > i && (h <= i || h > j) || j < i && h <= i && h > j {
+			m.slots[i] = m.slots[j]
+			i = j
+		}
 	}
+	m.slots[i] = idSlot[V]{}
 }
 
 // String returns the id an ID of the map names. The string stays valid however long it
@@ -104,14 +147,30 @@ func (m *IDMap[V]) String(id ID) string { return m.ids.String(id) }
 // given.
 func (m *IDMap[V]) All() iter.Seq2[ID, V] {
 	return func(yield func(ID, V) bool) {
-		for _, e := range m.byHash {
-			if !yield(e.id, e.v) {
+		if m.n == 0 {
+			return
+		}
+		// Start after an empty slot: a Delete moves entries back only within a run of
+		// full slots, and only into the gap it made, here or ahead, so none yielded
+		// moves, and none ahead moves behind.
+		mask := len(m.slots) - 1
+		start := 0
+		for m.slots[start].tag != 0 {
+			start++
+		}
+		for k := 1; k <= len(m.slots); {
+			i := (start + k) & mask
+			s := m.slots[i]
+			if s.tag == 0 {
+				k++
+				continue
+			}
+			if !yield(s.id, s.v) {
 				return
 			}
-		}
-		for _, e := range m.clash {
-			if !yield(e.id, e.v) {
-				return
+			// If the loop deleted it and a later entry moved into its slot, look again.
+			if now := &m.slots[i]; now.tag == 0 || now.id == s.id && now.tag == s.tag {
+				k++
 			}
 		}
 	}
@@ -129,17 +188,12 @@ func (m *IDMap[V]) Compact(moved func(id ID, v V)) {
 		return
 	}
 	var fresh IDs
-	for h, e := range m.byHash {
-		e.id, _ = fresh.Intern(m.ids.String(e.id))
-		m.byHash[h] = e
+	for i := range m.slots {
+		if s := &m.slots[i]; s.tag != 0 {
+			s.id, _ = fresh.Intern(m.ids.String(s.id))
+		}
 	}
-	clash := make(map[string]idEntry[V], len(m.clash))
-	for _, e := range m.clash {
-		var key string
-		e.id, key = fresh.Intern(m.ids.String(e.id))
-		clash[key] = e
-	}
-	m.ids, m.clash = fresh, clash
+	m.ids = fresh
 	// Told once the new IDs name their ids, so that moved may look them up.
 	for id, v := range m.All() {
 		moved(id, v)

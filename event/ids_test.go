@@ -163,3 +163,83 @@ func TestIDMapCompact(t *testing.T) {
 		t.Errorf("after Compact: %d bytes used, %d live", m.ids.used, m.ids.live)
 	}
 }
+
+// IDMap against a plain map under random Sets, Deletes and Gets, with loops over All
+// that delete some of what they are given, under 64-bit hashes and under hashes that
+// crowd the ids into a few long runs of the table, where deletes move entries most.
+func TestIDMapAgainstMap(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		hash func(string) uint64
+	}{
+		{"maphash", nil},
+		{"crowded", func(s string) uint64 { return uint64(len(s)%5) << 1 }},
+		{"wrapping", func(s string) uint64 { return ^uint64(len(s) % 3) }}, // homes at the table's end
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &IDMap[int32]{hash: tt.hash}
+			want := map[string]int32{}
+			rng := rand.New(rand.NewPCG(3, 4))
+			id := func() string {
+				if rng.IntN(500) == 0 {
+					return "" // the empty id is an id like any other to the map
+				}
+				return fmt.Sprintf("D%d", rng.IntN(600))
+			}
+			for step := range 60_000 {
+				k := id()
+				switch r := rng.IntN(10); {
+				case r < 5:
+					v := int32(rng.IntN(1000))
+					ref := m.Set(k, v)
+					if m.String(ref) != k {
+						t.Fatalf("step %d: Set(%q) gave an ID naming %q", step, k, m.String(ref))
+					}
+					want[k] = v
+				case r < 9:
+					m.Delete(k)
+					delete(want, k)
+				default:
+					// A loop over All that deletes about a third of what it is given.
+					seen := map[string]bool{}
+					for ref, v := range m.All() {
+						s := m.String(ref)
+						if seen[s] {
+							t.Fatalf("step %d: All() gave %q twice", step, s)
+						}
+						seen[s] = true
+						if w, ok := want[s]; !ok || w != v {
+							t.Fatalf("step %d: All() gave %q = %d; want %d, %v", step, s, v, w, ok)
+						}
+						if rng.IntN(3) == 0 {
+							m.Delete(s)
+							delete(want, s)
+						}
+					}
+					for s := range want {
+						if !seen[s] {
+							t.Fatalf("step %d: All() missed %q", step, s)
+						}
+					}
+				}
+				if m.Len() != len(want) {
+					t.Fatalf("step %d: Len() = %d, want %d", step, m.Len(), len(want))
+				}
+				if step%97 == 0 {
+					for s, w := range want {
+						if v, ok := m.Get(s); !ok || v != w {
+							t.Fatalf("step %d: Get(%q) = %d, %v; want %d", step, s, v, ok, w)
+						}
+					}
+					for range 20 {
+						s := id()
+						_, ok := m.Get(s)
+						if _, held := want[s]; ok != held {
+							t.Fatalf("step %d: Get(%q) found %v, want %v", step, s, ok, held)
+						}
+					}
+				}
+			}
+		})
+	}
+}
