@@ -27,11 +27,13 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Run each decoder fuzzer for FUZZTIME (default 30s).
+# Run each decoder and time fuzzer for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeInput -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeLog -fuzztime=$(FUZZTIME) ./event/
+	$(GO) test -run='^$$' -fuzz=FuzzParseTime -fuzztime=$(FUZZTIME) ./event/
+	$(GO) test -run='^$$' -fuzz=FuzzTimeArithmetic -fuzztime=$(FUZZTIME) ./event/
 
 # A real Kafka cluster (three KRaft brokers) with the topics, three engine replicas, the
 # simulator and Prometheus (docker-compose.yml).

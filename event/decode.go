@@ -254,6 +254,9 @@ func (f *fields) timestamp(fd field) (Time, error) {
 	if err != nil {
 		return 0, invalid(ReasonBadTimestamp, fieldNames[fd], truncate(string(f.str[fd])))
 	}
+	if !t.Valid() {
+		return 0, invalid(ReasonBadTimestamp, fieldNames[fd], truncate(string(f.str[fd]))+" is outside the years 2000-2099")
+	}
 	return t, nil
 }
 

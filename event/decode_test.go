@@ -325,6 +325,14 @@ func TestDecodeInputRefuses(t *testing.T) {
 		{"request_time bad offset", with(baseRequest(), "request_time", "2026-11-25T19:00:00+5:30"), ReasonBadTimestamp, "request_time"},
 		{"cancel timestamp date only", with(baseCancel(), "timestamp", "2026-11-25"), ReasonBadTimestamp, "timestamp"},
 		{"cancel cancel_time bad", with(baseCancel(), "timestamp", drop, "cancel_time", "soon"), ReasonBadTimestamp, "cancel_time"},
+		// Times outside the sane range: each of these poisoned a running engine's clock once.
+		{"driver timestamp year 2611", with(baseDriver(), "timestamp", "2611-02-17T10:30:00.123456Z"), ReasonBadTimestamp, "timestamp"},
+		{"driver timestamp year 9999", with(baseDriver(), "timestamp", "9999-12-31T23:59:59.999999"), ReasonBadTimestamp, "timestamp"},
+		{"driver timestamp year 3000", with(baseDriver(), "timestamp", "3000-01-01T00:00:00"), ReasonBadTimestamp, "timestamp"},
+		{"driver timestamp 2100", with(baseDriver(), "timestamp", "2100-01-01T00:00:00Z"), ReasonBadTimestamp, "timestamp"},
+		{"driver timestamp the epoch", with(baseDriver(), "timestamp", "1970-01-01T00:00:00"), ReasonBadTimestamp, "timestamp"},
+		{"request_time 1999 by an offset", with(baseRequest(), "request_time", "2000-01-01T01:00:00+05:30"), ReasonBadTimestamp, "request_time"},
+		{"cancel timestamp year 0000", with(baseCancel(), "timestamp", "0000-01-01T00:00:00"), ReasonBadTimestamp, "timestamp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -376,6 +384,16 @@ func TestDecodeInputAccepts(t *testing.T) {
 		{"no speed and heading", with(baseDriver(), "speed", drop, "heading", drop), func(t *testing.T, in Input) {
 			if in.Driver.SpeedKMH != 0 || in.Driver.Heading != 0 {
 				t.Errorf("speed %v heading %v, want 0", in.Driver.SpeedKMH, in.Driver.Heading)
+			}
+		}},
+		{"first microsecond of the sane range", with(baseDriver(), "timestamp", "2000-01-01T00:00:00"), func(t *testing.T, in Input) {
+			if in.Driver.Time != MinTime {
+				t.Errorf("time %v, want %v", in.Driver.Time, MinTime)
+			}
+		}},
+		{"last microsecond of the sane range", with(baseRequest(), "request_time", "2099-12-31T23:59:59.999999Z"), func(t *testing.T, in Input) {
+			if in.Request.Time != MaxTime-1 {
+				t.Errorf("time %v, want %v", in.Request.Time, MaxTime-1)
 			}
 		}},
 		{"rating edges", with(baseDriver(), "rating", 1), func(t *testing.T, in Input) {

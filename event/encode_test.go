@@ -93,7 +93,7 @@ func randomDriver(rnd *rand.Rand) DriverLocation {
 	return DriverLocation{
 		DriverID:     randomID(rnd),
 		Location:     randomPoint(rnd),
-		Time:         randomTime(rnd),
+		Time:         randomEventTime(rnd),
 		SpeedKMH:     randomFloat(rnd, 0, 400),
 		Heading:      randomFloat(rnd, 0, 360),
 		Availability: Availability(1 + rnd.IntN(3)),
@@ -110,7 +110,7 @@ func randomRequest(rnd *rand.Rand) RideRequest {
 		DropName:   randomName(rnd),
 		Pickup:     randomPoint(rnd),
 		Drop:       randomPoint(rnd),
-		Time:       randomTime(rnd),
+		Time:       randomEventTime(rnd),
 		RideType:   RideTypes[rnd.IntN(len(RideTypes))],
 	}
 	if rnd.IntN(3) > 0 {
@@ -120,7 +120,7 @@ func randomRequest(rnd *rand.Rand) RideRequest {
 }
 
 func randomCancel(rnd *rand.Rand) RideCancel {
-	c := RideCancel{RequestID: randomID(rnd), Time: randomTime(rnd), Reason: randomName(rnd)}
+	c := RideCancel{RequestID: randomID(rnd), Time: randomEventTime(rnd), Reason: randomName(rnd)}
 	if rnd.IntN(2) == 0 {
 		c.CustomerID = randomID(rnd)
 	}

@@ -28,7 +28,10 @@ const (
 	ReasonBadTimestamp     Reason = "bad_timestamp"
 	ReasonFutureTimestamp  Reason = "timestamp_in_future"
 	ReasonStaleTimestamp   Reason = "timestamp_too_old"
-	ReasonBadInternal      Reason = "bad_internal_record"
+	// ReasonBadRecordTime: a record whose Kafka timestamp the engine was told to trust
+	// (ridematch match --clock producer) lies outside the sane range (event.Time.Valid).
+	ReasonBadRecordTime Reason = "bad_record_timestamp"
+	ReasonBadInternal   Reason = "bad_internal_record"
 )
 
 // ErrInvalid is matched (errors.Is) by every *InvalidError.

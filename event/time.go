@@ -2,6 +2,7 @@ package event
 
 import (
 	"errors"
+	"math"
 	"time"
 )
 
@@ -10,31 +11,91 @@ import (
 // state machines free of time.Time's wall/monotonic subtleties.
 type Time int64
 
-// TimeOf converts a time.Time.
-func TimeOf(t time.Time) Time { return Time(t.UnixMicro()) }
+// The sane range of event times: the engine accepts no timestamp outside [MinTime,
+// MaxTime) from outside (ValidTime), so every time it holds, and every sum and difference
+// of them, is far from where int64 microseconds or nanoseconds overflow.
+var (
+	MinTime = Time(daysFromCivil(2000, 1, 1) * 86400 * 1e6) // 2000-01-01T00:00:00Z
+	MaxTime = Time(daysFromCivil(2100, 1, 1) * 86400 * 1e6) // 2100-01-01T00:00:00Z
+)
+
+// Valid reports whether t lies in the sane range [MinTime, MaxTime).
+func (t Time) Valid() bool { return t >= MinTime && t < MaxTime }
+
+// TimeOf converts a time.Time; times beyond what int64 microseconds hold saturate.
+func TimeOf(t time.Time) Time {
+	const limit = math.MaxInt64 / 1000
+	switch ms := t.UnixMilli(); {
+	case ms > limit:
+		return math.MaxInt64
+	case ms < -limit:
+		return math.MinInt64
+	}
+	return Time(t.UnixMicro())
+}
 
 // Std converts to a time.Time in UTC.
 func (t Time) Std() time.Time { return time.UnixMicro(int64(t)).UTC() }
 
-// Add returns t+d.
-func (t Time) Add(d time.Duration) Time { return t + Time(d/time.Microsecond) }
+// Add returns t+d, saturating at the ends of Time's range rather than wrapping.
+func (t Time) Add(d time.Duration) Time { return t.plus(int64(d / time.Microsecond)) }
 
-// Sub returns t-u.
-func (t Time) Sub(u Time) time.Duration { return time.Duration(t-u) * time.Microsecond }
+func (t Time) plus(us int64) Time {
+	s := int64(t) + us // wraps on overflow, which the checks below catch
+	switch {
+	case us > 0 && s < int64(t):
+		return math.MaxInt64
+	case us < 0 && s > int64(t):
+		return math.MinInt64
+	}
+	return Time(s)
+}
+
+// Sub returns t-u, saturating at the largest or smallest time.Duration (about 292 years)
+// rather than wrapping: the difference of two far-apart times keeps its sign and stays
+// larger than any bound it is compared with.
+func (t Time) Sub(u Time) time.Duration {
+	const most = math.MaxInt64 / int64(time.Microsecond)
+	d := int64(t) - int64(u) // wraps on overflow
+	if (t >= 0) != (u >= 0) && (d >= 0) != (t >= 0) {
+		d = math.MaxInt64
+		if t < 0 {
+			d = math.MinInt64
+		}
+	}
+	switch {
+	case d > most:
+		return math.MaxInt64
+	case d < -most:
+		return math.MinInt64
+	}
+	return time.Duration(d) * time.Microsecond
+}
 
 // Millis is t in milliseconds, the unit of Kafka record timestamps.
 func (t Time) Millis() int64 { return int64(t) / 1000 }
 
-// FromMillis converts a Kafka record timestamp.
-func FromMillis(ms int64) Time { return Time(ms * 1000) }
+// FromMillis converts a Kafka record timestamp, saturating like TimeOf.
+func FromMillis(ms int64) Time {
+	const limit = math.MaxInt64 / 1000
+	switch {
+	case ms > limit:
+		return math.MaxInt64
+	case ms < -limit:
+		return math.MinInt64
+	}
+	return Time(ms * 1000)
+}
 
 // String is the RFC 3339 form with microseconds, for logs and tests.
 func (t Time) String() string { return string(t.AppendISO(nil)) }
 
 // AppendISO appends t as RFC 3339 in UTC with six fractional digits, a form both Go and
-// Python's datetime.fromisoformat read back exactly.
+// Python's datetime.fromisoformat read back exactly. A time outside years 0000-9999, which
+// has no such form, is written as the nearest that has: nothing the engine holds comes
+// near them (Valid), but what it writes must always parse.
 func (t Time) AppendISO(b []byte) []byte {
-	us := int64(t)
+	us := min(max(int64(t), minSecs*1e6), maxSecs*1e6-1)
 	secs, frac := us/1e6, us%1e6
 	if frac < 0 {
 		secs, frac = secs-1, frac+1e6

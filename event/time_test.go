@@ -2,6 +2,8 @@ package event
 
 import (
 	"errors"
+	"math"
+	"math/big"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -214,6 +216,16 @@ func randomTime(rnd *rand.Rand) Time {
 	}
 }
 
+// randomEventTime is a random microsecond an input event may carry: in the sane range,
+// often on a whole second.
+func randomEventTime(rnd *rand.Rand) Time {
+	t := MinTime + Time(rnd.Int64N(int64(MaxTime-MinTime)))
+	if rnd.IntN(4) == 0 {
+		t -= t % 1e6
+	}
+	return t
+}
+
 func TestTimeRoundTrip(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	edges := []Time{0, -1, 1, minTime, maxTime, 999999, -999999, -1000000, 1000000}
@@ -321,4 +333,132 @@ func TestParseTimeRoundTripsAtTheEdges(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTimeArithmeticSaturates: sums and differences of extreme times saturate instead of
+// wrapping. A wrapped difference once let a year-2611 timestamp pass as 10 minutes ahead.
+func TestTimeArithmeticSaturates(t *testing.T) {
+	const maxT, minT = Time(math.MaxInt64), Time(math.MinInt64)
+	year2611 := TimeOf(time.Date(2611, 2, 17, 0, 0, 0, 0, time.UTC))
+	now := TimeOf(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
+	subs := []struct {
+		name string
+		t, u Time
+		want time.Duration
+	}{
+		{"small", now.Add(time.Second), now, time.Second},
+		{"small negative", now, now.Add(time.Second), -time.Second},
+		{"2611 minus now: more than 292 years", year2611, now, math.MaxInt64},
+		{"now minus 2611", now, year2611, math.MinInt64},
+		{"max minus min", maxT, minT, math.MaxInt64},
+		{"min minus max", minT, maxT, math.MinInt64},
+		{"max minus -1", maxT, -1, math.MaxInt64},
+		{"min minus 1", minT, 1, math.MinInt64},
+		{"zero minus min", 0, minT, math.MaxInt64},
+		{"the largest duration exactly", Time(math.MaxInt64 / 1000), 0, time.Duration(math.MaxInt64/1000) * time.Microsecond},
+		{"one past it", Time(math.MaxInt64/1000 + 1), 0, math.MaxInt64},
+	}
+	for _, tt := range subs {
+		if got := tt.t.Sub(tt.u); got != tt.want {
+			t.Errorf("%s: Sub = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	adds := []struct {
+		name string
+		t    Time
+		d    time.Duration
+		want Time
+	}{
+		{"small", now, time.Second, now + 1e6},
+		{"max plus 1", maxT, time.Microsecond, maxT},
+		{"min minus 1", minT, -time.Microsecond, minT},
+		{"max duration to 2611", year2611, math.MaxInt64, year2611 + Time(math.MaxInt64/int64(time.Microsecond))},
+		{"max duration to max", maxT - 5, math.MaxInt64, maxT},
+		{"min duration to min", minT + 5, math.MinInt64, minT},
+	}
+	for _, tt := range adds {
+		if got := tt.t.Add(tt.d); got != tt.want {
+			t.Errorf("%s: Add = %v, want %v", tt.name, int64(got), int64(tt.want))
+		}
+	}
+	if got := FromMillis(math.MaxInt64); got != maxT {
+		t.Errorf("FromMillis(max) = %d", got)
+	}
+	if got := FromMillis(math.MinInt64); got != minT {
+		t.Errorf("FromMillis(min) = %d", got)
+	}
+	for _, v := range []Time{maxT, minT, 0, year2611 * 1000} {
+		b := v.AppendISO(nil)
+		if _, err := time.Parse(time.RFC3339Nano, string(b)); err != nil || len(b) != len("2026-11-25T19:00:00.000000Z") {
+			t.Errorf("AppendISO(%d) = %s: not RFC 3339 with a four-digit year (%v)", int64(v), b, err)
+		}
+	}
+}
+
+// FuzzTimeArithmetic: for any two times, Sub never wraps (its sign is the sign of the true
+// difference, and a difference a Duration can hold is exact), Add never wraps, and
+// AppendISO always writes what ParseTime and Go's RFC 3339 parser read.
+func FuzzTimeArithmetic(f *testing.F) {
+	for _, v := range [][2]int64{{0, 0}, {math.MaxInt64, math.MinInt64}, {math.MinInt64, math.MaxInt64}, {math.MaxInt64, -1},
+		{int64(MaxTime), int64(MinTime)}, {20209000000000000, 1764979200000000}, {253402300799999999, -62167219200000000}} {
+		f.Add(v[0], v[1])
+	}
+	f.Fuzz(func(t *testing.T, a, b int64) {
+		ta, tb := Time(a), Time(b)
+		d := ta.Sub(tb)
+		cmp := big.NewInt(a)
+		cmp.Sub(cmp, big.NewInt(b))
+		switch {
+		case cmp.Sign() > 0 && d <= 0, cmp.Sign() < 0 && d >= 0, cmp.Sign() == 0 && d != 0:
+			t.Fatalf("%d.Sub(%d) = %v: wrong sign", a, b, d)
+		}
+		if us := new(big.Int).Mul(cmp, big.NewInt(1000)); us.IsInt64() && d != time.Duration(us.Int64()) {
+			t.Fatalf("%d.Sub(%d) = %v, want %v", a, b, d, us)
+		}
+		sum := ta.Add(time.Duration(b))
+		want := new(big.Int).Add(big.NewInt(a), big.NewInt(b/1000))
+		switch {
+		case want.IsInt64() && int64(sum) != want.Int64():
+			t.Fatalf("%d.Add(%d) = %d, want %v", a, b, sum, want)
+		case !want.IsInt64() && want.Sign() > 0 && sum != math.MaxInt64, !want.IsInt64() && want.Sign() < 0 && sum != math.MinInt64:
+			t.Fatalf("%d.Add(%d) = %d: did not saturate", a, b, sum)
+		}
+		s := string(ta.AppendISO(nil))
+		if _, err := ParseTime(s); err != nil {
+			t.Fatalf("ParseTime(AppendISO(%d) = %s): %v", a, s, err)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, s); err != nil {
+			t.Fatalf("AppendISO(%d) = %s: %v", a, s, err)
+		}
+		if ta >= minTime && ta <= maxTime {
+			if back, _ := ParseTime(s); back != ta {
+				t.Fatalf("AppendISO(%d) = %s reads back as %d", a, s, back)
+			}
+		}
+	})
+}
+
+// FuzzParseTime: ParseTime never panics, and whatever it accepts lies in years 0000-9999
+// and is written back by AppendISO as a string that reads back to the same time.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"2026-11-25T19:00:00.123456", "2026-11-25T19:00:00Z", "2611-02-17T10:30:00.123456Z",
+		"9999-12-31T23:59:59.999999-23:59", "0000-01-01T00:00:00+23:59", "2026-11-25 19:00:00,5+05:30", "2026-02-29T00:00:00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseTime(s)
+		if err != nil {
+			if !errors.Is(err, ErrTimestamp) {
+				t.Fatalf("ParseTime(%q): %v does not wrap ErrTimestamp", s, err)
+			}
+			return
+		}
+		if v < minTime || v > maxTime {
+			t.Fatalf("ParseTime(%q) = %d, outside years 0000-9999", s, v)
+		}
+		back, err := ParseTime(v.String())
+		if err != nil || back != v {
+			t.Fatalf("ParseTime(%q) = %v, which reads back as %v, %v", s, v, back, err)
+		}
+	})
 }
