@@ -102,9 +102,17 @@ func DefaultConfig() Config {
 		ThroughputRuns:   3,
 		Seed:             1,
 		Phases:           AllPhases,
-		Engine:           engine.DefaultConfig(),
+		Engine:           benchEngine(),
 		Log:              zerolog.Nop(),
 	}
+}
+
+// benchEngine is the engine the bench runs: its inputs come from its own simulated world,
+// whose records carry simulated time.
+func benchEngine() engine.Config {
+	c := engine.DefaultConfig()
+	c.Clock = engine.ClockProducer
+	return c
 }
 
 // AllPhases are the phases of a full run, in the order they run.

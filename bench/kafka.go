@@ -580,7 +580,7 @@ func measureRestore(ctx context.Context, cfg Config) (time.Duration, int, error)
 			}
 			rt.RouteEvent(in, src, func(_ int32, rec *event.LogRecord) { apply(rec) })
 		})
-		apply(router.Tick(t))
+		apply(&event.LogRecord{Kind: event.LogTick, Time: t})
 	}
 	flush()
 	if err := cl.Flush(ctx); err != nil {
@@ -595,7 +595,7 @@ func measureRestore(ctx context.Context, cfg Config) (time.Duration, int, error)
 	if _, err := adm.CommitOffsets(ctx, group, offs); err != nil {
 		return 0, 0, err
 	}
-	tick := event.AppendToFrame(nil, router.Tick(event.TimeOf(time.Now())))
+	tick := event.AppendToFrame(nil, &event.LogRecord{Kind: event.LogTick, Time: event.TimeOf(time.Now())})
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: regionLog, Partition: 0, Value: tick}).FirstErr(); err != nil {
 		return 0, 0, err
 	}

@@ -85,7 +85,7 @@ func (p *pipeline) input(in *event.Input) {
 // tick writes a router's clock into every partition.
 func (p *pipeline) tick(t event.Time) {
 	for i := range p.parts {
-		p.deliver(int32(i), router.Tick(t))
+		p.deliver(int32(i), &event.LogRecord{Kind: event.LogTick, Time: t})
 	}
 	p.drain()
 }

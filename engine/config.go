@@ -22,6 +22,21 @@ import (
 	"ridematch/router"
 )
 
+// Clock says whose timestamps make the engine's clock (see matcher/doc.go, Time).
+type Clock string
+
+const (
+	// ClockBroker (the default) times each input record by the broker: its timestamp
+	// when the broker set it (topics with message.timestamp.type=LogAppendTime, as
+	// ridematch topics creates them), else when the router received it. No producer can
+	// move the engine's clock.
+	ClockBroker Clock = "broker"
+	// ClockProducer times each input record by the timestamp its producer gave it: for
+	// trusted producers that run simulated time, such as the simulator sped up, the demo,
+	// the bench and trip replays, on topics that keep producer timestamps (CreateTime).
+	ClockProducer Clock = "producer"
+)
+
 // Config holds every engine setting: the connection, the topics, both stages' logic, and
 // the plumbing. DefaultConfig gives the defaults; `ridematch match` maps its flags onto it.
 type Config struct {
@@ -30,6 +45,8 @@ type Config struct {
 	Router  router.Config
 	Matcher matcher.Config
 
+	// Clock says whose timestamps time the input records (default ClockBroker).
+	Clock Clock
 	// RunRouter and RunMatcher choose the stages this instance runs (default both).
 	RunRouter, RunMatcher bool
 	// RouterGroup and MatcherGroup are the consumer groups (defaults ridematch-router and
@@ -97,6 +114,7 @@ func DefaultConfig() Config {
 		Topics:                 ridematch.DefaultTopics(),
 		Router:                 router.DefaultConfig(),
 		Matcher:                matcher.DefaultConfig(),
+		Clock:                  ClockBroker,
 		RunRouter:              true,
 		RunMatcher:             true,
 		RouterGroup:            "ridematch-router",
@@ -120,6 +138,8 @@ func (c Config) Validate() error {
 	switch {
 	case !c.RunRouter && !c.RunMatcher:
 		return fmt.Errorf("%w: run at least one stage", ErrConfig)
+	case c.Clock != ClockBroker && c.Clock != ClockProducer:
+		return fmt.Errorf("%w: the clock %q is neither %q nor %q", ErrConfig, c.Clock, ClockBroker, ClockProducer)
 	case c.TickInterval < time.Millisecond:
 		return fmt.Errorf("%w: the tick interval must be at least 1ms", ErrConfig)
 	case c.MaxBatch < 1:

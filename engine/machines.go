@@ -10,124 +10,10 @@ import (
 
 	"ridematch"
 	"ridematch/event"
-	"ridematch/geo"
 	"ridematch/matcher"
-	"ridematch/router"
 )
 
 const roleRegionLog = ridematch.RoleRegionLog
-
-// routerMachine is the first stage: one router.Router per input partition, and the
-// router's clock, which it writes into every region-log partition as ticks.
-type routerMachine struct {
-	cfg        *Config
-	partitions int32 // of the region log
-	stats      *Stats
-	drivers    string
-	regionLog  string
-	dlq        string
-	// locator finds drivers' index cells for all the routers of the stage, sharing the
-	// cell outlines it makes.
-	locator *geo.Locator
-
-	// The clock: the latest event time routed, and the wall time it was reached. While no
-	// events come, ticks carry it forward at the wall clock's pace.
-	watermark   event.Time
-	watermarkAt time.Time
-	nextTick    time.Time
-}
-
-func newRouterMachine(cfg *Config, partitions int32, stats *Stats) *routerMachine {
-	return &routerMachine{
-		cfg:        cfg,
-		partitions: partitions,
-		stats:      stats,
-		locator:    geo.NewLocator(cfg.Router.Resolutions.Index),
-		drivers:    cfg.Topics.Name(ridematch.RoleDriverLocations),
-		regionLog:  cfg.Topics.Name(ridematch.RoleRegionLog),
-		dlq:        cfg.Topics.Name(ridematch.RoleDeadLetter),
-	}
-}
-
-func (m *routerMachine) pollWait() time.Duration { return m.cfg.TickInterval }
-
-func (m *routerMachine) open(t tp) (state, time.Duration, error) {
-	rt, err := router.New(m.cfg.Router, m.partitions, m.locator)
-	if err != nil {
-		return nil, 0, err
-	}
-	st := &routerState{m: m, rt: rt, src: router.RideRequests}
-	if t.topic == m.drivers {
-		st.src = router.DriverLocations
-		// Only driver-locations partitions carry state: where each driver was sent.
-		return st, m.cfg.Router.History(), nil
-	}
-	return st, 0, nil
-}
-
-func (m *routerMachine) idle(now time.Time, parts map[tp]state, out *outbox) bool {
-	for _, st := range parts {
-		if wm := st.(*routerState).rt.Watermark(); wm > m.watermark {
-			m.watermark, m.watermarkAt = wm, now
-		}
-	}
-	if m.watermark == 0 || now.Before(m.nextTick) {
-		return false
-	}
-	m.nextTick = now.Add(m.cfg.TickInterval)
-	clock := m.watermark.Add(now.Sub(m.watermarkAt))
-	tick := router.Tick(clock)
-	for p := int32(0); p < m.partitions; p++ {
-		out.logRecord(p, tick)
-	}
-	m.stats.update(func(s *Snapshot) { s.Ticks += uint64(m.partitions) })
-	for _, st := range parts {
-		st.(*routerState).rt.Forget()
-	}
-	return true
-}
-
-type routerState struct {
-	m        *routerMachine
-	rt       *router.Router
-	src      router.Input
-	out      *outbox // of the record being routed; nil while replaying
-	emit     router.Emit
-	reported router.Stats // what done last added to the engine's counters
-}
-
-func (s *routerState) apply(r *kgo.Record, out *outbox) {
-	if s.emit == nil {
-		s.emit = func(p int32, lr *event.LogRecord) {
-			if s.out != nil {
-				s.out.logRecord(p, lr)
-			}
-		}
-	}
-	s.out = out
-	err := s.rt.Route(r.Value, router.Source{Topic: s.src, Time: event.TimeOf(r.Timestamp)}, s.emit)
-	if out != nil && err != nil {
-		out.deadLetter(s.m.dlq, r, err)
-	}
-	if out == nil {
-		// A replay's records were counted when they were first handled.
-		s.reported = s.rt.Stats()
-	}
-}
-
-// done adds what the live records of a batch did to the engine's counters, once a batch
-// rather than once a record.
-func (s *routerState) done() {
-	now := s.rt.Stats()
-	before := s.reported
-	s.reported = now
-	s.m.stats.update(func(st *Snapshot) {
-		st.StaleDrivers += now.Stale - before.Stale
-		st.DriverUpdates += now.Drivers - before.Drivers
-		st.Requests += now.Requests - before.Requests
-		st.Cancels += now.Cancels - before.Cancels
-	})
-}
 
 // matcherMachine is the second stage: one matcher.Partition per region-log partition.
 type matcherMachine struct {
@@ -217,6 +103,7 @@ func (s *matcherState) preload(r *kgo.Record) {
 
 // apply applies each record of a region-log frame; with out nil it replays them.
 func (s *matcherState) apply(r *kgo.Record, out *outbox) {
+	s.p.Frame(event.TimeOf(r.Timestamp))
 	err := event.EachInFrame(r.Value, func(i int, b []byte) error {
 		if err := event.DecodeLog(b, &s.rec); err != nil {
 			return err

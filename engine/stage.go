@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -63,6 +64,9 @@ type outbox struct {
 	regionLog string
 	frames    map[int32][]byte
 	counts    map[int32]int
+	// header, if set, gives the record every new region-log frame opens with (the
+	// router's mark); nil from it opens the frame with none.
+	header func() *event.LogRecord
 	// spare are buffers to open frames in, and sent the frames closed: a committed
 	// transaction's frames are the next one's spare.
 	spare, sent [][]byte
@@ -78,8 +82,24 @@ func (o *outbox) add(r *kgo.Record) { o.records = append(o.records, r) }
 
 // logRecord adds a record to partition p's open frame of the region log.
 func (o *outbox) logRecord(p int32, r *event.LogRecord) {
+	o.open(p)
 	o.frames[p] = event.AppendToFrame(o.frame(p), r)
 	o.framed(p)
+}
+
+// open opens a frame for partition p, with its header, unless one is open; it reports
+// whether it opened one.
+func (o *outbox) open(p int32) bool {
+	if _, ok := o.frames[p]; ok || o.header == nil {
+		return false
+	}
+	h := o.header()
+	if h == nil {
+		return false
+	}
+	o.frames[p] = event.AppendToFrame(o.frame(p), h)
+	o.counts[p]++
+	return true
 }
 
 // rawRecord adds bytes that are not a LogRecord to partition p's open frame.
@@ -346,24 +366,41 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 	}
 
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if len(p.Records) == 0 {
-			return
+		if t := (tp{p.Topic, p.Partition}); len(p.Records) > 0 && s.parts[t] != nil {
+			touched[t] = true
 		}
-		t := tp{p.Topic, p.Partition}
-		st := s.parts[t]
-		if st == nil {
-			return // revoked while restoring
-		}
-		touched[t] = true
-		for _, r := range p.Records {
-			st.apply(r, out)
-			r.Recycle() // a state keeps no record, nor any of its fields but bytes
-		}
-		st.done()
 	})
+	handled := fetches.NumRecords()
+	var rewind map[string]map[int32]kgo.EpochOffset
+	if rm, ok := s.machine.(*routerMachine); ok {
+		// The router routes the records in log-time order across its partitions, and
+		// gives back those that may yet be preceded: they are read again.
+		now := time.Now()
+		out.header = func() *event.LogRecord { return rm.header(s.parts, now) }
+		s.mu.Lock()
+		assigned := maps.Clone(s.assigned)
+		s.mu.Unlock()
+		handled, rewind = rm.route(ctx, adm, fetches, s.parts, assigned, out)
+	} else {
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			st := s.parts[tp{p.Topic, p.Partition}]
+			if len(p.Records) == 0 || st == nil {
+				return // nothing, or revoked while restoring
+			}
+			for _, r := range p.Records {
+				st.apply(r, out)
+				r.Recycle() // a state keeps no record, nor any of its fields but bytes
+			}
+			st.done()
+		})
+	}
 	wrote := s.machine.idle(time.Now(), s.parts, out)
 	out.closeFrames()
-	if len(out.records) == 0 && !wrote && fetches.NumRecords() == 0 {
+	if len(rewind) > 0 {
+		// Before the commit, which takes the consumer's positions as the offsets to commit.
+		sess.Client().SetOffsets(rewind)
+	}
+	if len(out.records) == 0 && !wrote && handled == 0 {
 		s.spare = out.spare // no frame was opened
 		return true, touched, nil
 	}
@@ -402,7 +439,7 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 	flushed := time.Now()
 	var committed bool
 	var err error
-	if fetches.NumRecords() == 0 {
+	if handled == 0 && len(rewind) == 0 {
 		// Nothing consumed, so no offsets to commit (only the router's clock ticks): end
 		// the transaction on the client. The session's End would hold the next one back
 		// 500ms, as without a TxnOffsetCommit it cannot learn that the broker has KIP-447.
@@ -417,11 +454,11 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		return false, touched, fmt.Errorf("ending the transaction: %w", err)
 	}
 	if committed {
-		s.stats.committed(s.name, fetches.NumRecords(), len(out.records))
+		s.stats.committed(s.name, handled, len(out.records))
 	}
 	if s.cfg.OnTransaction != nil {
 		s.cfg.OnTransaction(TransactionTiming{
-			Stage: s.name, Records: fetches.NumRecords(), Committed: committed,
+			Stage: s.name, Records: handled, Committed: committed,
 			Process: processed.Sub(started), Produce: flushed.Sub(processed), Commit: time.Since(flushed),
 		})
 	}

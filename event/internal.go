@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"time"
 
 	"ridematch/geo"
 )
@@ -20,8 +21,9 @@ const (
 	// LogCancel is a ride_cancelled; the router sends it to every partition, since only the
 	// partition that holds the request (or the reserved driver) can act on it.
 	LogCancel
-	// LogTick carries a router's clock into every partition, so that time passes in the log
-	// even when no events do.
+	// LogTick moves a partition's clock to its time. Routers of version 2 wrote one into
+	// every partition every tick; version 3 routers write LogMark instead, and LogTick is
+	// for a caller that applies records to a partition directly (tests, benchmarks).
 	LogTick
 	// LogLeft tells a partition that a driver it may own moved to another partition.
 	LogLeft
@@ -31,7 +33,51 @@ const (
 	// or that it ended unmatched or cancelled, and at which region-log offsets. A partition
 	// rebuilt from its log makes exactly the recorded decisions (see matcher/doc.go).
 	LogDecision
+	// LogMark opens every frame a router writes: the log time each input partition the
+	// router owns has reached (its watermark), and which of them have records still to
+	// come. The records after it in the frame are in log-time order across those input
+	// partitions (the router merges them), so each one also says how far they all are. A
+	// frame of a mark alone is a tick: time passing while no records do.
+	LogMark
 )
+
+// SourceID names an input partition, the source of a router's records: the
+// driver-locations partition p is 2p, the ride-requests partition p is 2p+1.
+type SourceID uint32
+
+// SourceOf returns the id of partition p of the driver-locations topic, or of the
+// ride-requests topic if requests.
+func SourceOf(requests bool, p int32) SourceID {
+	id := SourceID(p) << 1
+	if requests {
+		id |= 1
+	}
+	return id
+}
+
+// SourceMark is where one input partition stands.
+type SourceMark struct {
+	Source SourceID
+	// Claim is the partition's watermark: no record of it with an earlier log time will
+	// follow.
+	Claim Time
+	// Lagging: the partition has records the router has not routed yet. Each merged record
+	// after the mark moves a lagging partition's watermark up to its own log time; a
+	// partition that is not lagging (caught up) moves at most Slack past its claim.
+	Lagging bool
+}
+
+// Mark is a LogMark's content.
+type Mark struct {
+	// Slack bounds how far a merged record may move a caught-up partition's watermark past
+	// its claim; Unbounded when the log times are the broker's or the router's own, which
+	// no producer sets.
+	Slack   time.Duration
+	Sources []SourceMark
+}
+
+// Unbounded is the Slack of a mark whose merged records move every partition.
+const Unbounded time.Duration = -1
 
 // Route says how a driver update reached its partition (see matcher/doc.go, ownership).
 type Route uint8
@@ -57,9 +103,14 @@ type Reservation struct {
 // LogRecord is one record of the region log, decoded. Kind says which fields are set.
 type LogRecord struct {
 	Kind LogKind
-	// Time is the event time: the driver's or request's timestamp, the tick's clock, or the
-	// time of the move for Left and Token.
+	// Time is the record's log time, the engine's clock for it: when the broker (or the
+	// router, or a trusted producer) says the input record arrived; for a mark the least of
+	// its claims; for Left and Token the log time of the move; for a decision when it was
+	// made. The device's own timestamp is data: Driver.Time, Request.Time, Cancel.Time.
 	Time Time
+	// Legacy: decoded from a version 2 record, whose Time was the device's timestamp and
+	// could be anything a producer wrote (see matcher/doc.go, Time).
+	Legacy bool
 
 	Driver  DriverLocation // LogDriver
 	Route   Route          // LogDriver
@@ -76,6 +127,7 @@ type LogRecord struct {
 	RequestID   string      // LogDecision
 	CustomerID  string      // LogDecision
 	Outcome     Outcome     // LogDecision
+	Mark        Mark        // LogMark
 	// Offset is, for LogDecision, the region-log offset of the record whose handling made
 	// the decision; RequestOffset that of the request's own record.
 	Offset, RequestOffset int64
@@ -94,8 +146,12 @@ const (
 	OutcomeMatchCancelled
 )
 
-// logVersion 2 added the index cell to driver and request records.
-const logMagic, logVersion = 'R', 2
+// logVersion 2 added the index cell to driver and request records; 3 made Time the log
+// time, with the device's timestamp beside it, and added LogMark.
+const (
+	logMagic                    = 'R'
+	logVersion, logVersionOlder = 3, 2
+)
 
 // ErrLogRecord is wrapped by every region-log decoding error.
 var ErrLogRecord = errors.New("malformed region-log record")
@@ -103,12 +159,26 @@ var ErrLogRecord = errors.New("malformed region-log record")
 // AppendLog appends r's binary form to b. The form is a magic byte, a version, the kind,
 // then the kind's fields as varints, IEEE 754 doubles and length-prefixed strings: about
 // a third the size of the JSON and an order of magnitude cheaper to decode.
+//
+// A Legacy record is written in the version 2 form, which has no LogMark and no device
+// time apart from Time: tests write the logs of an earlier engine with it.
 func AppendLog(b []byte, r *LogRecord) []byte {
-	b = append(b, logMagic, logVersion, byte(r.Kind))
+	v := byte(logVersion)
+	if r.Legacy {
+		v = logVersionOlder
+	}
+	b = append(b, logMagic, v, byte(r.Kind))
 	b = binary.AppendVarint(b, int64(r.Time))
+	// The device's time, as its distance from the log time (wrapping, like the decoder).
+	device := func(t Time) {
+		if !r.Legacy {
+			b = binary.AppendVarint(b, int64(t)-int64(r.Time))
+		}
+	}
 	switch r.Kind {
 	case LogDriver:
 		d := &r.Driver
+		device(d.Time)
 		b = appendString(b, d.DriverID)
 		b = appendPoint(b, d.Location)
 		b = appendF64(b, d.SpeedKMH)
@@ -119,6 +189,7 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 		b = binary.LittleEndian.AppendUint64(b, uint64(r.Cell))
 	case LogRequest:
 		q := &r.Request
+		device(q.Time)
 		b = appendString(b, q.RequestID)
 		b = appendString(b, q.CustomerID)
 		b = appendString(b, q.PickupName)
@@ -130,6 +201,7 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 		b = binary.LittleEndian.AppendUint64(b, uint64(r.Cell))
 	case LogCancel:
 		c := &r.Cancel
+		device(c.Time)
 		b = appendString(b, c.RequestID)
 		b = appendString(b, c.CustomerID)
 		b = appendString(b, c.Reason)
@@ -149,26 +221,55 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 		b = append(b, byte(r.Outcome))
 		b = binary.AppendVarint(b, r.Offset)
 		b = binary.AppendVarint(b, r.RequestOffset)
+	case LogMark:
+		m := &r.Mark
+		slack := int64(m.Slack / time.Microsecond)
+		if m.Slack < 0 {
+			slack = -1 // Unbounded
+		}
+		b = binary.AppendVarint(b, slack)
+		b = binary.AppendUvarint(b, uint64(len(m.Sources)))
+		for _, s := range m.Sources {
+			b = binary.AppendUvarint(b, uint64(s.Source))
+			b = binary.AppendVarint(b, int64(s.Claim)-int64(r.Time))
+			var flags byte
+			if s.Lagging {
+				flags = 1
+			}
+			b = append(b, flags)
+		}
 	}
 	return b
 }
 
-// DecodeLog decodes a region-log record. Strings are copied out of b, so b may be reused.
+// DecodeLog decodes a region-log record, of version 3 or the Legacy version 2. Strings
+// are copied out of b, so b may be reused; a mark's list of sources reuses r's.
 func DecodeLog(b []byte, r *LogRecord) error {
+	sources := r.Mark.Sources[:0]
 	*r = LogRecord{}
 	if len(b) < 3 || b[0] != logMagic {
 		return ErrLogRecord
 	}
-	if b[1] != logVersion {
+	switch b[1] {
+	case logVersion:
+	case logVersionOlder:
+		r.Legacy = true
+	default:
 		return errors.Join(ErrLogRecord, errors.New("unknown region-log version"))
 	}
 	d := decoder{b: b[3:]}
 	r.Kind = LogKind(b[2])
 	r.Time = Time(d.varint())
+	device := func() Time {
+		if r.Legacy {
+			return r.Time
+		}
+		return Time(int64(r.Time) + d.varint())
+	}
 	switch r.Kind {
 	case LogDriver:
 		v := &r.Driver
-		v.Time = r.Time
+		v.Time = device()
 		v.DriverID = d.string()
 		v.Location = d.point()
 		v.SpeedKMH = d.f64()
@@ -181,7 +282,7 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		r.Cell = geo.Cell(d.u64())
 	case LogRequest:
 		q := &r.Request
-		q.Time = r.Time
+		q.Time = device()
 		q.RequestID = d.string()
 		q.CustomerID = d.string()
 		q.PickupName = d.string()
@@ -193,7 +294,7 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		r.Cell = geo.Cell(d.u64())
 	case LogCancel:
 		c := &r.Cancel
-		c.Time = r.Time
+		c.Time = device()
 		c.RequestID = d.string()
 		c.CustomerID = d.string()
 		c.Reason = d.string()
@@ -213,6 +314,35 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		r.Outcome = Outcome(d.byte())
 		r.Offset = d.varint()
 		r.RequestOffset = d.varint()
+	case LogMark:
+		if r.Legacy {
+			return errors.Join(ErrLogRecord, errors.New("a mark in a version 2 record"))
+		}
+		slack := d.varint()
+		if slack < -1 || slack > math.MaxInt64/int64(time.Microsecond) {
+			return ErrLogRecord
+		}
+		r.Mark.Slack = time.Duration(slack) * time.Microsecond
+		if slack < 0 {
+			r.Mark.Slack = Unbounded
+		}
+		n := d.uvarint()
+		// Each source takes at least three bytes: no count can exceed what is left.
+		if n > uint64(len(d.b))/3 {
+			return ErrLogRecord
+		}
+		for range n {
+			src := d.uvarint()
+			claim := Time(int64(r.Time) + d.varint())
+			flags := d.byte()
+			if src > math.MaxUint32 || flags > 1 {
+				return ErrLogRecord
+			}
+			sources = append(sources, SourceMark{Source: SourceID(src), Claim: claim, Lagging: flags == 1})
+		}
+		if n > 0 {
+			r.Mark.Sources = sources
+		}
 	default:
 		return errors.Join(ErrLogRecord, errors.New("unknown region-log kind"))
 	}
@@ -241,6 +371,16 @@ type decoder struct {
 
 func (d *decoder) varint() int64 {
 	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
 		d.fail()
 		return 0

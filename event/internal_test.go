@@ -8,11 +8,12 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
 	"ridematch/geo"
 )
 
-var logKinds = []LogKind{LogDriver, LogRequest, LogCancel, LogTick, LogLeft, LogToken}
+var logKinds = []LogKind{LogDriver, LogRequest, LogCancel, LogTick, LogLeft, LogToken, LogMark}
 
 // randomBytes is any string: the region log carries what the router validated, but the
 // codec itself must not care.
@@ -67,12 +68,18 @@ func randomInt64(rnd *rand.Rand) int64 {
 // DecodeLog returns them.
 func randomLog(rnd *rand.Rand, k LogKind) LogRecord {
 	r := LogRecord{Kind: k, Time: Time(randomInt64(rnd))}
+	// A version 2 record, which has no mark and no device time of its own, now and then.
+	r.Legacy = k != LogMark && rnd.IntN(5) == 0
+	device := Time(randomInt64(rnd))
+	if r.Legacy {
+		device = r.Time
+	}
 	switch k {
 	case LogDriver:
 		r.Driver = DriverLocation{
 			DriverID:     randomBytes(rnd),
 			Location:     geo.Point{Lat: randomAnyFloat(rnd), Lng: randomAnyFloat(rnd)},
-			Time:         r.Time,
+			Time:         device,
 			SpeedKMH:     randomAnyFloat(rnd),
 			Heading:      randomAnyFloat(rnd),
 			Availability: Availability(rnd.Uint32()),
@@ -89,12 +96,12 @@ func randomLog(rnd *rand.Rand, k LogKind) LogRecord {
 			DropName:    randomBytes(rnd),
 			Pickup:      geo.Point{Lat: randomAnyFloat(rnd), Lng: randomAnyFloat(rnd)},
 			Drop:        geo.Point{Lat: randomAnyFloat(rnd), Lng: randomAnyFloat(rnd)},
-			Time:        r.Time,
+			Time:        device,
 			RideType:    RideType(rnd.Uint32()),
 			EstimatedKM: randomAnyFloat(rnd),
 		}
 	case LogCancel:
-		r.Cancel = RideCancel{RequestID: randomBytes(rnd), CustomerID: randomBytes(rnd), Time: r.Time, Reason: randomBytes(rnd)}
+		r.Cancel = RideCancel{RequestID: randomBytes(rnd), CustomerID: randomBytes(rnd), Time: device, Reason: randomBytes(rnd)}
 	case LogTick:
 	case LogLeft:
 		r.DriverID = randomBytes(rnd)
@@ -102,6 +109,11 @@ func randomLog(rnd *rand.Rand, k LogKind) LogRecord {
 	case LogToken:
 		r.DriverID = randomBytes(rnd)
 		r.Reservation = Reservation{RequestID: randomBytes(rnd), MatchID: randomBytes(rnd), Until: Time(randomInt64(rnd))}
+	case LogMark:
+		r.Mark.Slack = []time.Duration{Unbounded, 0, 30 * time.Second, time.Duration(rnd.Int64N(math.MaxInt64/1000)) * time.Microsecond}[rnd.IntN(4)]
+		for range rnd.IntN(40) {
+			r.Mark.Sources = append(r.Mark.Sources, SourceMark{Source: SourceID(rnd.Uint32()), Claim: Time(randomInt64(rnd)), Lagging: rnd.IntN(2) == 0})
+		}
 	}
 	return r
 }
@@ -152,12 +164,13 @@ func TestLogGolden(t *testing.T) {
 		give LogRecord
 		want []byte
 	}{
-		{"tick", LogRecord{Kind: LogTick, Time: 1}, []byte{'R', 2, byte(LogTick), 2}},
-		{"tick before the epoch", LogRecord{Kind: LogTick, Time: -1}, []byte{'R', 2, byte(LogTick), 1}},
-		{"left", LogRecord{Kind: LogLeft, Time: 64, DriverID: "D7", To: 3}, []byte{'R', 2, byte(LogLeft), 0x80, 0x01, 2, 'D', '7', 6}},
-		{"cancel", LogRecord{Kind: LogCancel, Time: 0, Cancel: RideCancel{RequestID: "R", Reason: "x"}}, []byte{'R', 2, byte(LogCancel), 0, 1, 'R', 0, 1, 'x'}},
-		{"token", LogRecord{Kind: LogToken, Time: 2, DriverID: "D", Reservation: Reservation{RequestID: "Q", MatchID: "M", Until: -2}}, []byte{'R', 2, byte(LogToken), 4, 1, 'D', 1, 'Q', 1, 'M', 3}},
-		{"driver", LogRecord{Kind: LogDriver, Time: 1, Route: RouteArrival, From: 2, Cell: 0x0102030405060708, Driver: DriverLocation{DriverID: "D", Time: 1, Location: geo.Point{Lat: 1, Lng: 2}, SpeedKMH: 0, Heading: 0.5, Availability: Busy, Vehicle: Auto, Rating: 4}},
+		// Version 2, which a restore still reads from a log an earlier engine wrote.
+		{"v2 tick", LogRecord{Kind: LogTick, Time: 1, Legacy: true}, []byte{'R', 2, byte(LogTick), 2}},
+		{"v2 tick before the epoch", LogRecord{Kind: LogTick, Time: -1, Legacy: true}, []byte{'R', 2, byte(LogTick), 1}},
+		{"v2 left", LogRecord{Kind: LogLeft, Time: 64, DriverID: "D7", To: 3, Legacy: true}, []byte{'R', 2, byte(LogLeft), 0x80, 0x01, 2, 'D', '7', 6}},
+		{"v2 cancel", LogRecord{Kind: LogCancel, Time: 0, Cancel: RideCancel{RequestID: "R", Reason: "x"}, Legacy: true}, []byte{'R', 2, byte(LogCancel), 0, 1, 'R', 0, 1, 'x'}},
+		{"v2 token", LogRecord{Kind: LogToken, Time: 2, DriverID: "D", Reservation: Reservation{RequestID: "Q", MatchID: "M", Until: -2}, Legacy: true}, []byte{'R', 2, byte(LogToken), 4, 1, 'D', 1, 'Q', 1, 'M', 3}},
+		{"v2 driver", LogRecord{Kind: LogDriver, Time: 1, Route: RouteArrival, From: 2, Cell: 0x0102030405060708, Driver: DriverLocation{DriverID: "D", Time: 1, Location: geo.Point{Lat: 1, Lng: 2}, SpeedKMH: 0, Heading: 0.5, Availability: Busy, Vehicle: Auto, Rating: 4}, Legacy: true},
 			[]byte{'R', 2, byte(LogDriver), 2, 1, 'D',
 				0, 0, 0, 0, 0, 0, 0xf0, 0x3f, // lat 1
 				0, 0, 0, 0, 0, 0, 0, 0x40, // lng 2
@@ -168,6 +181,32 @@ func TestLogGolden(t *testing.T) {
 				4,                      // from 2
 				8, 7, 6, 5, 4, 3, 2, 1, // the index cell
 			}},
+		// Version 3.
+		{"left", LogRecord{Kind: LogLeft, Time: 64, DriverID: "D7", To: 3}, []byte{'R', 3, byte(LogLeft), 0x80, 0x01, 2, 'D', '7', 6}},
+		{"cancel stamped a second early", LogRecord{Kind: LogCancel, Time: 2e6, Cancel: RideCancel{RequestID: "R", Reason: "x", Time: 1e6}}, []byte{'R', 3, byte(LogCancel), 0x80, 0x92, 0xf4, 0x01, 0xff, 0x88, 0x7a, 1, 'R', 0, 1, 'x'}},
+		{"driver stamped ahead", LogRecord{Kind: LogDriver, Time: 1, Route: RouteArrival, From: 2, Cell: 0x0102030405060708, Driver: DriverLocation{DriverID: "D", Time: 3, Location: geo.Point{Lat: 1, Lng: 2}, SpeedKMH: 0, Heading: 0.5, Availability: Busy, Vehicle: Auto, Rating: 4}},
+			[]byte{'R', 3, byte(LogDriver), 2,
+				4, // the device's time, 2us after the log's
+				1, 'D',
+				0, 0, 0, 0, 0, 0, 0xf0, 0x3f, // lat 1
+				0, 0, 0, 0, 0, 0, 0, 0x40, // lng 2
+				0, 0, 0, 0, 0, 0, 0, 0, // speed 0
+				0, 0, 0, 0, 0, 0, 0xe0, 0x3f, // heading 0.5
+				byte(Busy), byte(Auto), byte(RouteArrival),
+				0, 0, 0, 0, 0, 0, 0x10, 0x40, // rating 4
+				4,                      // from 2
+				8, 7, 6, 5, 4, 3, 2, 1, // the index cell
+			}},
+		{"mark", LogRecord{Kind: LogMark, Time: 10, Mark: Mark{Slack: 30 * time.Second, Sources: []SourceMark{
+			{Source: SourceOf(false, 3), Claim: 10, Lagging: true}, {Source: SourceOf(true, 0), Claim: 75},
+		}}}, []byte{'R', 3, byte(LogMark), 20,
+			0x80, 0x8e, 0xce, 0x1c, // slack: 30s in microseconds, zigzag varint
+			2,       // two sources
+			6, 0, 1, // driver-locations/3 at the mark's time, lagging
+			1, 130, 1, 0, // ride-requests/0 65us later, caught up
+		}},
+		{"mark, unbounded", LogRecord{Kind: LogMark, Time: 0, Mark: Mark{Slack: Unbounded, Sources: []SourceMark{{Source: 1, Claim: 0}}}},
+			[]byte{'R', 3, byte(LogMark), 0, 1, 1, 1, 0, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -215,11 +254,17 @@ func TestDecodeLogRefuses(t *testing.T) {
 		{"zero magic", append([]byte{0}, valid[1:]...)},
 		{"version 0", append([]byte{'R', 0}, valid[2:]...)},
 		{"version 1", append([]byte{'R', 1}, valid[2:]...)},
-		{"version 3", append([]byte{'R', 3}, valid[2:]...)},
+		{"version 4", append([]byte{'R', 4}, valid[2:]...)},
 		{"version 255", append([]byte{'R', 255}, valid[2:]...)},
-		{"kind 0", append([]byte{'R', 2, 0}, valid[3:]...)},
-		{"kind 8", append([]byte{'R', 2, 8}, valid[3:]...)},
-		{"kind 255", append([]byte{'R', 2, 255}, valid[3:]...)},
+		{"kind 0", append([]byte{'R', 3, 0}, valid[3:]...)},
+		{"kind 9", append([]byte{'R', 3, 9}, valid[3:]...)},
+		{"kind 255", append([]byte{'R', 3, 255}, valid[3:]...)},
+		{"a mark in version 2", []byte{'R', 2, byte(LogMark), 0, 1, 1, 1, 0, 0}},
+		{"mark flags 2", []byte{'R', 3, byte(LogMark), 0, 1, 1, 1, 0, 2}},
+		{"mark slack -2", []byte{'R', 3, byte(LogMark), 0, 3, 1, 1, 0, 0}},
+		{"mark counts more sources than it holds", []byte{'R', 3, byte(LogMark), 0, 1, 2, 1, 0, 0}},
+		{"mark counts 2^63 sources", append([]byte{'R', 3, byte(LogMark), 0, 1}, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01)},
+		{"mark source beyond 32 bits", []byte{'R', 3, byte(LogMark), 0, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0}},
 		{"tick without time", []byte{'R', 2, byte(LogTick)}},
 		{"overlong varint time", append([]byte{'R', 2, byte(LogTick)}, bytes.Repeat([]byte{0xff}, 11)...)},
 		{"string longer than the record", []byte{'R', 2, byte(LogLeft), 2, 10, 'D', 6}},

@@ -58,6 +58,10 @@ type Config struct {
 	// DedupWindow is how long request ids are remembered, so a duplicate request gets no
 	// second outcome (default 10m).
 	DedupWindow time.Duration
+	// CancelHold is how long a cancel for a request not seen yet is kept, in log time, so
+	// that the request, should it come after its cancel, ends ride_cancelled (default 10s;
+	// 0 keeps none).
+	CancelHold time.Duration
 	// Resolutions are the H3 resolutions of the index, surge cells and regions.
 	Resolutions geo.Resolutions
 	// Surge configures pricing.
@@ -81,6 +85,7 @@ func DefaultConfig() Config {
 		SweepInterval:      time.Second,
 		ForgetAfter:        2 * time.Minute,
 		DedupWindow:        10 * time.Minute,
+		CancelHold:         10 * time.Second,
 		Resolutions:        geo.DefaultResolutions(),
 		Surge:              surge.DefaultConfig(),
 	}
@@ -112,6 +117,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: max pickup distance must be between 0 and 50 km, got %v", ErrConfig, c.MaxPickupKM)
 	case c.ForgetAfter < c.DriverTTL:
 		return fmt.Errorf("%w: forget-after (%v) must be at least the driver TTL (%v)", ErrConfig, c.ForgetAfter, c.DriverTTL)
+	case c.CancelHold < 0 || c.CancelHold > c.DedupWindow:
+		return fmt.Errorf("%w: the cancel hold (%v) must be between 0 and the dedup window (%v)", ErrConfig, c.CancelHold, c.DedupWindow)
 	case c.DedupWindow < c.RequestTTL:
 		return fmt.Errorf("%w: the dedup window (%v) must be at least the request TTL (%v)", ErrConfig, c.DedupWindow, c.RequestTTL)
 	case !(c.SpeedKMH > 0) || !(c.PeakFactor > 0) || c.PickupBufferMin < 0:
@@ -133,7 +140,7 @@ func (c Config) Validate() error {
 // and smoothing. Everything older is in the decision log (see DecisionHistory).
 func (c Config) History() time.Duration {
 	// A silent driver is forgotten at the first forget boundary after ForgetAfter.
-	return max(c.ForgetAfter+forgetEvery*c.SweepInterval, c.ReservationTimeout, c.RequestTTL, c.Surge.History())
+	return max(c.ForgetAfter+forgetEvery*c.SweepInterval, c.ReservationTimeout, c.RequestTTL, c.CancelHold+c.SweepInterval, c.Surge.History())
 }
 
 // DecisionHistory is how much of the decision log a rebuild reads: History plus the

@@ -38,9 +38,16 @@ type Stats struct {
 	TokensReceived  uint64
 	StrayTokens     uint64 // tokens for a driver arrival this partition was not waiting for
 	SurgeUpdates    uint64
-	Ticks           uint64
+	Ticks           uint64 // marks and legacy ticks applied
 	ForgotDrivers   uint64
 	ReleasedExpired uint64 // reservations released by timeout
+	// Late counts router records whose log time had already passed when they came: the
+	// partition's clock had moved on with the other input partitions (see doc.go, Time).
+	Late uint64
+	// HeldCancels counts cancels held for a request not yet seen; CancelledOnArrival the
+	// requests such a cancel ended as they came.
+	HeldCancels        uint64
+	CancelledOnArrival uint64
 }
 
 type ownership uint8
@@ -105,7 +112,21 @@ type Partition struct {
 	id     int32
 	shared *Shared
 
-	clock      event.Time
+	// clock is the partition's watermark: how far every input partition the routers read
+	// is known to have got, in log time. Everything timed happens when the clock passes
+	// its moment, at that moment. now is the time of what is being handled: a record's own
+	// log time, if later than the clock, or the moment something fell due.
+	clock, now event.Time
+	// sources are the input partitions the routers' marks name, with their watermarks;
+	// group is the router frame being applied, if any, and limit the time its Kafka record
+	// says it was written, which bounds the clock of a frame without a mark (see Frame).
+	sources map[event.SourceID]*source
+	group   group
+	limit   event.Time
+	marks   uint64 // marks applied: the age of a source silent since its last
+	// held are cancels for requests not seen yet, by request id, until they lapse.
+	held map[string]heldCancel
+
 	drivers    event.IDMap[driverRef] // by id
 	index      index
 	requests   map[string]*request
@@ -171,6 +192,8 @@ func New(cfg Config, id int32, shared *Shared) (*Partition, error) {
 		reservations: make(map[driverRef]*event.Reservation),
 		forwards:     make(map[driverRef][]forward),
 		pricer:       pricer,
+		sources:      make(map[event.SourceID]*source),
+		held:         make(map[string]heldCancel),
 	}
 	p.index.drivers = &p.table
 	return p, nil
@@ -179,7 +202,8 @@ func New(cfg Config, id int32, shared *Shared) (*Partition, error) {
 // ID is the partition number.
 func (p *Partition) ID() int32 { return p.id }
 
-// Clock is the partition's event time: the latest time of any record applied.
+// Clock is the partition's watermark: the log time up to which it has heard from every
+// input partition, and the time up to which everything timed has happened.
 func (p *Partition) Clock() event.Time { return p.clock }
 
 // Stats returns the partition's counters.
@@ -234,7 +258,7 @@ func (p *Partition) Replay(r *event.LogRecord, offset int64, decided map[string]
 	// A match of a request from before the replayed span still reserved its driver.
 	for req, id := range p.decided {
 		if d := p.driver(id); d != nil && !d.reserved {
-			p.reserve(d, req, matchID(req, id, p.clock))
+			p.reserve(d, req, matchID(req, id, p.now))
 		}
 	}
 	p.replaying, p.decided = false, nil
@@ -258,12 +282,22 @@ func (p *Partition) Remember(d *event.LogRecord) {
 }
 
 func (p *Partition) apply(r *event.LogRecord) {
-	p.advance(r.Time)
+	switch r.Kind {
+	case event.LogMark:
+		p.mark(r)
+		return
+	case event.LogToken:
+		// A hand-off another partition wrote: its time is the driver's arrival, which says
+		// nothing of how far the routers have got.
+		p.now = p.clock
+	default:
+		p.arrive(r.Time)
+	}
 	switch r.Kind {
 	case event.LogDriver:
-		p.driverUpdate(&r.Driver, r.Route, r.Cell)
+		p.driverUpdate(&r.Driver, r.Time, r.Route, r.Cell)
 	case event.LogRequest:
-		p.request(&r.Request, r.Cell)
+		p.request(&r.Request, r.Time, r.Cell)
 	case event.LogCancel:
 		p.cancel(&r.Cancel)
 	case event.LogTick:
@@ -275,12 +309,199 @@ func (p *Partition) apply(r *event.LogRecord) {
 	}
 }
 
-// advance moves the clock to t (never back) and does what the passing of time makes due,
-// in a fixed order: surge boundaries, reservations and forgetting, retries, expiry.
-func (p *Partition) advance(t event.Time) {
-	if t > p.clock {
-		p.clock = t
+// Frame starts a frame of the region log: the records of one Kafka record, which one
+// router (or one matcher, for hand-offs) wrote at written, by its own clock. A router's
+// frame opens with a mark; a frame without one is from a matcher, from an engine older
+// than marks (Legacy records), or from a caller that applies records one by one. Such a
+// frame's router records move the clock to their own time, but never past written: a log
+// that an earlier engine wrote with a producer's clock cannot carry a restore past the
+// time it was written (see doc.go, Time). Zero written (no frame) bounds nothing.
+func (p *Partition) Frame(written event.Time) {
+	p.endGroup()
+	p.limit = written
+}
+
+// source is an input partition as a partition knows it.
+type source struct {
+	claim    event.Time // its watermark, as marks and merged records have moved it
+	lastMark uint64     // the last mark that named it
+	// lagging in the group being applied, if the last mark named it.
+	lagging bool
+}
+
+// sourceSilence is how many marks may pass without naming a source before the partition
+// stops waiting for it: an input partition no router has named for that long is gone,
+// not slow. Counting marks, not time, keeps the rule deterministic and out of reach of
+// any clock; routers mark every partition at least every tick, so it is tens of seconds.
+const sourceSilence = 1000
+
+// group is the state of a router frame being applied: the records after its mark are in
+// log-time order across the sources the mark names (the router merged them), so each one
+// moves them all (see event.LogMark).
+type group struct {
+	active bool
+	slack  time.Duration
+	// lowLagging and lowCaught are the least claims of the lagging and caught-up sources
+	// the mark named (never when none), other the least of the sources it did not name,
+	// and front the latest log time of the group's records so far.
+	lowLagging, lowCaught, other, front event.Time
+	members                             []event.SourceID
+}
+
+const never = event.Time(math.MaxInt64)
+
+// low is how far every source is known to have got at the group's front.
+func (g *group) low() event.Time {
+	lagging := never
+	if g.lowLagging != never {
+		lagging = max(g.lowLagging, g.front)
 	}
+	caught := never
+	if g.lowCaught != never {
+		reach := never // Unbounded
+		if g.slack >= 0 {
+			reach = g.lowCaught.Add(g.slack)
+		}
+		caught = max(g.lowCaught, min(g.front, reach))
+	}
+	return min(g.other, lagging, caught)
+}
+
+// mark starts a router's group: the mark's claims raise its sources' watermarks, and the
+// clock moves to the least watermark of every source.
+func (p *Partition) mark(r *event.LogRecord) {
+	p.endGroup()
+	p.stats.Ticks++
+	p.marks++
+	g := &p.group
+	*g = group{active: true, slack: r.Mark.Slack, lowLagging: never, lowCaught: never, other: never, front: math.MinInt64, members: g.members[:0]}
+	for _, m := range r.Mark.Sources {
+		s := p.sources[m.Source]
+		if s == nil {
+			s = &source{claim: m.Claim}
+			p.sources[m.Source] = s
+		}
+		s.claim = max(s.claim, m.Claim)
+		s.lastMark, s.lagging = p.marks, m.Lagging
+		if m.Lagging {
+			g.lowLagging = min(g.lowLagging, s.claim)
+		} else {
+			g.lowCaught = min(g.lowCaught, s.claim)
+		}
+		g.members = append(g.members, m.Source)
+	}
+	// The order of a map's range reaches nothing here: a minimum, and deletions.
+	for id, s := range p.sources {
+		switch {
+		case s.lastMark == p.marks:
+		case p.marks-s.lastMark > sourceSilence:
+			delete(p.sources, id)
+		default:
+			g.other = min(g.other, s.claim)
+		}
+	}
+	if low := g.low(); low != never {
+		p.advance(low)
+	}
+	p.now = p.clock
+}
+
+// endGroup folds the group's records into its sources' watermarks.
+func (p *Partition) endGroup() {
+	g := &p.group
+	if !g.active {
+		return
+	}
+	g.active = false
+	if g.front == math.MinInt64 {
+		return
+	}
+	for _, id := range g.members {
+		s := p.sources[id]
+		switch {
+		case s == nil: // named twice in the mark, and folded already
+		case s.lagging:
+			s.claim = max(s.claim, g.front)
+		case g.slack < 0:
+			s.claim = max(s.claim, g.front)
+		default:
+			s.claim = max(s.claim, min(g.front, s.claim.Add(g.slack)))
+		}
+	}
+}
+
+// arrive moves the clock for a router record of log time t: in a group, to where every
+// source is known to be once t is; outside one, to t itself, bounded by the frame's limit.
+// The record is then handled at t, or at the clock if that has passed t.
+func (p *Partition) arrive(t event.Time) {
+	if g := &p.group; g.active {
+		g.front = max(g.front, t)
+		if low := g.low(); low != never {
+			p.advance(low)
+		}
+		if t < p.clock {
+			p.stats.Late++
+		}
+		p.now = max(p.clock, t)
+		return
+	}
+	if p.limit != 0 {
+		t = min(t, p.limit)
+	}
+	p.advance(t)
+	p.now = p.clock
+}
+
+// advance moves the clock to t (never back), doing what falls due on the way at the
+// moment it falls due, in a fixed order at each moment: surge boundaries, reservations and
+// forgetting, retries, expiry. So what happens depends only on when things were due and on
+// the records applied before, never on how the clock was carried there: ticks that come
+// often or seldom give the same outputs.
+func (p *Partition) advance(t event.Time) {
+	if t <= p.clock {
+		return
+	}
+	if p.clock == 0 {
+		// The first record: nothing is due before it.
+		p.clock, p.now = t, t
+		p.due()
+		return
+	}
+	// Past a day of silence nothing the partition held is still timed; step the first
+	// day, then jump.
+	if t.Sub(p.clock) > maxStep {
+		p.advance(p.clock.Add(maxStep))
+		p.clock, p.now = t, t
+		p.nextSweep, p.nextForget, p.nextRetry = t, t, t
+		p.due()
+		return
+	}
+	for {
+		at := max(p.clock, p.nextDue())
+		if at > t {
+			break
+		}
+		p.clock, p.now = at, at
+		p.due()
+	}
+	p.clock, p.now = t, t
+}
+
+// maxStep is the longest silence advance steps through boundary by boundary; the longest
+// timed state (History) lapses well within it.
+const maxStep = 24 * time.Hour
+
+// nextDue is the next moment something falls due.
+func (p *Partition) nextDue() event.Time {
+	next := min(p.pricer.Next(), p.nextSweep, p.nextRetry)
+	if len(p.pending) > 0 {
+		next = min(next, p.nextExpiry)
+	}
+	return next
+}
+
+// due does what is due at the clock.
+func (p *Partition) due() {
 	if p.pricer.Due(p.clock) {
 		supply := p.supply()
 		p.pricer.Evaluate(p.clock, func(c geo.Cell) int { return supply[c] }, p.emitSurge)
@@ -409,19 +630,22 @@ func (p *Partition) cellOf(pt geo.Point, routed geo.Cell) geo.Cell {
 	return geo.CellOf(pt, p.cfg.Resolutions.Index)
 }
 
-func (p *Partition) driverUpdate(u *event.DriverLocation, route event.Route, cell geo.Cell) {
+// driverUpdate applies a driver's update of log time at. Its position dates from the
+// device's stamp or the log time, whichever is earlier: a phone whose clock runs ahead
+// does not keep its driver fresh for longer.
+func (p *Partition) driverUpdate(u *event.DriverLocation, at event.Time, route event.Route, cell geo.Cell) {
 	d := p.driver(u.DriverID)
 	if d == nil {
 		d = p.newDriver(u.DriverID)
 	}
-	d.seen = p.clock
+	d.seen = p.now
 	switch route {
 	case event.RouteGenesis:
 		d.own = ownOwned
 		delete(p.forwards, d.ref)
 	case event.RouteArrival:
 		if d.own != ownOwned {
-			d.own, d.arrival = ownIncoming, u.Time
+			d.own, d.arrival = ownIncoming, at
 		}
 	case event.RouteStay:
 		// A driver first seen with a plain update was owned here before the replayed
@@ -430,7 +654,10 @@ func (p *Partition) driverUpdate(u *event.DriverLocation, route event.Route, cel
 			d.own = ownOwned
 		}
 	}
-	if d.located && u.Time <= d.ts {
+	// The router drops an update stamped no later than the driver's last; what is left
+	// can only tie here, where the position's time is capped by the log time.
+	ts := min(u.Time, at)
+	if d.located && ts < d.ts {
 		p.stats.StaleUpdates++
 		p.reindex(d)
 		return
@@ -441,7 +668,7 @@ func (p *Partition) driverUpdate(u *event.DriverLocation, route event.Route, cel
 		d.cell = p.cellOf(u.Location, cell)
 	}
 	d.located = true
-	d.ts = u.Time
+	d.ts = ts
 	d.rating = u.Rating
 	d.vehicle = u.Vehicle
 	d.avail = u.Availability
@@ -487,7 +714,9 @@ func (p *Partition) reservation(d *driver) *event.Reservation {
 	return p.reservations[d.ref]
 }
 
-func (p *Partition) request(q *event.RideRequest, cell geo.Cell) {
+// request applies a ride request of log time at. It waits up to RequestTTL from then:
+// from when the engine got it, whatever the rider's phone stamped on it.
+func (p *Partition) request(q *event.RideRequest, at event.Time, cell geo.Cell) {
 	if _, dup := p.requests[q.RequestID]; dup {
 		p.stats.Duplicates++
 		return
@@ -499,9 +728,16 @@ func (p *Partition) request(q *event.RideRequest, cell geo.Cell) {
 		offset:      p.offset,
 		origin:      origin,
 		surge:       origin.Parent(p.cfg.Resolutions.Surge),
-		deadline:    q.Time.Add(p.cfg.RequestTTL),
+		deadline:    at.Add(p.cfg.RequestTTL),
 	}
 	p.requests[q.RequestID] = r
+	if c, ok := p.held[q.RequestID]; ok {
+		// Its cancel came first.
+		delete(p.held, q.RequestID)
+		p.stats.CancelledOnArrival++
+		p.cancelWaiting(r, c.reason)
+		return
+	}
 	p.pricer.AddDemand(r.surge, p.clock)
 	if p.tryMatch(r) {
 		return
@@ -527,7 +763,7 @@ func (p *Partition) tryMatch(r *request) bool {
 		if d == nil {
 			// Forgotten or never known here: the record of the match still holds.
 			d = p.newDriver(id)
-			d.seen = p.clock
+			d.seen = p.now
 		}
 		dist := geo.DistanceKM(r.Pickup, d.pos)
 		p.match(r, d, dist, p.cfg.Weights.Score(dist, d.rating, r.RideType.Compatible(d.vehicle)))
@@ -548,9 +784,9 @@ func (p *Partition) match(r *request, d *driver, dist, score float64) {
 	if tripKM <= 0 {
 		tripKM = geo.DistanceKM(r.Pickup, r.Drop)
 	}
-	peak := Peak(p.clock.Std().In(p.shared.location(r.surge, r.Pickup)))
+	peak := Peak(p.now.Std().In(p.shared.location(r.surge, r.Pickup)))
 	driverID := p.drivers.String(d.id)
-	id := matchID(r.RequestID, driverID, p.clock)
+	id := matchID(r.RequestID, driverID, p.now)
 
 	p.reserve(d, r.RequestID, id)
 	r.driverID, r.matchID = driverID, id
@@ -569,7 +805,7 @@ func (p *Partition) match(r *request, d *driver, dist, score float64) {
 		DropLocation:     r.DropName,
 		EstimatedArrival: p.cfg.ETAMinutes(dist, peak),
 		FareEstimate:     p.cfg.Fare(tripKM, multiplier),
-		MatchTimestamp:   p.clock,
+		MatchTimestamp:   p.now,
 		DriverRating:     d.rating,
 		PickupDistanceKM: round3(dist),
 		TripDistanceKM:   round3(tripKM),
@@ -595,7 +831,7 @@ func round3(f float64) float64 {
 
 func (p *Partition) reserve(d *driver, requestID, matchID string) {
 	p.unreserve(d) // a replay makes the recorded match whatever d held
-	p.hold(d, &event.Reservation{RequestID: requestID, MatchID: matchID, Until: p.clock.Add(p.cfg.ReservationTimeout)})
+	p.hold(d, &event.Reservation{RequestID: requestID, MatchID: matchID, Until: p.now.Add(p.cfg.ReservationTimeout)})
 	p.reindex(d)
 }
 
@@ -612,7 +848,7 @@ func (p *Partition) unmatched(r *request) {
 		Reason:         event.UnmatchedNoDriver,
 		MaxPickupKM:    p.cfg.MaxPickupKM,
 		RequestTime:    r.Time,
-		Timestamp:      p.clock,
+		Timestamp:      p.now,
 		H3Cell:         r.surge,
 	})
 }
@@ -648,19 +884,20 @@ func (p *Partition) vehiclesFor(r *request) [nVehicles]bool {
 	return vs
 }
 
-// finish records a request's final outcome, to be forgotten a dedup window later
-// (finish times never decrease, so done stays in forgetting order), and writes the
-// decision.
+// finish records a request's final outcome, to be forgotten a dedup window later, and
+// writes the decision. A request finished by a record of a router ahead of the clock may
+// be finished later than one the clock finishes after it: done is in forgetting order but
+// for such, which are then forgotten no sooner than those before them.
 func (p *Partition) finish(r *request, o event.Outcome) {
 	r.reach = nil
-	r.state, r.finished = o, p.clock
+	r.state, r.finished = o, p.now
 	p.done = append(p.done, r)
 	p.decide(r)
 }
 
 func (p *Partition) decide(r *request) {
 	p.push(Output{Decision: &event.LogRecord{
-		Kind: event.LogDecision, Time: p.clock, RequestID: r.RequestID, CustomerID: r.CustomerID, DriverID: r.driverID,
+		Kind: event.LogDecision, Time: p.now, RequestID: r.RequestID, CustomerID: r.CustomerID, DriverID: r.driverID,
 		Outcome: r.state, Offset: p.offset, RequestOffset: r.offset,
 	}})
 }
@@ -699,13 +936,25 @@ func (p *Partition) expire() {
 	p.pending, p.nextExpiry = kept, next
 }
 
+// heldCancel is a cancel for a request not seen yet: a rider app may send the two on
+// different connections, and the cancel win the race.
+type heldCancel struct {
+	until  event.Time
+	reason string
+}
+
 func (p *Partition) cancel(c *event.RideCancel) {
 	if d := p.reservedBy[c.RequestID]; d != nil {
 		p.release(d)
 	}
 	r := p.requests[c.RequestID]
 	if r == nil {
+		// Every partition but the request's sees every cancel; each holds it a short while.
 		p.stats.CancelsIgnored++
+		if _, ok := p.held[c.RequestID]; !ok {
+			p.stats.HeldCancels++
+		}
+		p.held[c.RequestID] = heldCancel{until: p.now.Add(p.cfg.CancelHold), reason: c.Reason}
 		return
 	}
 	switch r.state {
@@ -716,16 +965,7 @@ func (p *Partition) cancel(c *event.RideCancel) {
 				break
 			}
 		}
-		p.finish(r, event.OutcomeCancelled)
-		p.stats.Cancelled++
-		p.emit(&event.RideCancelled{
-			EventType:   event.TypeRideCancelled,
-			RequestID:   r.RequestID,
-			CustomerID:  r.CustomerID,
-			Reason:      reasonOr(c.Reason, "rider_cancelled"),
-			RequestTime: r.Time,
-			Timestamp:   p.clock,
-		})
+		p.cancelWaiting(r, c.Reason)
 	case event.OutcomeMatched:
 		r.state = event.OutcomeMatchCancelled
 		p.decide(r)
@@ -737,11 +977,25 @@ func (p *Partition) cancel(c *event.RideCancel) {
 			CustomerID: r.CustomerID,
 			DriverID:   r.driverID,
 			Reason:     reasonOr(c.Reason, "rider_cancelled"),
-			Timestamp:  p.clock,
+			Timestamp:  p.now,
 		})
 	default:
 		p.stats.CancelsIgnored++
 	}
+}
+
+// cancelWaiting ends a request that has no driver with ride_cancelled.
+func (p *Partition) cancelWaiting(r *request, reason string) {
+	p.finish(r, event.OutcomeCancelled)
+	p.stats.Cancelled++
+	p.emit(&event.RideCancelled{
+		EventType:   event.TypeRideCancelled,
+		RequestID:   r.RequestID,
+		CustomerID:  r.CustomerID,
+		Reason:      reasonOr(reason, "rider_cancelled"),
+		RequestTime: r.Time,
+		Timestamp:   p.now,
+	})
 }
 
 func reasonOr(s, def string) string {
@@ -761,7 +1015,7 @@ func (p *Partition) left(id string, at event.Time, to int32) {
 		p.sendToken(id, at, to, event.Reservation{})
 		return
 	}
-	d.seen = p.clock
+	d.seen = p.now
 	switch d.own {
 	case ownIncoming:
 		p.forwards[d.ref] = append(p.forwards[d.ref], forward{at: at, to: to})
@@ -794,7 +1048,7 @@ func (p *Partition) token(id string, arrival event.Time, res event.Reservation) 
 	if d == nil {
 		d = p.newDriver(id)
 	}
-	d.seen = p.clock
+	d.seen = p.now
 	// If the driver left again after this arrival, the token follows it.
 	next := -1
 	fw := p.forwards[d.ref]
@@ -863,6 +1117,11 @@ func (p *Partition) sweep() {
 	}
 	clear(p.done[:n])
 	p.done = p.done[n:]
+	for id, c := range p.held {
+		if c.until <= p.clock {
+			delete(p.held, id)
+		}
+	}
 }
 
 // forgetEvery is how many sweeps apart silent drivers are looked for.

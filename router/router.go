@@ -23,10 +23,11 @@ type Config struct {
 	// MaxRecordBytes refuses larger input records (default 16 KiB; the reference's
 	// events are under 600 bytes).
 	MaxRecordBytes int
-	// MaxFutureSkew refuses events stamped further ahead of their Kafka record timestamp
-	// (default 30s): a clock that far ahead would expire everything it touches.
+	// MaxFutureSkew refuses events stamped further ahead of their log time (default 30s).
+	// Whatever a device says, it never moves the engine's clock; this only keeps out
+	// positions and requests from a clock that is plainly wrong.
 	MaxFutureSkew time.Duration
-	// MaxAge refuses events stamped further behind their record timestamp (default 1h).
+	// MaxAge refuses events stamped further behind their log time (default 1h).
 	MaxAge time.Duration
 }
 
@@ -57,8 +58,8 @@ func (c Config) Validate() error {
 	return c.Resolutions.Validate()
 }
 
-// History is how much of an input partition the router's state depends on: replaying
-// this much before the committed offset rebuilds it.
+// History is how much of an input partition the router's state depends on, in log time:
+// replaying this much before the committed offset rebuilds it.
 func (c Config) History() time.Duration { return 2*c.DriverTTL + c.MaxFutureSkew }
 
 // PartitionOf maps a region to a region-log partition: FNV-1a of the cell, modulo n. Every
@@ -72,10 +73,13 @@ func PartitionOf(region geo.Cell, n int32) int32 {
 	return int32(h % uint64(n))
 }
 
-// Source says where an input record came from.
+// Source says where an input record came from and when.
 type Source struct {
 	Topic Input
-	// Time is the record's Kafka timestamp; an event's own timestamp is checked against it.
+	// Time is the record's log time: when the broker, or the router itself, says it
+	// arrived (or, from trusted producers, when they say it was made). It becomes the
+	// region-log record's time, never earlier than the last one this router routed; the
+	// event's own timestamp is checked against it. It must be Valid.
 	Time event.Time
 }
 
@@ -91,8 +95,9 @@ const (
 type lastSeen struct {
 	id        event.ID // zero for a free slot
 	partition int32
-	at        event.Time
-	fix       geo.Fix // the last position's index cell
+	at        event.Time // log time of the last update routed
+	stamp     event.Time // the device's timestamp on it
+	fix       geo.Fix    // the last position's index cell
 }
 
 // Stats counts what the router did.
@@ -102,7 +107,7 @@ type Stats struct {
 	Cancels      uint64 // valid cancels
 	Routed       uint64 // records written to the region log
 	DeadLettered uint64
-	Stale        uint64 // driver updates not newer than the last one routed, dropped
+	Stale        uint64 // driver updates stamped no later than the last one routed, dropped
 	Moves        uint64 // drivers that changed partition
 	Geneses      uint64 // drivers (re)appearing after silence
 }
@@ -154,7 +159,7 @@ func (r *Router) Partitions() int32 { return r.partitions }
 // Stats returns the counters.
 func (r *Router) Stats() Stats { return r.stats }
 
-// Watermark is the latest event time routed; zero if none.
+// Watermark is the log time of the last record routed; zero if none.
 func (r *Router) Watermark() event.Time { return r.watermark }
 
 // Drivers is how many drivers the router remembers.
@@ -193,50 +198,56 @@ func (r *Router) check(in *event.Input, src Source) error {
 	if want != src.Topic {
 		return &event.InvalidError{Reason: event.ReasonWrongTopic, Field: "event_type", Detail: "this event belongs on the other input topic"}
 	}
-	t := in.Time()
-	if src.Time != 0 {
-		if t.Sub(src.Time) > r.cfg.MaxFutureSkew {
-			return &event.InvalidError{Reason: event.ReasonFutureTimestamp, Detail: fmt.Sprintf("stamped %v after its record, more than the %v allowed", t.Sub(src.Time).Round(time.Millisecond), r.cfg.MaxFutureSkew)}
-		}
-		if src.Time.Sub(t) > r.cfg.MaxAge {
-			return &event.InvalidError{Reason: event.ReasonStaleTimestamp, Detail: fmt.Sprintf("stamped %v before its record, more than the %v allowed", src.Time.Sub(t).Round(time.Second), r.cfg.MaxAge)}
-		}
+	if !src.Time.Valid() {
+		return &event.InvalidError{Reason: event.ReasonBadRecordTime, Detail: fmt.Sprintf("record timestamp %v is outside the years 2000-2099", src.Time)}
+	}
+	t, log := in.Time(), src.Time
+	if ahead := t.Sub(log); ahead > r.cfg.MaxFutureSkew {
+		return &event.InvalidError{Reason: event.ReasonFutureTimestamp, Detail: fmt.Sprintf("stamped %v after it arrived, more than the %v allowed", ahead.Round(time.Millisecond), r.cfg.MaxFutureSkew)}
+	}
+	if behind := log.Sub(t); behind > r.cfg.MaxAge {
+		return &event.InvalidError{Reason: event.ReasonStaleTimestamp, Detail: fmt.Sprintf("stamped %v before it arrived, more than the %v allowed", behind.Round(time.Second), r.cfg.MaxAge)}
 	}
 	return nil
 }
 
 // RouteEvent routes an already validated event (replay and benchmarks use it directly).
+// Its log time is src.Time, or the last one routed if that is later: log times never go
+// back within an input partition.
 func (r *Router) RouteEvent(in *event.Input, src Source, emit Emit) {
-	if t := in.Time(); t > r.watermark {
-		r.watermark = t
-	}
+	at := max(src.Time, r.watermark)
+	r.watermark = at
 	switch in.Kind {
 	case event.KindDriverLocation:
 		r.stats.Drivers++
-		r.routeDriver(&in.Driver, emit)
+		r.routeDriver(&in.Driver, at, emit)
 	case event.KindRideRequest:
 		r.stats.Requests++
 		cell, _, region := r.cfg.Resolutions.Cells(in.Request.Pickup)
 		r.stats.Routed++
-		r.rec = event.LogRecord{Kind: event.LogRequest, Time: in.Request.Time, Request: in.Request, Cell: cell}
+		r.rec = event.LogRecord{Kind: event.LogRequest, Time: at, Request: in.Request, Cell: cell}
 		emit(PartitionOf(region, r.partitions), &r.rec)
 	case event.KindRideCancel:
 		r.stats.Cancels++
 		r.stats.Routed += uint64(r.partitions)
 		for p := int32(0); p < r.partitions; p++ {
-			r.rec = event.LogRecord{Kind: event.LogCancel, Time: in.Cancel.Time, Cancel: in.Cancel}
+			r.rec = event.LogRecord{Kind: event.LogCancel, Time: at, Cancel: in.Cancel}
 			emit(p, &r.rec)
 		}
 	}
 }
 
-func (r *Router) routeDriver(d *event.DriverLocation, emit Emit) {
+// routeDriver routes a driver's update, at log time at. The device's timestamps order the
+// driver's own updates; silence, which decides when a driver starts afresh, is measured in
+// log time, so that no device clock can make a driver new in one partition while another
+// still holds it as fresh (see matcher/doc.go, Driver ownership).
+func (r *Router) routeDriver(d *event.DriverLocation, at event.Time, emit Emit) {
 	slot, known := r.drivers.Get(d.DriverID)
 	var last lastSeen
 	if known {
 		last = r.seen[slot]
 	}
-	if known && d.Time <= last.at {
+	if known && d.Time <= last.stamp {
 		r.stats.Stale++
 		return
 	}
@@ -245,22 +256,22 @@ func (r *Router) routeDriver(d *event.DriverLocation, emit Emit) {
 	cell := fix.Cell
 	to := PartitionOf(cell.Parent(r.cfg.Resolutions.Region), r.partitions)
 	rec := &r.rec
-	*rec = event.LogRecord{Kind: event.LogDriver, Time: d.Time, Driver: *d, Cell: cell}
+	*rec = event.LogRecord{Kind: event.LogDriver, Time: at, Driver: *d, Cell: cell}
 	switch {
-	case !known || d.Time.Sub(last.at) > r.cfg.DriverTTL:
+	case !known || at.Sub(last.at) > r.cfg.DriverTTL:
 		r.stats.Geneses++
 		rec.Route = event.RouteGenesis
 	case last.partition != to:
 		r.stats.Moves++
 		r.stats.Routed++
-		r.left = event.LogRecord{Kind: event.LogLeft, Time: d.Time, DriverID: d.DriverID, To: to}
+		r.left = event.LogRecord{Kind: event.LogLeft, Time: at, DriverID: d.DriverID, To: to}
 		emit(last.partition, &r.left)
 		rec.Route, rec.From = event.RouteArrival, last.partition
 	}
 	if !known {
 		slot = r.add(d.DriverID)
 	}
-	r.seen[slot] = lastSeen{id: r.seen[slot].id, partition: to, at: d.Time, fix: fix}
+	r.seen[slot] = lastSeen{id: r.seen[slot].id, partition: to, at: at, stamp: d.Time, fix: fix}
 	r.stats.Routed++
 	emit(to, rec)
 }
@@ -306,6 +317,3 @@ func (r *Router) add(id string) int32 {
 	r.seen[slot].id = r.drivers.Set(id, slot)
 	return slot
 }
-
-// Tick returns the tick record for time t, to be written to every partition.
-func Tick(t event.Time) *event.LogRecord { return &event.LogRecord{Kind: event.LogTick, Time: t} }

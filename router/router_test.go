@@ -264,7 +264,14 @@ func TestRouteRefuses(t *testing.T) {
 		{"cancel from the future", cancelJSON("R1", t0.Add(time.Minute)), requests(t0), event.ReasonFutureTimestamp},
 		{"driver an hour old", driverJSON("D1", bandra, t0.Add(-time.Hour-time.Microsecond), event.Available), drivers(t0), event.ReasonStaleTimestamp},
 		{"request from last year", requestJSON("R1", bandra, t0.Add(-365*24*time.Hour)), requests(t0), event.ReasonStaleTimestamp},
-		{"cancel from the epoch", cancelJSON("R1", 0), requests(t0), event.ReasonStaleTimestamp},
+		{"cancel from the epoch", cancelJSON("R1", 0), requests(t0), event.ReasonBadTimestamp},
+		// The attacks that once moved a running engine's clock (issue 24).
+		{"driver stamped in 2611", driverJSON("D1", bandra, event.TimeOf(time.Date(2611, 2, 17, 0, 0, 0, 0, time.UTC)), event.Available), drivers(t0), event.ReasonBadTimestamp},
+		{"driver stamped 9999, record timestamp 0", driverJSON("D1", bandra, event.TimeOf(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)), event.Available), drivers(0), event.ReasonBadTimestamp},
+		{"both stamps in 3000", requestJSON("R1", bandra, event.TimeOf(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC))), requests(event.TimeOf(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC))), event.ReasonBadTimestamp},
+		{"a valid event in a record of timestamp 0", driverJSON("D1", bandra, t0, event.Available), drivers(0), event.ReasonBadRecordTime},
+		{"a valid event in a record of 3000", driverJSON("D1", bandra, t0, event.Available), drivers(event.TimeOf(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC))), event.ReasonBadRecordTime},
+		{"a valid event in a record of the largest time", driverJSON("D1", bandra, t0, event.Available), drivers(math.MaxInt64), event.ReasonBadRecordTime},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -309,7 +316,9 @@ func TestRouteBoundaries(t *testing.T) {
 		{"oversized and on the wrong topic", pad(600), requests(t0), event.ReasonOversized},
 		{"exactly the future skew", driverJSON("D1", bandra, t0.Add(30*time.Second), event.Available), drivers(t0), ""},
 		{"exactly the max age", driverJSON("D1", bandra, t0.Add(-time.Hour), event.Available), drivers(t0), ""},
-		{"no record time: no skew check", driverJSON("D1", bandra, event.TimeOf(time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)), event.Available), drivers(0), ""},
+		{"the first log time of the sane range", driverJSON("D1", bandra, event.MinTime, event.Available), drivers(event.MinTime), ""},
+		{"the last log time of the sane range", driverJSON("D1", bandra, event.MaxTime-1, event.Available), drivers(event.MaxTime - 1), ""},
+		{"a log time past it", driverJSON("D1", bandra, event.MaxTime-1, event.Available), drivers(event.MaxTime), event.ReasonBadRecordTime},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -534,12 +543,55 @@ func TestRequestsAndCancels(t *testing.T) {
 	}
 }
 
-func TestTick(t *testing.T) {
-	rec := Tick(t0)
-	if rec.Kind != event.LogTick || rec.Time != t0 {
-		t.Errorf("Tick = %+v", rec)
+// TestLogTimeIsTheClock: a record is routed at its log time, never earlier than the last
+// one routed; the device's timestamp orders a driver's own updates and travels as data;
+// and silence, which makes a driver start afresh, is measured in log time, so that no
+// device clock can make a driver new in one partition while another holds it fresh.
+func TestLogTimeIsTheClock(t *testing.T) {
+	const n = 4
+	cfg := DefaultConfig()
+	places := placesAround(bandra, n)
+	home := places[0]
+	away := find(t, places, "in another partition", func(pl place) bool { return pl.part != home.part })
+	r := newRouter(t, cfg, n)
+	var s sink
+	route := func(name string, where place, stamp, at event.Time) []routed {
+		t.Helper()
+		if err := r.Route(driverJSON("D1", where.p, stamp, event.Available), drivers(at), s.emit); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return s.take()
 	}
-	checkWire(t, *rec)
+	got := route("first", home, t0, t0)
+	if len(got) != 1 || got[0].rec.Route != event.RouteGenesis || got[0].rec.Time != t0 {
+		t.Fatalf("first update: %v", got)
+	}
+	// The phone's clock jumps 29s ahead, within the allowed skew: the record's time stays
+	// the log's, the stamp is carried as data, and 29s of device time is no silence.
+	got = route("fast phone", away, t0.Add(29*time.Second), t0.Add(time.Second))
+	if len(got) != 2 || got[1].rec.Route != event.RouteArrival || got[1].rec.Time != t0.Add(time.Second) || got[1].rec.Driver.Time != t0.Add(29*time.Second) {
+		t.Fatalf("an update stamped 29s ahead, 1s later in log time: %v, want a Left and an arrival at the log's time", got)
+	}
+	// A record whose log time is earlier than the last routed (a clock that went back)
+	// goes out at the last one: log times never go back.
+	got = route("earlier log time", away, t0.Add(30*time.Second), t0)
+	if len(got) != 1 || got[0].rec.Time != t0.Add(time.Second) || got[0].rec.Route != event.RouteStay {
+		t.Fatalf("an update whose log time went back: %v, want it at %v", got, t0.Add(time.Second))
+	}
+	// Its stamp orders the driver's updates: an older stamp is stale, whatever the log says.
+	if got = route("older stamp", home, t0.Add(29*time.Second), t0.Add(2*time.Second)); len(got) != 0 {
+		t.Fatalf("an update stamped before the last: %v", got)
+	}
+	// A silence longer than the TTL in log time starts afresh, whatever the stamps say:
+	// here they moved by only a second.
+	later := t0.Add(time.Second + cfg.DriverTTL + time.Microsecond)
+	got = route("silent in log time", home, t0.Add(31*time.Second), later)
+	if len(got) != 1 || got[0].rec.Route != event.RouteGenesis || got[0].p != home.part || got[0].rec.Time != later {
+		t.Fatalf("an update a TTL of log time later: %v, want a genesis", got)
+	}
+	if r.Watermark() != later {
+		t.Errorf("Watermark = %v, want %v", r.Watermark(), later)
+	}
 }
 
 // availableAt returns a function that routes an available driver's update at Bandra

@@ -30,6 +30,7 @@ func TestReplayThroughEngine(t *testing.T) {
 	defer b.Close()
 
 	ecfg := engine.DefaultConfig()
+	ecfg.Clock = engine.ClockProducer // the replay runs simulated time, 200 times the wall's
 	ecfg.Cluster.Brokers = []string{b.Addr()}
 	ecfg.Matcher.RequestTTL = 5 * time.Second
 	e, err := engine.New(ecfg, log)

@@ -167,6 +167,15 @@ func (p *Pricer) intervalOf(t event.Time) int64 { return floorDiv(int64(t), p.in
 // Due reports whether now has crossed an evaluation boundary since the last Evaluate.
 func (p *Pricer) Due(now event.Time) bool { return p.intervalOf(now) > p.lastEval }
 
+// Next is the next evaluation boundary: the earliest time at which Due is true (the
+// smallest Time before the first Evaluate).
+func (p *Pricer) Next() event.Time {
+	if p.lastEval == math.MinInt64 {
+		return math.MinInt64
+	}
+	return event.Time((p.lastEval + 1) * p.interval)
+}
+
 // Evaluate re-prices every cell with state as of each interval boundary passed since the
 // last call, up to the one at or before now. supply gives a cell's available drivers now.
 // Multipliers that changed are passed to emit in cell order, so output is deterministic.

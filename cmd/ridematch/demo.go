@@ -26,6 +26,8 @@ type demoOptions struct {
 
 func newDemoCmd(g *globals) *cobra.Command {
 	o := &demoOptions{sim: simulateOptions{cfg: simulator.DefaultConfig()}, engine: newEngineFlags()}
+	// The demo's only producer is its own simulator, whose records carry simulated time.
+	o.engine.cfg.Clock = engine.ClockProducer
 	// A demo should show matches from the first seconds and, within a minute, a city
 	// under load: surge cells, drivers busy, rides completing. Simulated time runs ten
 	// times faster than the wall clock so a minute holds ten minutes of the city.

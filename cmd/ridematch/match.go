@@ -27,10 +27,12 @@ func (f *engineFlags) addFlags(fs *pflag.FlagSet) {
 	c := &f.cfg
 	m := &c.Matcher
 	fs.StringVar(&f.stage, "stage", f.stage, "stages to run: all, router or matcher")
+	fs.StringVar((*string)(&c.Clock), "clock", string(c.Clock), "whose timestamps are the engine's clock: broker (the broker's timestamp on topics with LogAppendTime, else the router's receive time) or producer (trust producers' record timestamps: for sped-up simulations and replays)")
 	fs.DurationVar(&m.RequestTTL, "request-ttl", m.RequestTTL, "how long an unmatched request waits for a driver before ride_unmatched")
 	fs.Float64Var(&m.MaxPickupKM, "max-pickup-km", m.MaxPickupKM, "farthest a driver may be from the pickup")
 	fs.DurationVar(&m.DriverTTL, "driver-ttl", m.DriverTTL, "how long a driver's last update keeps it matchable")
 	fs.DurationVar(&m.ReservationTimeout, "reservation-timeout", m.ReservationTimeout, "release a matched driver whose updates never show it busy after this long")
+	fs.DurationVar(&m.CancelHold, "cancel-hold", m.CancelHold, "how long a cancel that overtook its request is kept for it (0: none)")
 	fs.BoolVar(&m.SoftCompatibility, "soft-compatibility", m.SoftCompatibility, "make vehicle compatibility the reference's +15 score bonus instead of a hard filter")
 	fs.Float64Var(&m.Weights.DistancePerKM, "weight-distance", m.Weights.DistancePerKM, "score lost per km of pickup distance")
 	fs.Float64Var(&m.Weights.Rating, "weight-rating", m.Weights.Rating, "score gained per rating point above 4.0")

@@ -1,0 +1,424 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ridematch"
+	"ridematch/event"
+	"ridematch/geo"
+	"ridematch/router"
+)
+
+// routerMachine is the first stage: one router.Router per input partition. It decides
+// each input record's log time (Config.Clock), routes the records of a poll in log-time
+// order across its input partitions, holding back those that other partitions' records
+// may still precede, and marks every region-log frame with how far each of its input
+// partitions has got, so that time in a region-log partition moves with the slowest of
+// them (see matcher/doc.go, Time).
+type routerMachine struct {
+	cfg        *Config
+	partitions int32 // of the region log
+	stats      *Stats
+	group      string
+	drivers    string
+	regionLog  string
+	dlq        string
+	// locator finds drivers' index cells for all the routers of the stage, sharing the
+	// cell outlines it makes.
+	locator *geo.Locator
+
+	// inputs are the input partitions this member has been assigned, as far as the merge
+	// needs to know them; checked is when those of unknown lag were last looked up.
+	inputs   map[tp]*input
+	checked  time.Time
+	nextTick time.Time
+	// slack is what the marks say a merged record may move a caught-up partition by.
+	slack time.Duration
+}
+
+// input is what the merge knows of one assigned input partition.
+type input struct {
+	id event.SourceID
+	// end is the offset after the last record the broker had for it, as of the last
+	// fetch or lookup, and next the offset of the next record to route; known once
+	// either came.
+	end, next int64
+	known     bool
+	// head is the log time of the record at next, when the merge held it back.
+	head event.Time
+	// received: its records are timed when the router received them (no broker time,
+	// in broker mode), so a record not fetched yet cannot precede one fetched.
+	received bool
+	// waiting is when the merge began to wait for this partition's records.
+	waiting time.Time
+	// reached is when its watermark last moved (to claimFrom), for its claims while it is
+	// caught up, and claim the last claim a mark wrote for it: claims never go back.
+	reached          time.Time
+	claimFrom, claim event.Time
+}
+
+// idleWait bounds how long the merge waits for the records of an input partition that
+// has some and does not deliver them: a fetch that slow is a broker's trouble, and
+// routing the others on is better than stopping (Kafka Streams' max.task.idle.ms).
+const idleWait = time.Second
+
+func newRouterMachine(cfg *Config, partitions int32, stats *Stats) *routerMachine {
+	m := &routerMachine{
+		cfg:        cfg,
+		partitions: partitions,
+		stats:      stats,
+		group:      cfg.RouterGroup,
+		locator:    geo.NewLocator(cfg.Router.Resolutions.Index),
+		drivers:    cfg.Topics.Name(ridematch.RoleDriverLocations),
+		regionLog:  cfg.Topics.Name(ridematch.RoleRegionLog),
+		dlq:        cfg.Topics.Name(ridematch.RoleDeadLetter),
+		inputs:     map[tp]*input{},
+		slack:      event.Unbounded,
+	}
+	if cfg.Clock == ClockProducer {
+		m.slack = cfg.Router.MaxFutureSkew
+	}
+	return m
+}
+
+func (m *routerMachine) pollWait() time.Duration { return m.cfg.TickInterval }
+
+func (m *routerMachine) open(t tp) (state, time.Duration, error) {
+	rt, err := router.New(m.cfg.Router, m.partitions, m.locator)
+	if err != nil {
+		return nil, 0, err
+	}
+	st := &routerState{m: m, rt: rt, src: router.RideRequests}
+	if t.topic == m.drivers {
+		st.src = router.DriverLocations
+		// Only driver-locations partitions carry state: where each driver was sent.
+		return st, m.cfg.Router.History(), nil
+	}
+	return st, 0, nil
+}
+
+// logTime is an input record's log time, and whether it is the router's receive time.
+// In broker mode a record's timestamp counts only if the broker set it (LogAppendTime);
+// in producer mode the producer's counts, as trusted.
+func (m *routerMachine) logTime(r *kgo.Record, now time.Time) (event.Time, bool) {
+	if m.cfg.Clock == ClockProducer {
+		return event.TimeOf(r.Timestamp), false
+	}
+	if r.Attrs.TimestampType() == 1 {
+		if t := event.TimeOf(r.Timestamp); t.Valid() {
+			return t, false
+		}
+	}
+	return event.TimeOf(now), true
+}
+
+// sourceOf names an input partition in marks.
+func (m *routerMachine) sourceOf(t tp) event.SourceID {
+	return event.SourceOf(t.topic != m.drivers, t.partition)
+}
+
+// assign brings the set of input partitions in line with the group's assignment.
+func (m *routerMachine) assign(assigned map[tp]bool) {
+	for t := range m.inputs {
+		if !assigned[t] {
+			delete(m.inputs, t)
+		}
+	}
+	for t := range assigned {
+		if m.inputs[t] == nil {
+			m.inputs[t] = &input{id: m.sourceOf(t), received: m.cfg.Clock == ClockBroker}
+		}
+	}
+}
+
+// lookUp learns where the partitions of unknown lag stand: the group's committed offset
+// (or the log's start) against the log's stable end.
+func (m *routerMachine) lookUp(ctx context.Context, adm *kadm.Client) {
+	var topics []string
+	for t, in := range m.inputs {
+		if !in.known && !slices.Contains(topics, t.topic) {
+			topics = append(topics, t.topic)
+		}
+	}
+	if len(topics) == 0 || time.Since(m.checked) < 250*time.Millisecond {
+		return
+	}
+	m.checked = time.Now()
+	ends, err := adm.ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return
+	}
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return
+	}
+	committed, err := adm.FetchOffsets(ctx, m.group)
+	if err != nil {
+		return
+	}
+	for t, in := range m.inputs {
+		if in.known {
+			continue
+		}
+		end, ok1 := ends.Lookup(t.topic, t.partition)
+		start, ok2 := starts.Lookup(t.topic, t.partition)
+		if !ok1 || !ok2 || end.Err != nil || start.Err != nil {
+			continue
+		}
+		next := start.Offset
+		if c, ok := committed.Lookup(t.topic, t.partition); ok && c.Err == nil && c.At >= 0 {
+			next = c.At
+		}
+		in.end, in.next, in.known = end.Offset, next, true
+	}
+}
+
+// queue is the records of one input partition in a poll, not yet routed.
+type queue struct {
+	t    tp
+	in   *input
+	st   *routerState
+	recs []*kgo.Record
+	at   event.Time // the first record's log time
+}
+
+// route routes the records of a poll in log-time order across input partitions, as long
+// as no partition with records still to come could have one earlier, and returns how
+// many it routed and where the others must be read again from.
+func (m *routerMachine) route(ctx context.Context, adm *kadm.Client, fetches kgo.Fetches, parts map[tp]state, assigned map[tp]bool, out *outbox) (int, map[string]map[int32]kgo.EpochOffset) {
+	now := time.Now()
+	m.assign(assigned)
+	if m.cfg.Clock == ClockProducer {
+		m.lookUp(ctx, adm)
+	}
+	var qs []*queue
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		t := tp{p.Topic, p.Partition}
+		st, _ := parts[t].(*routerState)
+		in := m.inputs[t]
+		if len(p.Records) == 0 || st == nil || in == nil {
+			return // revoked meanwhile; its records come again to its next owner
+		}
+		if end := p.LastStableOffset; end >= 0 {
+			in.end = end
+		} else {
+			in.end = p.HighWatermark
+		}
+		in.known, in.waiting = true, time.Time{}
+		q := &queue{t: t, in: in, st: st, recs: p.Records}
+		q.at = m.timeOf(q, now)
+		qs = append(qs, q)
+	})
+
+	// The merge may route up to the least bound of the partitions with nothing in the poll.
+	b := never
+	for t, in := range m.inputs {
+		if !slices.ContainsFunc(qs, func(q *queue) bool { return q.t == t }) {
+			b = min(b, m.bound(t, in, parts, now))
+		}
+	}
+	routed := 0
+	for len(qs) > 0 {
+		// The queue whose first record is earliest, ties by source.
+		i := 0
+		for j := 1; j < len(qs); j++ {
+			if c := cmp.Compare(qs[j].at, qs[i].at); c < 0 || c == 0 && qs[j].in.id < qs[i].in.id {
+				i = j
+			}
+		}
+		q := qs[i]
+		if q.at > b {
+			break
+		}
+		r := q.recs[0]
+		q.st.route(r, out, q.at)
+		r.Recycle()
+		routed++
+		q.in.next, q.in.head = r.Offset+1, 0
+		q.recs = q.recs[1:]
+		if len(q.recs) == 0 {
+			qs = slices.Delete(qs, i, i+1)
+			b = min(b, m.bound(q.t, q.in, parts, now))
+			continue
+		}
+		q.at = m.timeOf(q, now)
+	}
+	for _, st := range parts {
+		if st, ok := st.(*routerState); ok {
+			st.done()
+		}
+	}
+	if len(qs) == 0 {
+		return routed, nil
+	}
+	rewind := map[string]map[int32]kgo.EpochOffset{}
+	for _, q := range qs {
+		r := q.recs[0]
+		if rewind[q.t.topic] == nil {
+			rewind[q.t.topic] = map[int32]kgo.EpochOffset{}
+		}
+		rewind[q.t.topic][q.t.partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+		q.in.next, q.in.head = r.Offset, q.at
+		for _, r := range q.recs {
+			r.Recycle()
+		}
+	}
+	return routed, rewind
+}
+
+// timeOf is the log time the queue's first record would be routed at.
+func (m *routerMachine) timeOf(q *queue, now time.Time) event.Time {
+	at, received := m.logTime(q.recs[0], now)
+	q.in.received = received
+	return max(at, q.st.rt.Watermark())
+}
+
+// bound is the earliest log time a record of input partition t, which has nothing left in
+// the poll, may still come with: the merge routes nothing later until it comes.
+func (m *routerMachine) bound(t tp, in *input, parts map[tp]state, now time.Time) event.Time {
+	var until event.Time
+	switch {
+	case in.received:
+		return never // what is not fetched yet will be received later
+	case in.known && in.next >= in.end:
+		in.waiting = time.Time{}
+		return never // caught up: like Kafka Streams, do not wait for an empty partition
+	case in.head != 0:
+		until = in.head
+	default:
+		if st, ok := parts[t].(*routerState); ok {
+			until = st.rt.Watermark()
+		}
+	}
+	if in.waiting.IsZero() {
+		in.waiting = now
+	} else if now.Sub(in.waiting) > idleWait {
+		return never
+	}
+	return until
+}
+
+// never is later than any time.
+const never = event.Time(1<<63 - 1)
+
+// header is the mark that opens every region-log frame this router writes: how far each
+// input partition it owns has got, and which have records still to come (event.LogMark).
+// It is nil while no partition has anything to claim.
+func (m *routerMachine) header(parts map[tp]state, now time.Time) *event.LogRecord {
+	nowT := event.TimeOf(now)
+	rec := &event.LogRecord{Kind: event.LogMark, Time: never, Mark: event.Mark{Slack: m.slack}}
+	for t, in := range m.inputs {
+		var w event.Time
+		if st, ok := parts[t].(*routerState); ok {
+			w = st.rt.Watermark()
+		}
+		if w != in.claimFrom {
+			in.claimFrom, in.reached = w, now
+		}
+		if !in.known && !in.received {
+			continue // the merge waits for its records before routing anything
+		}
+		more := in.next < in.end
+		var claim event.Time
+		switch {
+		case in.received:
+			// Whatever it receives from now on is timed now or later.
+			claim, more = max(w, nowT), false
+		case more:
+			claim = w // the merged records after the mark carry it further
+		case w == 0:
+			continue // nothing yet, and nothing known of the times it will bring
+		default:
+			// Caught up: its records would come with times from its producer's clock,
+			// which moves on meanwhile.
+			claim = w.Add(now.Sub(in.reached))
+		}
+		claim = max(claim, in.claim)
+		in.claim = claim
+		rec.Mark.Sources = append(rec.Mark.Sources, event.SourceMark{Source: in.id, Claim: claim, Lagging: more})
+		rec.Time = min(rec.Time, claim)
+	}
+	if len(rec.Mark.Sources) == 0 {
+		return nil
+	}
+	slices.SortFunc(rec.Mark.Sources, func(a, b event.SourceMark) int { return cmp.Compare(a.Source, b.Source) })
+	return rec
+}
+
+// idle writes a tick into every region-log partition every TickInterval: a frame of a
+// mark alone, so that time passes in the region log while no records do. It also lets
+// each router forget drivers silent for long.
+func (m *routerMachine) idle(now time.Time, parts map[tp]state, out *outbox) bool {
+	if now.Before(m.nextTick) {
+		return false
+	}
+	m.nextTick = now.Add(m.cfg.TickInterval)
+	for _, st := range parts {
+		st.(*routerState).rt.Forget()
+	}
+	wrote := 0
+	for p := int32(0); p < m.partitions; p++ {
+		if out.open(p) {
+			wrote++
+		}
+	}
+	m.stats.update(func(s *Snapshot) { s.Ticks += uint64(wrote) })
+	return wrote > 0
+}
+
+// routerState is the router of one input partition.
+type routerState struct {
+	m        *routerMachine
+	rt       *router.Router
+	src      router.Input
+	out      *outbox // of the record being routed; nil while replaying
+	emit     router.Emit
+	reported router.Stats // what done last added to the engine's counters
+}
+
+// apply replays a record while the partition is rebuilt (out is nil): the merge routes
+// live records, through route.
+func (s *routerState) apply(r *kgo.Record, out *outbox) {
+	at, _ := s.m.logTime(r, time.Now())
+	s.route(r, out, at)
+	if out == nil {
+		// A replay's records were counted when they were first handled.
+		s.reported = s.rt.Stats()
+	}
+}
+
+// route routes one record at log time at, dead-lettering it if it is not valid.
+func (s *routerState) route(r *kgo.Record, out *outbox, at event.Time) {
+	if s.emit == nil {
+		s.emit = func(p int32, lr *event.LogRecord) {
+			if s.out != nil {
+				s.out.logRecord(p, lr)
+			}
+		}
+	}
+	s.out = out
+	err := s.rt.Route(r.Value, router.Source{Topic: s.src, Time: at}, s.emit)
+	if out != nil && err != nil {
+		out.deadLetter(s.m.dlq, r, err)
+	}
+}
+
+// done adds what the live records of a batch did to the engine's counters, once a batch
+// rather than once a record.
+func (s *routerState) done() {
+	now := s.rt.Stats()
+	before := s.reported
+	s.reported = now
+	s.m.stats.update(func(st *Snapshot) {
+		st.StaleDrivers += now.Stale - before.Stale
+		st.DriverUpdates += now.Drivers - before.Drivers
+		st.Requests += now.Requests - before.Requests
+		st.Cancels += now.Cancels - before.Cancels
+	})
+}
