@@ -121,6 +121,9 @@ var AllPhases = []string{"core", "quality", "throughput", "latency", "restore"}
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("invalid benchmark settings")
 
+// The most input events a second a phase offers: far beyond what one process carries.
+const maxEventRate = 1e7
+
 // Validate rejects settings the benchmark cannot run with.
 func (c Config) Validate() error {
 	switch {
@@ -128,10 +131,26 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the duration must be at least 1s", ErrConfig)
 	case c.Drivers < 100 || c.Events < 10_000 || c.Instances < 1 || c.IndexDrivers < 1000 || c.Runs < 1 || c.ThroughputRuns < 1:
 		return fmt.Errorf("%w: need at least 100 drivers, 10,000 events, 1,000 index drivers, one instance and one run", ErrConfig)
-	case slices.ContainsFunc(c.LatencyCurve, func(r float64) bool { return !(r > 0) }):
-		return fmt.Errorf("%w: the latency curve's rates must be positive", ErrConfig)
-	case !(c.Rate > 0) || !(c.LatencyRate > 0) || !(c.RestoreRate > 0) || c.RestoreSpan <= 0 || c.GPSInterval <= 0:
-		return fmt.Errorf("%w: rates, spans and intervals must be positive", ErrConfig)
+	case c.RestoreSpan <= 0 || c.GPSInterval <= 0:
+		return fmt.Errorf("%w: spans and intervals must be positive", ErrConfig)
+	}
+	type setting struct {
+		name   string
+		v      float64
+		lo, hi float64
+	}
+	floats := []setting{
+		{"the request rate (a simulated second)", c.Rate, 0.01, 1e6},
+		{"the latency rate (events a second)", c.LatencyRate, 1, maxEventRate},
+		{"the restore rate (events a second)", c.RestoreRate, 1, maxEventRate},
+	}
+	for _, r := range c.LatencyCurve {
+		floats = append(floats, setting{"a latency curve rate (events a second)", r, 1, maxEventRate})
+	}
+	for _, f := range floats {
+		if err := geo.InRange(f.name, f.v, f.lo, f.hi); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 	}
 	if _, ok := codecs[c.InputCompression]; !ok {
 		return fmt.Errorf("%w: unknown input compression %q: it is none, gzip, snappy, lz4 or zstd", ErrConfig, c.InputCompression)

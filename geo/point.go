@@ -1,5 +1,6 @@
 // Package geo provides the geometry ridematch matches on: points and great-circle
-// distance, H3 cells at the index, surge and region resolutions, and ring search.
+// distance, H3 cells at the index, surge and region resolutions, and ring search; and
+// InRange, the check every float setting passes.
 package geo
 
 import "math"

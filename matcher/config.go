@@ -94,6 +94,13 @@ func DefaultConfig() Config {
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("invalid matcher config")
 
+// The largest weight and fare Validate takes: far beyond any real setting, small enough
+// that a score or a fare of a trip across the globe at the surge cap stays finite.
+const (
+	maxWeight = 1e6
+	maxFare   = 1e6
+)
+
 // Validate rejects settings that cannot work together.
 func (c Config) Validate() error {
 	positive := []struct {
@@ -112,21 +119,39 @@ func (c Config) Validate() error {
 	if c.RetryInterval < time.Millisecond || c.SweepInterval < time.Millisecond {
 		return fmt.Errorf("%w: the retry and sweep intervals must be at least 1ms", ErrConfig)
 	}
+	// Every float lands in a score, an ETA or a fare that is written as JSON: each must be
+	// finite and of a size that keeps those finite. The search's pruning bound takes the
+	// most rating and compatibility can add to be at least zero, so those weights are.
+	floats := []struct {
+		name   string
+		v      float64
+		lo, hi float64
+	}{
+		{"max pickup distance (km)", c.MaxPickupKM, 0.1, 50},
+		{"base score", c.Weights.Base, 0, maxWeight},
+		{"distance weight (score a km)", c.Weights.DistancePerKM, 0, maxWeight},
+		{"rating weight (score a rating point)", c.Weights.Rating, 0, maxWeight},
+		{"rating pivot", c.Weights.RatingPivot, 1, 5},
+		{"compatible vehicle weight", c.Weights.Compatible, 0, maxWeight},
+		{"ETA speed (km/h)", c.SpeedKMH, 1, 300},
+		{"peak factor", c.PeakFactor, 0.1, 1},
+		{"base fare", c.BaseFare, 0, maxFare},
+		{"per-km fare", c.PerKM, 0, maxFare},
+	}
+	for _, f := range floats {
+		if err := geo.InRange(f.name, f.v, f.lo, f.hi); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
 	switch {
-	case !(c.MaxPickupKM > 0 && c.MaxPickupKM <= 50):
-		return fmt.Errorf("%w: max pickup distance must be between 0 and 50 km, got %v", ErrConfig, c.MaxPickupKM)
 	case c.ForgetAfter < c.DriverTTL:
 		return fmt.Errorf("%w: forget-after (%v) must be at least the driver TTL (%v)", ErrConfig, c.ForgetAfter, c.DriverTTL)
 	case c.CancelHold < 0 || c.CancelHold > c.DedupWindow:
 		return fmt.Errorf("%w: the cancel hold (%v) must be between 0 and the dedup window (%v)", ErrConfig, c.CancelHold, c.DedupWindow)
 	case c.DedupWindow < c.RequestTTL:
 		return fmt.Errorf("%w: the dedup window (%v) must be at least the request TTL (%v)", ErrConfig, c.DedupWindow, c.RequestTTL)
-	case !(c.SpeedKMH > 0) || !(c.PeakFactor > 0) || c.PickupBufferMin < 0:
-		return fmt.Errorf("%w: ETA speed and peak factor must be positive and the pickup buffer not negative", ErrConfig)
-	case c.BaseFare < 0 || c.PerKM < 0:
-		return fmt.Errorf("%w: fares must not be negative", ErrConfig)
-	case c.Weights.DistancePerKM < 0:
-		return fmt.Errorf("%w: the distance weight must not be negative", ErrConfig)
+	case c.PickupBufferMin < 0:
+		return fmt.Errorf("%w: the pickup buffer must not be negative", ErrConfig)
 	}
 	if err := c.Resolutions.Validate(); err != nil {
 		return err

@@ -1,6 +1,8 @@
 package matcher
 
 import (
+	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -103,6 +105,12 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"zero pickup distance", func(c *Config) { c.MaxPickupKM = 0 }},
 		{"huge pickup distance", func(c *Config) { c.MaxPickupKM = 500 }},
+		{"NaN pickup distance", func(c *Config) { c.MaxPickupKM = math.NaN() }},
+		{"negative rating weight", func(c *Config) { c.Weights.Rating = -1 }},
+		{"negative compatible weight", func(c *Config) { c.Weights.Compatible = -15 }},
+		{"rating pivot above 5", func(c *Config) { c.Weights.RatingPivot = 6 }},
+		{"zero peak factor", func(c *Config) { c.PeakFactor = 0 }},
+		{"negative pickup buffer", func(c *Config) { c.PickupBufferMin = -1 }},
 		{"negative request TTL", func(c *Config) { c.RequestTTL = -time.Second }},
 		{"forget before TTL", func(c *Config) { c.ForgetAfter = time.Second }},
 		{"dedup shorter than TTL", func(c *Config) { c.DedupWindow = time.Second }},
@@ -122,5 +130,40 @@ func TestConfigValidate(t *testing.T) {
 				t.Error("Validate accepted it")
 			}
 		})
+	}
+}
+
+// TestConfigValidateFloats: every float setting refuses NaN, the infinities and absurd
+// magnitudes with an error that names it (issue 24: --base-fare NaN panicked the engine
+// when it wrote its first match).
+func TestConfigValidateFloats(t *testing.T) {
+	floats := []struct {
+		name string // in the error
+		set  func(*Config, float64)
+	}{
+		{"max pickup distance", func(c *Config, v float64) { c.MaxPickupKM = v }},
+		{"base score", func(c *Config, v float64) { c.Weights.Base = v }},
+		{"distance weight", func(c *Config, v float64) { c.Weights.DistancePerKM = v }},
+		{"rating weight", func(c *Config, v float64) { c.Weights.Rating = v }},
+		{"rating pivot", func(c *Config, v float64) { c.Weights.RatingPivot = v }},
+		{"compatible vehicle weight", func(c *Config, v float64) { c.Weights.Compatible = v }},
+		{"ETA speed", func(c *Config, v float64) { c.SpeedKMH = v }},
+		{"peak factor", func(c *Config, v float64) { c.PeakFactor = v }},
+		{"base fare", func(c *Config, v float64) { c.BaseFare = v }},
+		{"per-km fare", func(c *Config, v float64) { c.PerKM = v }},
+		{"surge cap", func(c *Config, v float64) { c.Surge.Cap = v }},
+		{"surge step", func(c *Config, v float64) { c.Surge.Step = v }},
+		{"surge threshold", func(c *Config, v float64) { c.Surge.Threshold = v }},
+		{"surge sensitivity", func(c *Config, v float64) { c.Surge.Sensitivity = v }},
+	}
+	for _, f := range floats {
+		for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), 1e308, -1e308} {
+			c := DefaultConfig()
+			f.set(&c, v)
+			err := c.Validate()
+			if err == nil || !strings.Contains(err.Error(), f.name) {
+				t.Errorf("%s = %v: Validate() = %v, want an error about the %s", f.name, v, err, f.name)
+			}
+		}
 	}
 }

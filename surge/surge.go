@@ -62,11 +62,25 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the interval must be whole microseconds", ErrConfig)
 	case c.Smoothing < 1:
 		return fmt.Errorf("%w: smoothing must be at least 1", ErrConfig)
-	// Written so that NaN, which fails every comparison, fails them.
-	case !(c.Cap >= 1) || !(c.Step > 0) || c.Step > c.Cap || math.IsInf(c.Cap, 0):
-		return fmt.Errorf("%w: need cap >= 1 and 0 < step <= cap", ErrConfig)
-	case !(c.Threshold >= 0) || !(c.Sensitivity >= 0) || math.IsInf(c.Threshold, 0) || math.IsInf(c.Sensitivity, 0):
-		return fmt.Errorf("%w: threshold and sensitivity must not be negative", ErrConfig)
+	}
+	// Multipliers are prices riders see: steps of at least a hundredth, at most a hundredfold.
+	floats := []struct {
+		name   string
+		v      float64
+		lo, hi float64
+	}{
+		{"surge cap", c.Cap, 1, 100},
+		{"surge step", c.Step, 0.01, 100},
+		{"surge threshold (demand a driver)", c.Threshold, 0, 1000},
+		{"surge sensitivity", c.Sensitivity, 0, 1000},
+	}
+	for _, f := range floats {
+		if err := geo.InRange(f.name, f.v, f.lo, f.hi); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+	}
+	if c.Step > c.Cap {
+		return fmt.Errorf("%w: the surge step (%v) must not be above the cap (%v)", ErrConfig, c.Step, c.Cap)
 	}
 	return nil
 }

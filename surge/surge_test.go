@@ -66,6 +66,14 @@ func TestConfigValidate(t *testing.T) {
 		{"NaN step", func(c *Config) { c.Step = math.NaN() }, false},
 		{"NaN threshold", func(c *Config) { c.Threshold = math.NaN() }, false},
 		{"NaN sensitivity", func(c *Config) { c.Sensitivity = math.NaN() }, false},
+		{"infinite cap", func(c *Config) { c.Cap = math.Inf(1) }, false},
+		{"absurd cap", func(c *Config) { c.Cap, c.Step = 1e308, 1 }, false},
+		{"cap 100", func(c *Config) { c.Cap, c.Step = 100, 1 }, true},
+		{"step of a hundredth", func(c *Config) { c.Step = 0.01 }, true},
+		{"step below a hundredth", func(c *Config) { c.Step = 1e-300 }, false},
+		{"infinite threshold", func(c *Config) { c.Threshold = math.Inf(1) }, false},
+		{"absurd sensitivity", func(c *Config) { c.Sensitivity = 1e308 }, false},
+		{"negative infinite sensitivity", func(c *Config) { c.Sensitivity = math.Inf(-1) }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
