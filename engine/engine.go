@@ -71,7 +71,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		stages = append(stages, newStage("router", e.cfg.RouterGroup, inputs, &e.cfg, e.log, m, &e.stats))
 	}
 	if e.cfg.RunMatcher {
-		var m machine = newMatcherMachine(&e.cfg, &e.stats)
+		var m machine = newMatcherMachine(&e.cfg, &e.stats, e.log.With().Str("stage", "matcher").Logger())
 		if e.cfg.Noop {
 			m = &noopMachine{matches: e.cfg.Topics.Name(ridematch.RoleRideMatches)}
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ridematch"
@@ -19,6 +20,7 @@ const roleRegionLog = ridematch.RoleRegionLog
 type matcherMachine struct {
 	cfg       *Config
 	stats     *Stats
+	log       zerolog.Logger
 	shared    *matcher.Shared
 	regionLog string
 	decisions string
@@ -27,10 +29,11 @@ type matcherMachine struct {
 	dlq       string
 }
 
-func newMatcherMachine(cfg *Config, stats *Stats) *matcherMachine {
+func newMatcherMachine(cfg *Config, stats *Stats, log zerolog.Logger) *matcherMachine {
 	return &matcherMachine{
 		cfg:       cfg,
 		stats:     stats,
+		log:       log,
 		shared:    matcher.NewShared(),
 		regionLog: cfg.Topics.Name(ridematch.RoleRegionLog),
 		decisions: cfg.Topics.Name(ridematch.RoleDecisionLog),
@@ -145,17 +148,30 @@ func (s *matcherState) emit(partition int32, out *outbox) {
 		case o.Handoff != nil:
 			out.logRecord(o.To, o.Handoff)
 		default:
-			topic := s.m.matches
-			if o.Event.Type() == event.TypeSurgeUpdated {
-				topic = s.m.surge
+			if r := s.m.record(o.Event); r != nil {
+				out.add(r)
 			}
-			v, err := json.Marshal(o.Event)
-			if err != nil {
-				panic("matcher output does not encode: " + err.Error()) // fixed structs of strings and numbers
-			}
-			out.add(&kgo.Record{Topic: topic, Key: []byte(o.Event.Key()), Value: v})
 		}
 	}
+}
+
+// record is an outcome or surge event as the Kafka record it is written as, or nil if it
+// does not encode. Fixed structs of strings and numbers encode unless a number is not
+// finite, which validated settings rule out. Should one slip through, the event is lost,
+// said so and counted, and the engine goes on: a panic here would come back on every
+// restart, as the same log gives the same outputs.
+func (m *matcherMachine) record(e event.Output) *kgo.Record {
+	topic := m.matches
+	if e.Type() == event.TypeSurgeUpdated {
+		topic = m.surge
+	}
+	v, err := json.Marshal(e)
+	if err != nil {
+		m.log.Error().Err(err).Str("event", e.Type()).Str("key", e.Key()).Msg("an output does not encode as JSON; it is not written")
+		m.stats.update(func(st *Snapshot) { st.Unencodable++ })
+		return nil
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(e.Key()), Value: v}
 }
 
 // noopMachine is a stage that does no processing (Config.Noop), for the plumbing floor of

@@ -2,12 +2,14 @@ package engine
 
 import (
 	"context"
+	"math"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"ridematch"
 	"ridematch/event"
 )
 
@@ -58,5 +60,24 @@ func TestSnapshotAdd(t *testing.T) {
 	}
 	if a.Matched != 3 || a.DeadLettered[event.ReasonMalformedJSON] != 1 {
 		t.Errorf("Add changed its argument: %+v", a)
+	}
+}
+
+// TestUnencodableOutputIsCounted: an outcome that cannot be written as JSON (a fare of
+// NaN, which validated settings rule out) is reported and counted, never a panic that
+// would come back on every restart.
+func TestUnencodableOutputIsCounted(t *testing.T) {
+	cfg := DefaultConfig()
+	var stats Stats
+	m := newMatcherMachine(&cfg, &stats, zerolog.Nop())
+	if r := m.record(&event.RideMatched{EventType: event.TypeRideMatched, RequestID: "R1", FareEstimate: math.NaN()}); r != nil {
+		t.Fatalf("a fare of NaN encoded as %s", r.Value)
+	}
+	if got := stats.Snapshot().Unencodable; got != 1 {
+		t.Errorf("Unencodable = %d, want 1", got)
+	}
+	r := m.record(&event.RideMatched{EventType: event.TypeRideMatched, RequestID: "R1", FareEstimate: 50})
+	if r == nil || r.Topic != cfg.Topics.Name(ridematch.RoleRideMatches) || string(r.Key) != "R1" {
+		t.Fatalf("a valid outcome: %+v", r)
 	}
 }

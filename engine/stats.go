@@ -32,6 +32,8 @@ type Snapshot struct {
 	SurgeUpdates   uint64
 	Duplicates     uint64 // requests whose id was already seen
 	Handoffs       uint64 // driver tokens passed between partitions
+	Unencodable    uint64 // outputs that did not encode as JSON, not written
+	Late           uint64 // region-log records that came after the clock passed their time
 
 	// Gauges from the matcher's partitions, as of each one's last transaction.
 	Drivers, Pending, SurgeCells int
@@ -83,6 +85,8 @@ func (s *Snapshot) Add(o Snapshot) {
 	s.SurgeUpdates += o.SurgeUpdates
 	s.Duplicates += o.Duplicates
 	s.Handoffs += o.Handoffs
+	s.Unencodable += o.Unencodable
+	s.Late += o.Late
 	s.Drivers += o.Drivers
 	s.Pending += o.Pending
 	s.SurgeCells += o.SurgeCells
@@ -180,5 +184,6 @@ func (st *Stats) addMatcher(before, after matcher.Stats) {
 		s.SurgeUpdates += after.SurgeUpdates - before.SurgeUpdates
 		s.Duplicates += after.Duplicates - before.Duplicates
 		s.Handoffs += after.TokensSent - before.TokensSent
+		s.Late += after.Late - before.Late
 	})
 }
