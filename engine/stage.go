@@ -482,7 +482,7 @@ func (s *stage) restore(ctx context.Context, adm *kadm.Client, need map[tp]*kgo.
 		if history <= 0 {
 			continue
 		}
-		from, err := offsetAt(ctx, adm, t, first.Timestamp.Add(-history-s.cfg.RestoreSlack))
+		from, err := offsetAt(ctx, adm, t, replayFrom(first.Timestamp, time.Now()).Add(-history-s.cfg.RestoreSlack))
 		if err != nil {
 			return err
 		}
@@ -492,7 +492,7 @@ func (s *stage) restore(ctx context.Context, adm *kadm.Client, need map[tp]*kgo.
 		if pl, ok := st.(preloader); ok {
 			topic, h := pl.preloadLog()
 			pt := tp{topic, t.partition}
-			pfrom, err := offsetAt(ctx, adm, pt, first.Timestamp.Add(-h-s.cfg.RestoreSlack))
+			pfrom, err := offsetAt(ctx, adm, pt, replayFrom(first.Timestamp, time.Now()).Add(-h-s.cfg.RestoreSlack))
 			if err != nil {
 				return err
 			}
@@ -552,6 +552,18 @@ func (s *stage) settledEnd(ctx context.Context, adm *kadm.Client, t tp) (int64, 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// replayFrom is the time a restore counts its history back from: the first record's
+// timestamp, or now if that is outside the sane range or ahead of now. An input record's
+// timestamp is its producer's to set: a record stamped 0 would make the lookup ask the
+// broker for a negative time, which it refuses, and the stage would fail at every
+// restore; one stamped a century ahead would leave the replay empty.
+func replayFrom(first, now time.Time) time.Time {
+	if t := event.TimeOf(first); !t.Valid() || first.After(now) {
+		return now
+	}
+	return first
 }
 
 // preloader is a state that reads another log before its replay: the matcher reads its
