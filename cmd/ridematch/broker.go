@@ -24,7 +24,7 @@ func (o *brokerOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate to serve TLS with")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&o.saslUser, "sasl-user", "", "require SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) as this user")
-	fs.StringVar(&o.saslPwd, "sasl-password", "", "password of --sasl-user (or set "+cluster.PasswordEnv+")")
+	fs.StringVar(&o.saslPwd, "sasl-password", "", "password of --sasl-user, which ps shows to every user of the machine: prefer "+cluster.PasswordEnv)
 }
 
 func newBrokerCmd(g *globals) *cobra.Command {
@@ -60,6 +60,7 @@ kafka-python. Data lives in memory unless --data-dir is given.`,
 				return err
 			}
 			defer b.Close()
+			warnPasswordFlag(g.stderr, o.saslPwd)
 			security := "plaintext"
 			switch {
 			case cfg.TLSCert != "" && cfg.SASLUser != "":

@@ -113,6 +113,7 @@ its outcome.`,
 			if err != nil {
 				return usageError{err}
 			}
+			warnPasswordFlag(g.stderr, c.saslPassword)
 			out := cmd.OutOrStdout()
 			if rc := sim.Replay(); rc != nil {
 				fmt.Fprintln(out, replayHeader(*rc))

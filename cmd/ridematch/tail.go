@@ -72,6 +72,7 @@ records; --from-beginning reads from the oldest, --follow=false stops at the end
 			if err != nil {
 				return err
 			}
+			warnPasswordFlag(g.stderr, c.saslPassword)
 			cl, err := cluster.Connect(cmd.Context(), cc, log,
 				kgo.ConsumeTopics(o.topic),
 				kgo.ConsumeResetOffset(start),
