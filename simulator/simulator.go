@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,8 +69,28 @@ func New(cfg Config, log zerolog.Logger) (*Simulator, error) {
 			return nil, err
 		}
 		s.replay = rp
+		warnOutsideSpan(log, rp.Counts())
 	}
 	return s, nil
+}
+
+// warnOutsideSpan says which rows were skipped for a time far outside the file's span.
+func warnOutsideSpan(log zerolog.Logger, rc ReplayCounts) {
+	n := rc.Skipped[SkipOutsideSpan]
+	if n == 0 {
+		return
+	}
+	const layout = "2006-01-02 15:04:05"
+	rows := make([]string, len(rc.Outside))
+	for i, r := range rc.Outside {
+		rows[i] = fmt.Sprintf("%d (%s)", r.Row, r.Time.Format(layout))
+	}
+	if n > len(rows) {
+		rows = append(rows, "...")
+	}
+	log.Warn().Int("rows", n).Str("examples", strings.Join(rows, ", ")).
+		Str("span", rc.SpanFrom.Format(layout)+" to "+rc.SpanTo.Format(layout+" MST")).
+		Msg("skipping rows dated far outside the span of the file's other rows")
 }
 
 // Replay says what the simulator made of its trip file; nil when it generates requests.

@@ -79,8 +79,10 @@ export, plain or gzip, whose header names a time column (time, date, Date/Time,
 departure_time, pickup_datetime, ...) and pickup latitude and longitude columns
 (Lat/Lon, o_lat/o_lon, pickup_latitude/pickup_longitude, start_lat/start_lng,
 ...), and optionally drop-off ones. Times are ISO 8601 or M/D/YYYY H:MM[:SS];
-one without a zone is local to the data's city. Rows that cannot be a ride are
-counted by reason and skipped. The first replayed row is requested now, the
+one without a zone is local to the data's city. Rows that cannot be a ride, and
+rows dated far outside the span of the others (a 2009 row in a day of 2014, which
+the replay would wait years for), are counted by reason and skipped, with a
+warning naming the latter. The first replayed row is requested now, the
 others as far apart in simulated time as in the file. Drivers start near the
 file's pickups and cruise between its busiest cells; a trip without a drop-off
 gets one at another pickup 2-15 km away. The run ends when every request has
