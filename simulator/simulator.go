@@ -115,7 +115,9 @@ const (
 // no more requests (a replay's last row, MaxRequests), until every request it made has
 // its outcome or has waited OutcomeWait. It calls progress (when not nil) every
 // ReportInterval on Run's goroutine, and returns the final stats.
-// An unreachable cluster, a missing topic or a record the cluster refuses is an error.
+// An unreachable cluster, a missing topic or a record the cluster refuses is an error;
+// so, before anything is produced, is an *EarlierRunError: ride-matches holds outcomes of
+// an earlier run with this seed that the engine would not give again.
 func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error) {
 	cfg := &s.cfg
 	prod, err := cluster.Connect(ctx, cfg.Cluster, s.log,
@@ -135,6 +137,9 @@ func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error
 		if _, err := cluster.Partitions(ctx, prod, t); err != nil {
 			return Stats{}, err
 		}
+	}
+	if err := s.checkEarlierRun(ctx, prod, topics[2], time.Now()); err != nil {
+		return Stats{}, err
 	}
 	cons, err := s.outcomeReader(ctx, prod, topics[2])
 	if err != nil {

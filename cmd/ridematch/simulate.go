@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -72,7 +73,10 @@ available again. It prints one progress line a second, with the latency from
 each request to its outcome, and a summary at the end.
 
 Event times are simulated time, starting at the wall clock; --speedup runs it
-faster. The same --seed gives the same load.
+faster. The same --seed gives the same load, request ids included; the engine
+gives a request id it answered in the last 10 minutes no second outcome, so a
+run that finds outcomes of its ids that recent on ride-matches stops before it
+sends anything and says so.
 
 With --replay FILE the requests are a real trip file's rows instead: a CSV
 export, plain or gzip, whose header names a time column (time, date, Date/Time,
@@ -130,6 +134,9 @@ its outcome.`,
 			})
 			if redraw {
 				fmt.Fprintln(out)
+			}
+			if er := (*simulator.EarlierRunError)(nil); errors.As(err, &er) {
+				return fmt.Errorf("%w: use another --seed or a fresh broker", err)
 			}
 			if err != nil {
 				return err
