@@ -33,8 +33,10 @@ func newBrokerCmd(g *globals) *cobra.Command {
 		Use:   "broker",
 		Short: "Run the embedded Kafka-protocol broker, with the topics of topics.yaml",
 		Long: `Run an embedded Kafka-protocol broker (franz-go's kfake) in this process, with the
-topics of topics.yaml created. Any Kafka client can use it: the engine, kcat,
-kafka-python. Data lives in memory unless --data-dir is given.`,
+topics of topics.yaml created. Any Kafka client can use it in plaintext or over
+TLS: the engine, kcat, kafka-python. With --sasl-user only franz-go clients, such
+as the engine, log in: kfake serves SaslHandshake v1 only, and kcat and
+kafka-python 2.0 ask for v0. Data lives in memory unless --data-dir is given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
