@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -27,9 +28,9 @@ type EarlierRunError struct {
 	Topic string // ride-matches
 	Seed  uint64
 	File  string // the replayed trip file; empty for generated requests
-	// Until is when the engine forgets the last of those ids: the last outcome's event
-	// time plus the dedup window. Event time follows the wall clock, or runs ahead of it
-	// after a sped-up run.
+	// Until is the first time a run of this seed could start and send none of those ids
+	// while the engine remembers them. Event time follows the wall clock, or runs ahead
+	// of it after a sped-up run.
 	Until time.Time
 }
 
@@ -42,7 +43,7 @@ func (e *EarlierRunError) Error() string {
 	if today := time.Now().Format(time.DateOnly); strings.HasPrefix(until, today) {
 		until = strings.TrimPrefix(until, today+" ")
 	}
-	return fmt.Sprintf("%s already holds outcomes for requests of %s from an earlier run, and the engine answers none of those ids again before %s",
+	return fmt.Sprintf("%s already holds outcomes for requests of %s from an earlier run, and the engine would not answer them again in a run started before %s",
 		e.Topic, of, until)
 }
 
@@ -55,16 +56,18 @@ var dedupWindow = matcher.DefaultConfig().DedupWindow
 const stallTimeout = 10 * time.Second
 
 // checkEarlierRun reads topic (ride-matches) from its start to its last stable offsets,
-// read_committed, and returns an *EarlierRunError when it holds a final outcome, decided
-// within the dedup window before now or after it, for a request this run would send. An
-// outcome older than that is forgotten by the engine (its clock has passed it, since this
-// run's events are at now or later): the run may send the id again and get a new outcome.
+// read_committed, and returns an *EarlierRunError when it holds a final outcome of a
+// request this run would send while the engine still remembers it: when the outcome was
+// decided less than the dedup window before this run, starting now, sends the id. The
+// engine's clock is at least this run's event time, so an id decided longer ago than that
+// is forgotten by then and gets a new outcome. This is what lets a long run be restarted
+// with its seed: its last outcomes are recent, but of ids a new run sends much later.
 func (s *Simulator) checkEarlierRun(ctx context.Context, cl *kgo.Client, topic string, now time.Time) error {
 	prefix, sends := s.requestIDs()
 	since := event.TimeOf(now.Add(-dedupWindow))
 	start := time.Now()
 	var read int
-	var last event.Time
+	var last event.Time // the latest decision time, less its id's send offset
 	err := readToEnd(ctx, s, cl, topic, func(r *kgo.Record) {
 		read++
 		// Other runs' outcomes are most of the topic: skip them before decoding.
@@ -77,15 +80,21 @@ func (s *Simulator) checkEarlierRun(ctx context.Context, cl *kgo.Client, topic s
 			MatchTimestamp string `json:"match_timestamp"`
 			Timestamp      string `json:"timestamp"`
 		}
-		if json.Unmarshal(r.Value, &o) != nil || !(Outcome{Type: o.EventType}).Final() || !sends(o.RequestID) {
+		if json.Unmarshal(r.Value, &o) != nil || !(Outcome{Type: o.EventType}).Final() {
+			return
+		}
+		offset, ok := sends(o.RequestID)
+		if !ok {
 			return
 		}
 		decided := o.Timestamp
 		if o.EventType == event.TypeRideMatched {
 			decided = o.MatchTimestamp
 		}
-		if at, err := event.ParseTime(decided); err == nil && at >= since && at > last {
-			last = at
+		if at, err := event.ParseTime(decided); err == nil {
+			if at := at.Add(-offset); at >= since && at > last {
+				last = at
+			}
 		}
 	})
 	if err != nil {
@@ -102,27 +111,40 @@ func (s *Simulator) checkEarlierRun(ctx context.Context, cl *kgo.Client, topic s
 	return &EarlierRunError{Topic: topic, Seed: s.cfg.Seed, File: file, Until: last.Std().Add(dedupWindow)}
 }
 
-// requestIDs returns the prefix every request id of this run starts with, and whether an
-// id is one this run may send: REQ-<seed>-<n> for generated requests (n at most
-// MaxRequests when set), <file tag>-<seed>-<row> for the rows of a replay's window. The
-// ids are made in World.request and World.replayRequest.
-func (s *Simulator) requestIDs() ([]byte, func(string) bool) {
+// requestIDs returns the prefix every request id of this run starts with, and a function
+// that says whether an id is one this run may send, and how soon after its start, in
+// event time, at the earliest. The ids are REQ-<seed>-<n> for generated requests (n at
+// most MaxRequests when set), made in World.request, and <file tag>-<seed>-<row> for the
+// rows of a replay's window, made in World.replayRequest.
+func (s *Simulator) requestIDs() ([]byte, func(string) (time.Duration, bool)) {
 	if rp := s.replay; rp != nil {
 		prefix := fmt.Sprintf("%s-%d-", rp.tag, s.cfg.Seed)
-		rows := make(map[int]bool, len(rp.trips))
+		pace := max(s.cfg.ReplayPace, 1)
+		offsets := make(map[int]time.Duration, len(rp.trips))
 		for _, t := range rp.trips {
-			rows[t.row] = true
+			offsets[t.row] = time.Duration(float64(t.at.Sub(rp.trips[0].at)) / pace)
 		}
-		return []byte(prefix), func(id string) bool {
+		return []byte(prefix), func(id string) (time.Duration, bool) {
 			n, ok := idNumber(id, prefix)
-			return ok && n <= uint64(rp.counts.Rows) && rows[int(n)]
+			if !ok || n > uint64(rp.counts.Rows) {
+				return 0, false
+			}
+			offset, ok := offsets[int(n)]
+			return offset, ok
 		}
 	}
 	prefix := fmt.Sprintf("REQ-%d-", s.cfg.Seed)
 	limit := uint64(s.cfg.MaxRequests)
-	return []byte(prefix), func(id string) bool {
+	rate := s.cfg.Rate
+	return []byte(prefix), func(id string) (time.Duration, bool) {
 		n, ok := idNumber(id, prefix)
-		return ok && n >= 1 && (limit == 0 || n <= limit)
+		if !ok || n < 1 || (limit > 0 && n > limit) || rate <= 0 {
+			return 0, false
+		}
+		// The n-th of Poisson arrivals at rate comes after n/rate seconds on average, give
+		// or take sqrt(n)/rate; three of those early is as soon as it comes.
+		k := float64(n)
+		return time.Duration(max(k-3*math.Sqrt(k), 0) / rate * float64(time.Second)), true
 	}
 }
 

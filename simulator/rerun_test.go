@@ -56,6 +56,13 @@ func TestCheckEarlierRun(t *testing.T) {
 		outcome("ride_matched", "REQ-15-000000002", -time.Minute),
 		outcome("ride_matched", "REQ-160-000000001", -time.Minute),
 		outcome("ride_matched", inWindow, -time.Minute),
+		// The 600th request of a long run, a minute ago: a new run sends it after about 20
+		// minutes at 0.5 requests a second, when the engine has forgotten it.
+		outcome("ride_matched", "REQ-18-000000600", -time.Minute),
+		// An hour of April 2014 replayed with seed 19: its first row is sent at once, its
+		// last (data row 32, at 08:58) 58 minutes later.
+		outcome("ride_matched", "APR14_OUTSIDE_SPAN-19-0000001", -time.Minute),
+		outcome("ride_matched", "APR14_OUTSIDE_SPAN-20-0000032", -time.Minute),
 	}
 	aborted := []*kgo.Record{outcome("ride_matched", "REQ-13-000000001", -time.Minute)}
 	if rp.counts.BeforeFrom == 0 {
@@ -83,31 +90,35 @@ func TestCheckEarlierRun(t *testing.T) {
 		}
 	}
 
+	hour := replayConfig("testdata/apr14_outside_span.csv", 10)
 	tests := []struct {
 		name      string
 		seed      uint64
 		max       int
-		replay    bool
+		replay    *Config
 		wantUntil time.Duration // from now; 0: no error
 	}{
-		{"a match two minutes old", 7, 0, false, 8 * time.Minute},
-		{"a match an hour old is forgotten", 9, 0, false, 0},
-		{"an outcome in the future of a sped-up run", 11, 0, false, 40 * time.Minute},
-		{"match_cancelled is no outcome", 12, 0, false, 0},
-		{"an aborted outcome", 13, 0, false, 0},
-		{"a request beyond --max-requests", 14, 3, false, 0},
-		{"a request within --max-requests", 14, 5, false, 9 * time.Minute},
-		{"the latest of several", 15, 0, false, 9 * time.Minute},
-		{"seed 16 is not seed 160", 16, 0, false, 0},
-		{"a row of the replay's window", 4, 40, true, 9 * time.Minute},
-		{"a row before the replay's window", 5, 40, true, 0},
-		{"no outcome at all", 17, 0, false, 0},
+		{"a match two minutes old", 7, 0, nil, 8 * time.Minute},
+		{"a match an hour old is forgotten", 9, 0, nil, 0},
+		{"an outcome in the future of a sped-up run", 11, 0, nil, 40 * time.Minute},
+		{"match_cancelled is no outcome", 12, 0, nil, 0},
+		{"an aborted outcome", 13, 0, nil, 0},
+		{"a request beyond --max-requests", 14, 3, nil, 0},
+		{"a request within --max-requests", 14, 5, nil, 9 * time.Minute},
+		{"the latest of several", 15, 0, nil, 9 * time.Minute},
+		{"seed 16 is not seed 160", 16, 0, nil, 0},
+		{"a row of the replay's window", 4, 40, &replayCfg, 9 * time.Minute},
+		{"a row before the replay's window", 5, 40, &replayCfg, 0},
+		{"no outcome at all", 17, 0, nil, 0},
+		{"a long run's last request, sent again much later", 18, 0, nil, 0},
+		{"a replay's first row", 19, 0, &hour, 9 * time.Minute},
+		{"a replay's row an hour into the file", 20, 0, &hour, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := DefaultConfig()
-			if tt.replay {
-				cfg = replayCfg
+			if tt.replay != nil {
+				cfg = *tt.replay
 			}
 			cfg.Cluster.Brokers = []string{b.Addr()}
 			cfg.Seed, cfg.MaxRequests = tt.seed, tt.max
@@ -132,7 +143,7 @@ func TestCheckEarlierRun(t *testing.T) {
 			case tt.wantUntil == 0:
 			case !errors.As(err, &er):
 				t.Errorf("err = %v, want an EarlierRunError", err)
-			case !er.Until.Equal(now.Add(tt.wantUntil)) || er.Seed != tt.seed || er.Topic != topic || (er.File != "") != tt.replay:
+			case !er.Until.Equal(now.Add(tt.wantUntil)) || er.Seed != tt.seed || er.Topic != topic || (er.File != "") != (tt.replay != nil):
 				t.Errorf("error %+v, want seed %d until now+%v", er, tt.seed, tt.wantUntil)
 			case !strings.Contains(er.Error(), fmt.Sprintf("requests of seed %d", tt.seed)) || !strings.Contains(er.Error(), now.Add(tt.wantUntil).Local().Format("15:04:05")):
 				t.Errorf("error %q names neither the seed nor the time", er)
@@ -170,23 +181,29 @@ func TestRequestIDs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var ids []string
+			sent := map[string]time.Duration{}
 			w.Step(testStart.Add(time.Hour), func(in *event.Input) {
 				if in.Kind == event.KindRideRequest {
-					ids = append(ids, in.Request.RequestID)
+					sent[in.Request.RequestID] = in.Request.Time.Sub(testStart)
 				}
 			})
-			if len(ids) != tt.cfg.MaxRequests {
-				t.Fatalf("the world made %d requests, want %d", len(ids), tt.cfg.MaxRequests)
+			if len(sent) != tt.cfg.MaxRequests {
+				t.Fatalf("the world made %d requests, want %d", len(sent), tt.cfg.MaxRequests)
 			}
 			prefix, sends := s.requestIDs()
-			for _, id := range ids {
-				if !sends(id) || !strings.HasPrefix(id, string(prefix)) {
+			for id, at := range sent {
+				offset, ok := sends(id)
+				if !ok || !strings.HasPrefix(id, string(prefix)) {
 					t.Errorf("%s, which the run sends, is not among its ids (prefix %s)", id, prefix)
+				}
+				// The offset is as soon as the id may be sent: a replay's exactly, a
+				// Poisson arrival's at the earliest.
+				if offset > at || (s.replay != nil && at-offset > time.Second) {
+					t.Errorf("%s is sent %v after the start, said to be %v at the earliest", id, at, offset)
 				}
 			}
 			for _, id := range tt.not {
-				if sends(id) {
+				if _, ok := sends(id); ok {
 					t.Errorf("%s is among the run's ids", id)
 				}
 			}

@@ -75,8 +75,8 @@ each request to its outcome, and a summary at the end.
 Event times are simulated time, starting at the wall clock; --speedup runs it
 faster. The same --seed gives the same load, request ids included; the engine
 gives a request id it answered in the last 10 minutes no second outcome, so a
-run that finds outcomes of its ids that recent on ride-matches stops before it
-sends anything and says so.
+run that would send an id within 10 minutes of its outcome on ride-matches stops
+before it sends anything and says so.
 
 With --replay FILE the requests are a real trip file's rows instead: a CSV
 export, plain or gzip, whose header names a time column (time, date, Date/Time,

@@ -169,7 +169,7 @@ func TestSimulateRerunSameSeed(t *testing.T) {
 		t.Errorf("the same seed again: exit code %d after %v, want 1 at once", code, took)
 	}
 	want := regexp.MustCompile(`^ridematch: ride-matches already holds outcomes for requests of seed 7 from an earlier run, ` +
-		`and the engine answers none of those ids again before [0-9: -]+: use another --seed or a fresh broker\n$`)
+		`and the engine would not answer them again in a run started before [0-9: -]+: use another --seed or a fresh broker\n$`)
 	if !want.MatchString(stderr) {
 		t.Errorf("stderr %q, want one line matching %s", stderr, want)
 	}
