@@ -37,11 +37,14 @@ const (
 	// SkipOutsideArea is a pickup or drop more than areaKM from the centre of the file's
 	// demand: a ride in another city, or a bad fix.
 	SkipOutsideArea
+	// SkipOutsideSpan is a time far outside the file's main span (see outsideSpan): a
+	// replay would wait for it as long as it lies from the others, years for a bad date.
+	SkipOutsideSpan
 
 	numSkipReasons
 )
 
-var skipNames = [numSkipReasons]string{"malformed", "bad_time", "bad_coordinates", "zero_coordinates", "zero_length", "outside_area"}
+var skipNames = [numSkipReasons]string{"malformed", "bad_time", "bad_coordinates", "zero_coordinates", "zero_length", "outside_area", "outside_span"}
 
 func (r SkipReason) String() string {
 	if r < numSkipReasons {
@@ -96,6 +99,10 @@ const (
 	// drop may lie: a metropolitan area with its airports (JFK is 21 km from midtown
 	// Manhattan, Newark 16 km), not the next city.
 	areaKM = 50.0
+	// spanTail is the share of a file's rows, at each end of its timeline, left out of its
+	// main span; minSpanMargin is the least margin around that span (see outsideSpan).
+	spanTail      = 20 // one row in 20: the span runs from the 5th to the 95th percentile
+	minSpanMargin = 24 * time.Hour
 )
 
 // TripColumns are the header names a trip file's columns were found under. The drop
@@ -128,7 +135,14 @@ type tripFile struct {
 	center   geo.Point      // the median pickup
 	zone     *time.Location // where times without a zone were read
 	zoneless bool           // some times named no zone
+	// span is the times a row may have; outside are the first few rows skipped as
+	// outside it, in time order.
+	span    [2]event.Time
+	outside []trip
 }
+
+// maxOutsideKept bounds the rows outside the span kept to name in a warning.
+const maxOutsideKept = 5
 
 // readTrips reads a trip file: CSV, plain or gzip (told by its first bytes), with a
 // header naming its columns. Rows may come in any order; the good ones are returned in
@@ -245,7 +259,35 @@ func readTrips(r io.Reader) (*tripFile, error) {
 		}
 		return a.row - b.row
 	})
+	var outside []trip
+	f.trips, outside, f.span = outsideSpan(f.trips)
+	f.skipped[SkipOutsideSpan] = len(outside)
+	f.outside = slices.Clone(outside[:min(len(outside), maxOutsideKept)])
 	return f, nil
+}
+
+// outsideSpan splits trips, in time order, into those within the file's main time span
+// and those far outside it. The main span runs from the 5th to the 95th percentile of the
+// times; a row is far outside when it lies further before or after that span than the
+// span is long, and at least a day. So a handful of rows dated years off (a 2009 row in
+// a day of April 2014) move the span nowhere and are cut, while a file spread over a
+// month or a year keeps every row. A file of fewer than spanTail rows has no tail to
+// leave out, and keeps every row. It returns the rows kept, the rows outside (both in
+// time order) and the span kept, margins included.
+func outsideSpan(trips []trip) (kept, outside []trip, span [2]event.Time) {
+	n := len(trips)
+	if n == 0 {
+		return trips, nil, span
+	}
+	k := n / spanTail
+	lo, hi := trips[k].at, trips[n-1-k].at
+	// In event.Time, microseconds: a time.Duration between years 1 and 9999 overflows.
+	margin := max(hi-lo, event.Time(minSpanMargin/time.Microsecond))
+	span = [2]event.Time{lo - margin, hi + margin}
+	i, _ := slices.BinarySearchFunc(trips, span[0], func(t trip, at event.Time) int { return cmpTime(t.at, at) })
+	j, _ := slices.BinarySearchFunc(trips, span[1]+1, func(t trip, at event.Time) int { return cmpTime(t.at, at) })
+	outside = append(slices.Clone(trips[:i]), trips[j:]...)
+	return trips[i:j], outside, span
 }
 
 func cmpTime(a, b event.Time) int {

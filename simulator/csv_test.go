@@ -315,6 +315,70 @@ func TestReadTripsZonedTimes(t *testing.T) {
 	}
 }
 
+// Rows dated far outside the span of a file's other rows are skipped: the replay would
+// wait for them as long as they lie from the rest. Spread-out files keep every row.
+func TestReadTripsOutsideSpan(t *testing.T) {
+	// every lists n times step apart from start.
+	every := func(start string, step time.Duration, n int) []string {
+		t0, err := time.Parse(time.DateTime, start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]string, n)
+		for i := range out {
+			out[i] = t0.Add(time.Duration(i) * step).Format(time.DateTime)
+		}
+		return out
+	}
+	day := every("2014-04-01 08:00:00", 2*time.Minute, 30) // 08:00 to 08:58
+	tests := []struct {
+		name string
+		give []string
+		want []string // the times skipped, in time order
+	}{
+		{"a day with a 2009 and a 2031 row", append(slices.Clone(day), "2031-04-01 08:30:00", "2009-04-01 08:30:00"),
+			[]string{"2009-04-01 08:30:00", "2031-04-01 08:30:00"}},
+		{"a row before, among 21", append(every("2014-04-01 08:00:00", time.Minute, 20), "2014-03-20 08:00:00"), []string{"2014-03-20 08:00:00"}},
+		{"a row two days after", append(slices.Clone(day), "2014-04-03 08:00:00"), []string{"2014-04-03 08:00:00"}},
+		{"a row the next morning is within a day", append(slices.Clone(day), "2014-04-02 07:00:00"), nil},
+		{"a month, a row a day", every("2014-04-01 08:00:00", 24*time.Hour, 30), nil},
+		{"a year, a row a fortnight", every("2014-01-01 08:00:00", 14*24*time.Hour, 26), nil},
+		{"a tenth of the rows weeks later", append(every("2014-04-01 08:00:00", 2*time.Minute, 36), every("2014-04-20 08:00:00", 2*time.Minute, 4)...), nil},
+		{"fewer than 20 rows are not judged", append(every("2014-04-01 08:00:00", 2*time.Minute, 10), "2031-04-01 08:30:00"), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			b.WriteString("time,lat,lng\n")
+			for _, at := range tt.give {
+				b.WriteString(at + ",40.7527,-73.9772\n")
+			}
+			f, err := readTrips(strings.NewReader(b.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (Skips{SkipOutsideSpan: len(tt.want)}); f.skipped != want {
+				t.Errorf("skipped %v, want %v", f.skipped, want)
+			}
+			var got []string
+			for _, tr := range f.outside {
+				got = append(got, tr.at.Std().In(f.zone).Format(time.DateTime))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("skipped the rows of %q, want %q", got, tt.want)
+			}
+			if len(f.trips) != len(tt.give)-len(tt.want) || !slices.IsSortedFunc(f.trips, func(a, b trip) int { return cmpTime(a.at, b.at) }) {
+				t.Errorf("kept %d rows, want %d in time order", len(f.trips), len(tt.give)-len(tt.want))
+			}
+			for _, tr := range f.trips {
+				if tr.at < f.span[0] || tr.at > f.span[1] {
+					t.Errorf("row %d, at %v, is kept outside the span %v", tr.row, tr.at, f.span)
+				}
+			}
+		})
+	}
+}
+
 func TestReadTripsRefuses(t *testing.T) {
 	good := gzipped(t, tripRows)
 	tests := []struct {

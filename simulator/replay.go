@@ -43,6 +43,16 @@ type ReplayCounts struct {
 	Center geo.Point
 	// First and Last are the file times of the first and last request replayed.
 	First, Last time.Time
+	// SpanFrom and SpanTo bound the times a row may have; rows further out are skipped as
+	// outside_span, and Outside names the first few of them.
+	SpanFrom, SpanTo time.Time
+	Outside          []SkippedRow
+}
+
+// SkippedRow is a row of a trip file that was skipped: its data row, from 1, and time.
+type SkippedRow struct {
+	Row  int
+	Time time.Time
 }
 
 // Replay is a trip file made ready to replay: its requests in time order, each with a
@@ -129,6 +139,10 @@ func newReplay(tf *tripFile, cfg Config) (*Replay, error) {
 	}
 	if tf.zoneless {
 		rp.counts.Zone = tf.zone.String()
+	}
+	rp.counts.SpanFrom, rp.counts.SpanTo = tf.span[0].Std().In(tf.zone), tf.span[1].Std().In(tf.zone)
+	for _, t := range tf.outside {
+		rp.counts.Outside = append(rp.counts.Outside, SkippedRow{Row: t.row, Time: t.at.Std().In(tf.zone)})
 	}
 	if len(tf.trips) == 0 {
 		return nil, fmt.Errorf("none of its %d rows can be a ride (skipped: %s)", tf.rows, tf.skipped)

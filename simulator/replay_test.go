@@ -3,6 +3,7 @@ package simulator
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"ridematch/event"
 	"ridematch/geo"
@@ -283,6 +286,48 @@ func TestReplayRefuses(t *testing.T) {
 				t.Errorf("err = %v, neither ErrReplay nor ErrConfig", err)
 			}
 		})
+	}
+}
+
+// A day of April 2014 with a 2009 and a 2031 row among its rows: the replay runs over the
+// day alone, and its counts and the simulator's warning name the rows left out.
+func TestReplaySkipsRowsOutsideSpan(t *testing.T) {
+	cfg := replayConfig("testdata/apr14_outside_span.csv", 10)
+	var logs bytes.Buffer
+	sim, err := New(cfg, zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := *sim.Replay()
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(y int, mo time.Month, d, h, mi int) time.Time { return time.Date(y, mo, d, h, mi, 0, 0, ny) }
+	if rc.Rows != 32 || rc.Requests != 30 || rc.Skipped != (Skips{SkipOutsideSpan: 2}) {
+		t.Errorf("%d rows, %d requests, skipped %v; want 32, 30 and outside_span 2", rc.Rows, rc.Requests, rc.Skipped)
+	}
+	if !rc.First.Equal(at(2014, 4, 1, 8, 0)) || !rc.Last.Equal(at(2014, 4, 1, 8, 58)) {
+		t.Errorf("replays %v to %v, want 2014-04-01 08:00 to 08:58", rc.First, rc.Last)
+	}
+	// The span is the rows' hour with a day either side.
+	if !rc.SpanFrom.Equal(at(2014, 3, 31, 8, 0)) || !rc.SpanTo.Equal(at(2014, 4, 2, 8, 58)) {
+		t.Errorf("span %v to %v", rc.SpanFrom, rc.SpanTo)
+	}
+	if want := []SkippedRow{{5, at(2009, 4, 1, 8, 30)}, {18, at(2031, 4, 1, 8, 30)}}; len(rc.Outside) != 2 ||
+		rc.Outside[0].Row != want[0].Row || !rc.Outside[0].Time.Equal(want[0].Time) || rc.Outside[1].Row != want[1].Row || !rc.Outside[1].Time.Equal(want[1].Time) {
+		t.Errorf("outside rows %v, want %v", rc.Outside, want)
+	}
+	var warning struct {
+		Level, Message, Examples, Span string
+		Rows                           int
+	}
+	if err := json.Unmarshal(logs.Bytes(), &warning); err != nil {
+		t.Fatalf("want one warning, logged %q", logs.String())
+	}
+	if warning.Level != "warn" || warning.Rows != 2 || warning.Examples != "5 (2009-04-01 08:30:00), 18 (2031-04-01 08:30:00)" ||
+		warning.Span != "2014-03-31 08:00:00 to 2014-04-02 08:58:00 EDT" || !strings.Contains(warning.Message, "far outside") {
+		t.Errorf("warning %+v", warning)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,8 +69,28 @@ func New(cfg Config, log zerolog.Logger) (*Simulator, error) {
 			return nil, err
 		}
 		s.replay = rp
+		warnOutsideSpan(log, rp.Counts())
 	}
 	return s, nil
+}
+
+// warnOutsideSpan says which rows were skipped for a time far outside the file's span.
+func warnOutsideSpan(log zerolog.Logger, rc ReplayCounts) {
+	n := rc.Skipped[SkipOutsideSpan]
+	if n == 0 {
+		return
+	}
+	const layout = "2006-01-02 15:04:05"
+	rows := make([]string, len(rc.Outside))
+	for i, r := range rc.Outside {
+		rows[i] = fmt.Sprintf("%d (%s)", r.Row, r.Time.Format(layout))
+	}
+	if n > len(rows) {
+		rows = append(rows, "...")
+	}
+	log.Warn().Int("rows", n).Str("examples", strings.Join(rows, ", ")).
+		Str("span", rc.SpanFrom.Format(layout)+" to "+rc.SpanTo.Format(layout+" MST")).
+		Msg("skipping rows dated far outside the span of the file's other rows")
 }
 
 // Replay says what the simulator made of its trip file; nil when it generates requests.
@@ -94,7 +115,9 @@ const (
 // no more requests (a replay's last row, MaxRequests), until every request it made has
 // its outcome or has waited OutcomeWait. It calls progress (when not nil) every
 // ReportInterval on Run's goroutine, and returns the final stats.
-// An unreachable cluster, a missing topic or a record the cluster refuses is an error.
+// An unreachable cluster, a missing topic or a record the cluster refuses is an error;
+// so, before anything is produced, is an *EarlierRunError: ride-matches holds outcomes of
+// an earlier run with this seed that the engine would not give again.
 func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error) {
 	cfg := &s.cfg
 	prod, err := cluster.Connect(ctx, cfg.Cluster, s.log,
@@ -114,6 +137,9 @@ func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error
 		if _, err := cluster.Partitions(ctx, prod, t); err != nil {
 			return Stats{}, err
 		}
+	}
+	if err := s.checkEarlierRun(ctx, prod, topics[2], time.Now()); err != nil {
+		return Stats{}, err
 	}
 	cons, err := s.outcomeReader(ctx, prod, topics[2])
 	if err != nil {

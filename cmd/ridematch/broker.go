@@ -24,7 +24,7 @@ func (o *brokerOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate to serve TLS with")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&o.saslUser, "sasl-user", "", "require SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) as this user")
-	fs.StringVar(&o.saslPwd, "sasl-password", "", "password of --sasl-user (or set "+cluster.PasswordEnv+")")
+	fs.StringVar(&o.saslPwd, "sasl-password", "", "password of --sasl-user, which ps shows to every user of the machine: prefer "+cluster.PasswordEnv)
 }
 
 func newBrokerCmd(g *globals) *cobra.Command {
@@ -33,8 +33,10 @@ func newBrokerCmd(g *globals) *cobra.Command {
 		Use:   "broker",
 		Short: "Run the embedded Kafka-protocol broker, with the topics of topics.yaml",
 		Long: `Run an embedded Kafka-protocol broker (franz-go's kfake) in this process, with the
-topics of topics.yaml created. Any Kafka client can use it: the engine, kcat,
-kafka-python. Data lives in memory unless --data-dir is given.`,
+topics of topics.yaml created. Any Kafka client can use it in plaintext or over
+TLS: the engine, kcat, kafka-python. With --sasl-user only franz-go clients, such
+as the engine, log in: kfake serves SaslHandshake v1 only, and kcat and
+kafka-python 2.0 ask for v0. Data lives in memory unless --data-dir is given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -60,6 +62,7 @@ kafka-python. Data lives in memory unless --data-dir is given.`,
 				return err
 			}
 			defer b.Close()
+			warnPasswordFlag(g.stderr, o.saslPwd)
 			security := "plaintext"
 			switch {
 			case cfg.TLSCert != "" && cfg.SASLUser != "":

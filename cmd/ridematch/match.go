@@ -117,6 +117,7 @@ SIGTERM or Ctrl-C finishes the batch in hand, commits, and leaves the groups.`,
 				}
 				cfg.ClientHooks, cfg.OnTransaction = srv.ClientHooks, srv.Transaction
 			}
+			warnPasswordFlag(g.stderr, c.saslPassword)
 			e, err := engine.New(cfg, log)
 			if err != nil {
 				if srv != nil {

@@ -77,7 +77,7 @@ func (c *clientFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM file of CA certificates to verify brokers with (implies --tls)")
 	fs.StringVar(&c.saslMechanism, "sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	fs.StringVar(&c.saslUser, "sasl-user", "", "SASL user")
-	fs.StringVar(&c.saslPassword, "sasl-password", "", "SASL password (or set "+cluster.PasswordEnv+")")
+	fs.StringVar(&c.saslPassword, "sasl-password", "", "SASL password, which ps shows to every user of the machine: prefer "+cluster.PasswordEnv)
 	fs.DurationVar(&c.timeout, "connect-timeout", 10*time.Second, "how long to try the first contact with the cluster")
 }
 
@@ -108,6 +108,17 @@ func (c *clientFlags) checkedConfig(clientID string) (cluster.Config, error) {
 		return cfg, usageError{err}
 	}
 	return cfg, nil
+}
+
+// warnPasswordFlag says, when password came as --sasl-password, that the process list
+// shows it to every user of the machine. Commands call it once their flags are accepted,
+// so that a usage error stays the one line printed. It is a plain line, not a log line,
+// so that no --log-level hides it, and it never holds the password.
+func warnPasswordFlag(stderr io.Writer, password string) {
+	if password == "" {
+		return
+	}
+	fmt.Fprintf(stderr, "ridematch: warning: other users of this machine can read --sasl-password with ps; set %s instead to keep the password out of the process list\n", cluster.PasswordEnv)
 }
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {

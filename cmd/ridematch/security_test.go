@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -314,14 +315,20 @@ func TestCommandsTLSSASL(t *testing.T) {
 				if code != 1 {
 					t.Errorf("%s: exit code %d, want 1; stderr:\n%s", rt.name, code, stderr)
 				}
-				var errLines []string
+				var errLines, warnings []string
 				for _, l := range lines(stderr) {
 					switch {
+					case strings.HasPrefix(l, passwordWarning):
+						warnings = append(warnings, l)
 					case strings.HasPrefix(l, "ridematch: "):
 						errLines = append(errLines, l)
 					case !logLine.MatchString(l):
 						t.Errorf("%s: stderr line %q is neither a log line nor the error", rt.name, l)
 					}
+				}
+				// The wrong password came as a flag: it is warned about once.
+				if want := strings.Count(strings.Join(rt.args, " "), "--sasl-password"); len(warnings) != want {
+					t.Errorf("%s: %d warnings about --sasl-password, want %d; stderr:\n%s", rt.name, len(warnings), want, stderr)
 				}
 				if len(errLines) != 1 || !strings.Contains(errLines[0], "cannot reach Kafka at "+addr) || !strings.Contains(errLines[0], rt.want) {
 					t.Errorf("%s: want one error line saying Kafka at %s cannot be reached, mentioning %q; stderr:\n%s", rt.name, addr, rt.want, stderr)
@@ -348,5 +355,92 @@ func TestCommandsTLSSASL(t *testing.T) {
 				t.Errorf("the broker's log lacks its ready line, so the check above checked little:\n%s", brokerCmd.errb.String())
 			}
 		})
+	}
+}
+
+// passwordWarning starts the line that warns about a password given as --sasl-password.
+const passwordWarning = "ridematch: warning: other users of this machine can read --sasl-password with ps"
+
+// TestPasswordFlagWarning: every command given --sasl-password says once, on stderr, that
+// ps shows it and that RIDEMATCH_SASL_PASSWORD does not, without printing the password.
+// The same password in the environment is not warned about.
+func TestPasswordFlagWarning(t *testing.T) {
+	t.Setenv(cluster.PasswordEnv, "")
+	// The clients fail to reach a broker that is not there, after their flags are accepted.
+	unreachable := []string{"--brokers", "127.0.0.1:1", "--connect-timeout", "1s", "--log-level", "error",
+		"--sasl-mechanism", "PLAIN", "--sasl-user", "bob"}
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"topics", append([]string{"topics"}, unreachable...)},
+		{"tail", append([]string{"tail"}, unreachable...)},
+		{"match", append([]string{"match", "--status-interval", "0"}, unreachable...)},
+		{"simulate", append([]string{"simulate"}, unreachable...)},
+	} {
+		for _, inEnv := range []bool{false, true} {
+			name := tt.name + ", password as a flag"
+			args := append(tt.args, "--sasl-password", saslSecret)
+			if inEnv {
+				name = tt.name + ", password in the environment"
+				args = tt.args
+			}
+			t.Run(name, func(t *testing.T) {
+				if inEnv {
+					t.Setenv(cluster.PasswordEnv, saslSecret)
+				}
+				code, stdout, stderr := runCommand(t, 10*time.Second, args...)
+				if code != 1 || !strings.Contains(stderr, "cannot reach Kafka") {
+					t.Fatalf("exit code %d, stderr %q: want 1 and Kafka unreachable", code, stderr)
+				}
+				checkPasswordWarning(t, stdout+stderr, !inEnv)
+			})
+		}
+	}
+
+	for _, inEnv := range []bool{false, true} {
+		t.Run(fmt.Sprintf("broker, password in the environment %v", inEnv), func(t *testing.T) {
+			args := []string{"broker", "--listen", "127.0.0.1:0", "--sasl-user", "bob", "--log-level", "error"}
+			if inEnv {
+				t.Setenv(cluster.PasswordEnv, saslSecret)
+			} else {
+				args = append(args, "--sasl-password", saslSecret)
+			}
+			b := startCommand(t, args...)
+			waitFor(t, 15*time.Second, "the broker to say it is listening", func() bool {
+				if b.exited() {
+					t.Fatalf("the broker exited with %d: %s", b.code, b.errb.String())
+				}
+				return strings.Contains(b.out.String(), "broker listening on ")
+			})
+			if code, _ := b.stop(t, 10*time.Second); code != 0 {
+				t.Errorf("exit code %d after a stop: %s", code, b.errb.String())
+			}
+			checkPasswordWarning(t, b.out.String()+b.errb.String(), !inEnv)
+		})
+	}
+}
+
+// checkPasswordWarning checks that output warns about --sasl-password once when want,
+// never otherwise, and never holds the password.
+func checkPasswordWarning(t *testing.T, output string, want bool) {
+	t.Helper()
+	n := 0
+	for _, l := range lines(output) {
+		if strings.HasPrefix(l, passwordWarning) {
+			n++
+			if !strings.Contains(l, cluster.PasswordEnv) {
+				t.Errorf("the warning %q does not name %s", l, cluster.PasswordEnv)
+			}
+		}
+	}
+	switch {
+	case want && n != 1:
+		t.Errorf("%d warnings about --sasl-password, want one:\n%s", n, output)
+	case !want && n != 0:
+		t.Errorf("a warning about --sasl-password that was not given:\n%s", output)
+	}
+	if strings.Contains(output, saslSecret) {
+		t.Errorf("the output holds the password:\n%s", output)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -72,15 +73,20 @@ available again. It prints one progress line a second, with the latency from
 each request to its outcome, and a summary at the end.
 
 Event times are simulated time, starting at the wall clock; --speedup runs it
-faster. The same --seed gives the same load.
+faster. The same --seed gives the same load, request ids included; the engine
+gives a request id it answered in the last 10 minutes no second outcome, so a
+run that would send an id within 10 minutes of its outcome on ride-matches stops
+before it sends anything and says so.
 
 With --replay FILE the requests are a real trip file's rows instead: a CSV
 export, plain or gzip, whose header names a time column (time, date, Date/Time,
 departure_time, pickup_datetime, ...) and pickup latitude and longitude columns
 (Lat/Lon, o_lat/o_lon, pickup_latitude/pickup_longitude, start_lat/start_lng,
 ...), and optionally drop-off ones. Times are ISO 8601 or M/D/YYYY H:MM[:SS];
-one without a zone is local to the data's city. Rows that cannot be a ride are
-counted by reason and skipped. The first replayed row is requested now, the
+one without a zone is local to the data's city. Rows that cannot be a ride, and
+rows dated far outside the span of the others (a 2009 row in a day of 2014, which
+the replay would wait years for), are counted by reason and skipped, with a
+warning naming the latter. The first replayed row is requested now, the
 others as far apart in simulated time as in the file. Drivers start near the
 file's pickups and cruise between its busiest cells; a trip without a drop-off
 gets one at another pickup 2-15 km away. The run ends when every request has
@@ -113,6 +119,7 @@ its outcome.`,
 			if err != nil {
 				return usageError{err}
 			}
+			warnPasswordFlag(g.stderr, c.saslPassword)
 			out := cmd.OutOrStdout()
 			if rc := sim.Replay(); rc != nil {
 				fmt.Fprintln(out, replayHeader(*rc))
@@ -127,6 +134,9 @@ its outcome.`,
 			})
 			if redraw {
 				fmt.Fprintln(out)
+			}
+			if er := (*simulator.EarlierRunError)(nil); errors.As(err, &er) {
+				return fmt.Errorf("%w: use another --seed or a fresh broker", err)
 			}
 			if err != nil {
 				return err

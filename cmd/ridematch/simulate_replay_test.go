@@ -83,3 +83,37 @@ func TestSimulateReplayRuns(t *testing.T) {
 		t.Errorf("summary %q", last)
 	}
 }
+
+// A replay of a file with a 2009 and a 2031 row among an hour of April 2014 replays the
+// hour and leaves those two out, saying so, instead of waiting years between them.
+func TestSimulateReplaySkipsRowsOutsideSpan(t *testing.T) {
+	const fixture = "../../simulator/testdata/apr14_outside_span.csv"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0", Topics: ridematch.DefaultTopics(), RetentionCheck: time.Minute}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var out, errb bytes.Buffer
+	// The hour at 3600 times the wall clock takes a second; nothing answers, so
+	// --duration ends the run.
+	code := execute(ctx, []string{"simulate", "--brokers", b.Addr(), "--replay", fixture, "--speedup", "3600",
+		"--drivers", "10", "--gps-interval", "30s", "--seed", "6", "--duration", "3s", "--log-level", "warn"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit code %d: %s", code, errb.String())
+	}
+	t.Logf("%s%s", out.String(), errb.String())
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	for _, want := range []string{"replaying 30 requests of " + fixture, "2014-04-01 08:00:00 to 2014-04-01 08:58:00 EDT", "32 rows read", "2 skipped (outside_span 2)"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("header %q lacks %q", lines[0], want)
+		}
+	}
+	if l := lines[len(lines)-2]; !strings.Contains(l, "2 skipped (outside_span 2)") || !strings.Contains(l, "30 of 30 requests replayed") {
+		t.Errorf("replay counts %q: want every row of the hour replayed", l)
+	}
+	if w := errb.String(); !strings.Contains(w, "WRN skipping rows dated far outside") || !strings.Contains(w, "5 (2009-04-01 08:30:00), 18 (2031-04-01 08:30:00)") {
+		t.Errorf("stderr %q lacks a warning naming rows 5 and 18", w)
+	}
+}

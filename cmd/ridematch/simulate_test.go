@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,52 @@ func TestSimulateRuns(t *testing.T) {
 	}
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "done after ") || !strings.Contains(last, "GPS updates") {
 		t.Errorf("summary %q", last)
+	}
+}
+
+// TestSimulateRerunSameSeed: a second run with the seed of a finished one, on the same
+// broker and engine, would send request ids the engine has just answered and would
+// answer with nothing. It fails at once, in one line, and another seed runs.
+func TestSimulateRerunSameSeed(t *testing.T) {
+	b := startBroker(t, ridematch.DefaultTopics())
+	engine := startCommand(t, "match", "--brokers", b.Addr(), "--status-interval", "0", "--log-level", "warn", "--request-ttl", "3s")
+	defer stopEngine(t, engine)
+	simulate := func(seed string) (int, string, string, time.Duration) {
+		t.Helper()
+		start := time.Now()
+		code, stdout, stderr := runCommand(t, 60*time.Second, "simulate", "--brokers", b.Addr(), "--seed", seed,
+			"--drivers", "300", "--rate", "5", "--max-requests", "3", "--log-level", "warn")
+		return code, stdout, stderr, time.Since(start)
+	}
+	if code, stdout, stderr, _ := simulate("7"); code != 0 || !strings.Contains(stdout, "3 requests") || !strings.Contains(stdout, "0 unanswered") {
+		t.Fatalf("first run: exit code %d, want 0 and 3 requests answered:\n%s%s", code, stdout, stderr)
+	}
+
+	code, stdout, stderr, took := simulate("7")
+	if code != 1 || took > 10*time.Second {
+		t.Errorf("the same seed again: exit code %d after %v, want 1 at once", code, took)
+	}
+	want := regexp.MustCompile(`^ridematch: ride-matches already holds outcomes for requests of seed 7 from an earlier run, ` +
+		`and the engine would not answer them again in a run started before [0-9: -]+: use another --seed or a fresh broker\n$`)
+	if !want.MatchString(stderr) {
+		t.Errorf("stderr %q, want one line matching %s", stderr, want)
+	}
+	if strings.Contains(stdout, "done after") {
+		t.Errorf("the second run ran:\n%s", stdout)
+	}
+	// It produced nothing: ride-requests holds the first run's three requests alone.
+	var requests int
+	for _, r := range readCommitted(t, b.Addr(), ridematch.DefaultTopics().Name(ridematch.RoleRideRequests)) {
+		if strings.Contains(string(r.Value), `"event_type":"ride_requested"`) {
+			requests++
+		}
+	}
+	if requests != 3 {
+		t.Errorf("ride-requests holds %d requests, want the first run's 3", requests)
+	}
+
+	// Seed 70's ids (REQ-70-...) are not seed 7's.
+	if code, stdout, stderr, _ := simulate("70"); code != 0 || !strings.Contains(stdout, "0 unanswered") {
+		t.Errorf("another seed: exit code %d, want 0:\n%s%s", code, stdout, stderr)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ridematch"
@@ -57,7 +59,8 @@ records; --from-beginning reads from the oldest, --follow=false stops at the end
 			if err != nil {
 				return usageError{err}
 			}
-			if o.topic == "" {
+			fromTopics := o.topic == ""
+			if fromTopics {
 				topics, err := g.topics()
 				if err != nil {
 					return err
@@ -72,6 +75,7 @@ records; --from-beginning reads from the oldest, --follow=false stops at the end
 			if err != nil {
 				return err
 			}
+			warnPasswordFlag(g.stderr, c.saslPassword)
 			cl, err := cluster.Connect(cmd.Context(), cc, log,
 				kgo.ConsumeTopics(o.topic),
 				kgo.ConsumeResetOffset(start),
@@ -82,6 +86,13 @@ records; --from-beginning reads from the oldest, --follow=false stops at the end
 				return err
 			}
 			defer cl.Close()
+			// A consumer waits for a topic that does not exist as if it were only empty.
+			if err := topicExists(cmd.Context(), cl, o.topic); err != nil {
+				if errors.Is(err, errNoTopic) && fromTopics {
+					err = fmt.Errorf("%w: run `ridematch topics` first", err)
+				}
+				return err
+			}
 			return tail(cmd.Context(), cl, o, cmd.OutOrStdout())
 		},
 	}
@@ -108,9 +119,6 @@ func tail(ctx context.Context, cl *kgo.Client, o *tailOptions, w io.Writer) erro
 		if !o.fromBeginning {
 			return nil
 		}
-	}
-	if len(until) == 0 && !o.follow {
-		return fmt.Errorf("topic %s does not exist", o.topic)
 	}
 	var starts map[int32]int64
 	if !o.follow {
@@ -179,6 +187,25 @@ func tail(ctx context.Context, cl *kgo.Client, o *tailOptions, w io.Writer) erro
 			return nil
 		}
 	}
+}
+
+// errNoTopic is wrapped when the topic to read does not exist.
+var errNoTopic = errors.New("does not exist")
+
+// topicExists returns an error wrapping errNoTopic when the cluster has no such topic.
+func topicExists(ctx context.Context, cl *kgo.Client, topic string) error {
+	d, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("looking up topic %s: %w", topic, err)
+	}
+	td, ok := d[topic]
+	switch {
+	case !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+		return fmt.Errorf("topic %s %w", topic, errNoTopic)
+	case td.Err != nil:
+		return fmt.Errorf("looking up topic %s: %w", topic, td.Err)
+	}
+	return nil
 }
 
 func isTimeout(err error) bool {

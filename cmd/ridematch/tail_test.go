@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -230,12 +232,41 @@ func TestTail(t *testing.T) {
 		}
 	})
 
-	t.Run("unknown topic", func(t *testing.T) {
-		code, _, stderr := runCommand(t, 10*time.Second, "tail", "--brokers", f.addr, "--topic", "no-such-topic", "--from-beginning", "--follow=false", "--log-level", "error")
-		if code != 1 || !strings.Contains(stderr, "no-such-topic") || strings.Count(stderr, "\n") != 1 {
-			t.Errorf("exit code %d, stderr %q: want 1 and one line naming the topic", code, stderr)
-		}
-	})
+	// A topic that does not exist is an error at once, in every mode, not a wait; when it
+	// is the topics file's, the error says how to create it.
+	yaml, err := os.ReadFile("../../topics.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherTopics := filepath.Join(t.TempDir(), "topics.yaml")
+	if err := os.WriteFile(otherTopics, []byte(strings.Replace(string(yaml), "name: ride-matches\n", "name: ride-matches-elsewhere\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		give []string
+		want string
+	}{
+		{"unknown topic, following from the end", []string{"--topic", "no-such-topic"}, "ridematch: topic no-such-topic does not exist"},
+		{"unknown topic, following from the beginning", []string{"--topic", "no-such-topic", "--from-beginning"}, "ridematch: topic no-such-topic does not exist"},
+		{"unknown topic, to the end", []string{"--topic", "no-such-topic", "--follow=false"}, "ridematch: topic no-such-topic does not exist"},
+		{"unknown topic, from the beginning to the end", []string{"--topic", "no-such-topic", "--from-beginning", "--follow=false"}, "ridematch: topic no-such-topic does not exist"},
+		{"the topics file's topic, missing", []string{"--topics", otherTopics}, "ridematch: topic ride-matches-elsewhere does not exist: run `ridematch topics` first"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			code, out, stderr := runCommand(t, 20*time.Second, append([]string{"tail", "--brokers", f.addr, "--log-level", "error"}, tt.give...)...)
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("took %v to fail", took)
+			}
+			if code != 1 || stderr != tt.want+"\n" {
+				t.Errorf("exit code %d, stderr %q: want 1 and %q", code, stderr, tt.want)
+			}
+			if out != "" {
+				t.Errorf("printed %q", out)
+			}
+		})
+	}
 }
 
 func TestTrim(t *testing.T) {

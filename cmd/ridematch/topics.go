@@ -33,6 +33,7 @@ fails if an existing topic's partition count differs from topics.yaml.`,
 			if err != nil {
 				return err
 			}
+			warnPasswordFlag(g.stderr, c.saslPassword)
 			cl, err := cluster.Connect(cmd.Context(), cc, log)
 			if err != nil {
 				return err
