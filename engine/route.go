@@ -50,8 +50,8 @@ type input struct {
 	// either came.
 	end, next int64
 	known     bool
-	// head is the log time of the record at next, when the merge held it back.
-	head event.Time
+	// paused: not fetched while the merge holds many of its records.
+	paused bool
 	// received: its records are timed when the router received them (no broker time,
 	// in broker mode), so a record not fetched yet cannot precede one fetched.
 	received bool
@@ -179,31 +179,41 @@ func (m *routerMachine) lookUp(ctx context.Context, adm *kadm.Client) {
 	}
 }
 
-// queue is the records of one input partition in a poll, not yet routed.
+// queue is an input partition's records polled and not routed yet, while the merge runs.
 type queue struct {
-	t    tp
-	in   *input
-	st   *routerState
-	recs []*kgo.Record
-	at   event.Time // the first record's log time
+	t      tp
+	in     *input
+	st     *routerState
+	at     event.Time // the first record's log time
+	routed bool       // some of its records were routed
 }
 
-// route routes the records of a poll in log-time order across input partitions, as long
-// as no partition with records still to come could have one earlier, and returns how
-// many it routed and where the others must be read again from.
-func (m *routerMachine) route(ctx context.Context, adm *kadm.Client, fetches kgo.Fetches, parts map[tp]state, assigned map[tp]bool, out *outbox) (int, map[string]map[int32]kgo.EpochOffset) {
+// maxHeld bounds the records the merge holds for an input partition: past it, the
+// partition is not fetched until the others catch up with it.
+const maxHeld = 8192
+
+// route routes the records polled, and those held from earlier polls, in log-time order
+// across input partitions, as long as no partition with records still to come could
+// have one earlier; the rest it holds for the next transaction. It returns how many it
+// routed and which partitions' state it changed.
+func (m *routerMachine) route(ctx context.Context, cl *kgo.Client, adm *kadm.Client, fetches kgo.Fetches, parts map[tp]state, assigned map[tp]bool, out *outbox) (int, map[tp]bool) {
 	now := time.Now()
 	m.assign(assigned)
 	if m.cfg.Clock == ClockProducer {
 		m.lookUp(ctx, adm)
 	}
-	var qs []*queue
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		t := tp{p.Topic, p.Partition}
 		st, _ := parts[t].(*routerState)
 		in := m.inputs[t]
-		if len(p.Records) == 0 || st == nil || in == nil {
-			return // revoked meanwhile; its records come again to its next owner
+		if len(p.Records) == 0 {
+			return
+		}
+		if st == nil || in == nil {
+			for _, r := range p.Records {
+				r.Recycle() // revoked meanwhile: they come again to the next owner
+			}
+			return
 		}
 		if end := p.LastStableOffset; end >= 0 {
 			in.end = end
@@ -211,12 +221,19 @@ func (m *routerMachine) route(ctx context.Context, adm *kadm.Client, fetches kgo
 			in.end = p.HighWatermark
 		}
 		in.known, in.waiting = true, time.Time{}
-		q := &queue{t: t, in: in, st: st, recs: p.Records}
-		q.at = m.timeOf(q, now)
-		qs = append(qs, q)
+		st.held = append(st.held, p.Records...)
 	})
+	var qs []*queue
+	for t, in := range m.inputs {
+		if st, ok := parts[t].(*routerState); ok && len(st.held) > 0 {
+			q := &queue{t: t, in: in, st: st}
+			q.at = m.timeOf(q, now)
+			qs = append(qs, q)
+		}
+	}
+	all := slices.Clone(qs)
 
-	// The merge may route up to the least bound of the partitions with nothing in the poll.
+	// The merge may route up to the least bound of the partitions with nothing held.
 	b := never
 	for t, in := range m.inputs {
 		if !slices.ContainsFunc(qs, func(q *queue) bool { return q.t == t }) {
@@ -236,45 +253,100 @@ func (m *routerMachine) route(ctx context.Context, adm *kadm.Client, fetches kgo
 		if q.at > b {
 			break
 		}
-		r := q.recs[0]
+		r := q.st.held[0]
 		q.st.route(r, out, q.at)
-		r.Recycle()
+		q.in.next = r.Offset + 1
+		r.Recycle() // the record is the pool's again: nothing of it may be read after
+		q.st.held[0] = nil
+		q.st.held = q.st.held[1:]
 		routed++
-		q.in.next, q.in.head = r.Offset+1, 0
-		q.recs = q.recs[1:]
-		if len(q.recs) == 0 {
+		q.routed = true
+		if len(q.st.held) == 0 {
+			q.st.held = nil
 			qs = slices.Delete(qs, i, i+1)
 			b = min(b, m.bound(q.t, q.in, parts, now))
 			continue
 		}
 		q.at = m.timeOf(q, now)
 	}
+	touched := map[tp]bool{}
+	for _, q := range all {
+		if q.routed {
+			touched[q.t] = true
+			q.st.done()
+		}
+	}
+	m.pace(cl, parts)
+	return routed, touched
+}
+
+// pace stops fetching an input partition while the merge holds many of its records,
+// and fetches it again once it holds few: a partition far ahead of the others waits for
+// them at the broker, not in memory.
+func (m *routerMachine) pace(cl *kgo.Client, parts map[tp]state) {
+	var pause, resume map[string][]int32
+	add := func(m *map[string][]int32, t tp) {
+		if *m == nil {
+			*m = map[string][]int32{}
+		}
+		(*m)[t.topic] = append((*m)[t.topic], t.partition)
+	}
+	for t, in := range m.inputs {
+		st, _ := parts[t].(*routerState)
+		held := 0
+		if st != nil {
+			held = len(st.held)
+		}
+		switch {
+		case !in.paused && held > maxHeld:
+			in.paused = true
+			add(&pause, t)
+		case in.paused && held < maxHeld/2:
+			in.paused = false
+			add(&resume, t)
+		}
+	}
+	if pause != nil {
+		cl.PauseFetchPartitions(pause)
+	}
+	if resume != nil {
+		cl.ResumeFetchPartitions(resume)
+	}
+}
+
+// commitAt is where each input partition's committed offset must stay: at its first
+// record held back, which the transaction does not route. The consumer has read past it;
+// the commit must not.
+func (m *routerMachine) commitAt(parts map[tp]state) map[tp]kgo.EpochOffset {
+	at := map[tp]kgo.EpochOffset{}
+	for t, st := range parts {
+		if st, ok := st.(*routerState); ok && len(st.held) > 0 {
+			r := st.held[0]
+			at[t] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
+		}
+	}
+	return at
+}
+
+// drop forgets the records held: the consumer reads them again from the committed
+// offsets, after an aborted transaction or when the session ends.
+func (m *routerMachine) drop(parts map[tp]state) {
 	for _, st := range parts {
 		if st, ok := st.(*routerState); ok {
-			st.done()
+			for _, r := range st.held {
+				r.Recycle()
+			}
+			st.held = nil
 		}
 	}
-	if len(qs) == 0 {
-		return routed, nil
+	for _, in := range m.inputs {
+		in.known = false // its position moved back: learn it again
 	}
-	rewind := map[string]map[int32]kgo.EpochOffset{}
-	for _, q := range qs {
-		r := q.recs[0]
-		if rewind[q.t.topic] == nil {
-			rewind[q.t.topic] = map[int32]kgo.EpochOffset{}
-		}
-		rewind[q.t.topic][q.t.partition] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
-		q.in.next, q.in.head = r.Offset, q.at
-		for _, r := range q.recs {
-			r.Recycle()
-		}
-	}
-	return routed, rewind
 }
 
 // timeOf is the log time the queue's first record would be routed at.
 func (m *routerMachine) timeOf(q *queue, now time.Time) event.Time {
-	at, received := m.logTime(q.recs[0], now)
+	at, received := m.logTime(q.st.held[0], now)
 	q.in.received = received
 	return max(at, q.st.rt.Watermark())
 }
@@ -289,8 +361,6 @@ func (m *routerMachine) bound(t tp, in *input, parts map[tp]state, now time.Time
 	case in.known && in.next >= in.end:
 		in.waiting = time.Time{}
 		return never // caught up: like Kafka Streams, do not wait for an empty partition
-	case in.head != 0:
-		until = in.head
 	default:
 		if st, ok := parts[t].(*routerState); ok {
 			until = st.rt.Watermark()
@@ -374,9 +444,11 @@ func (m *routerMachine) idle(now time.Time, parts map[tp]state, out *outbox) boo
 
 // routerState is the router of one input partition.
 type routerState struct {
-	m        *routerMachine
-	rt       *router.Router
-	src      router.Input
+	m   *routerMachine
+	rt  *router.Router
+	src router.Input
+	// held are the records polled and not routed yet, in offset order (see route).
+	held     []*kgo.Record
 	out      *outbox // of the record being routed; nil while replaying
 	emit     router.Emit
 	reported router.Stats // what done last added to the engine's counters

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"ridematch"
 	"ridematch/cluster"
@@ -336,6 +337,9 @@ func (s *stage) session(ctx context.Context, attempt int) error {
 			for t := range touched {
 				delete(s.parts, t)
 			}
+			if rm, ok := s.machine.(*routerMachine); ok {
+				rm.drop(s.parts)
+			}
 			s.stats.aborted()
 			s.log.Info().Int("partitions", len(touched)).Msg("transaction aborted; rebuilding the partitions it touched")
 		}
@@ -371,16 +375,33 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		}
 	})
 	handled := fetches.NumRecords()
-	var rewind map[string]map[int32]kgo.EpochOffset
-	if rm, ok := s.machine.(*routerMachine); ok {
+	endCtx := ctx
+	rm, merges := s.machine.(*routerMachine)
+	if merges {
 		// The router routes the records in log-time order across its partitions, and
-		// gives back those that may yet be preceded: they are read again.
+		// holds back those a partition's records to come may yet precede: the commit
+		// stays at the first of them.
 		now := time.Now()
 		out.header = func() *event.LogRecord { return rm.header(s.parts, now) }
 		s.mu.Lock()
 		assigned := maps.Clone(s.assigned)
 		s.mu.Unlock()
-		handled, rewind = rm.route(ctx, adm, fetches, s.parts, assigned, out)
+		var routed map[tp]bool
+		handled, routed = rm.route(ctx, sess.Client(), adm, fetches, s.parts, assigned, out)
+		touched = routed
+		at := rm.commitAt(s.parts)
+		endCtx = kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+			for i := range req.Topics {
+				t := &req.Topics[i]
+				for j := range t.Partitions {
+					p := &t.Partitions[j]
+					if held, ok := at[tp{t.Topic, p.Partition}]; ok && held.Offset < p.Offset {
+						p.Offset, p.LeaderEpoch = held.Offset, held.Epoch
+					}
+				}
+			}
+			return nil
+		})
 	} else {
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			st := s.parts[tp{p.Topic, p.Partition}]
@@ -396,10 +417,6 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 	}
 	wrote := s.machine.idle(time.Now(), s.parts, out)
 	out.closeFrames()
-	if len(rewind) > 0 {
-		// Before the commit, which takes the consumer's positions as the offsets to commit.
-		sess.Client().SetOffsets(rewind)
-	}
 	if len(out.records) == 0 && !wrote && handled == 0 {
 		s.spare = out.spare // no frame was opened
 		return true, touched, nil
@@ -439,7 +456,7 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 	flushed := time.Now()
 	var committed bool
 	var err error
-	if handled == 0 && len(rewind) == 0 {
+	if handled == 0 && fetches.NumRecords() == 0 {
 		// Nothing consumed, so no offsets to commit (only the router's clock ticks): end
 		// the transaction on the client. The session's End would hold the next one back
 		// 500ms, as without a TxnOffsetCommit it cannot learn that the broker has KIP-447.
@@ -448,7 +465,7 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		err = sess.Client().EndTransaction(ctx, commit)
 		committed = err == nil && bool(commit)
 	} else {
-		committed, err = sess.End(ctx, commit)
+		committed, err = sess.End(endCtx, commit)
 	}
 	if err != nil {
 		return false, touched, fmt.Errorf("ending the transaction: %w", err)
