@@ -40,7 +40,24 @@ type Topic struct {
 	Partitions int32         `yaml:"partitions"`
 	Retention  time.Duration `yaml:"retention"`
 	Key        string        `yaml:"key"`
-	Events     []string      `yaml:"events"`
+	// Timestamps is who stamps the topic's records: "broker" (LogAppendTime) or, empty,
+	// the producer (CreateTime).
+	Timestamps string   `yaml:"timestamps"`
+	Events     []string `yaml:"events"`
+}
+
+// BrokerTimestamps is the Timestamps of a topic whose broker stamps its records.
+const BrokerTimestamps = "broker"
+
+// WithProducerTimestamps returns the topics with none stamped by the broker: for a broker
+// that cannot (the embedded one), or a load in simulated time.
+func (t Topics) WithProducerTimestamps() Topics {
+	out := Topics{Topics: make([]Topic, len(t.Topics))}
+	copy(out.Topics, t.Topics)
+	for i := range out.Topics {
+		out.Topics[i].Timestamps = ""
+	}
+	return out
 }
 
 // Topics is the parsed topics.yaml.
@@ -107,6 +124,8 @@ func (t Topics) Validate() error {
 			return fmt.Errorf("%w: topic %q has a negative retention", ErrTopics, tp.Name)
 		case seenRole[tp.Role]:
 			return fmt.Errorf("%w: role %q is declared twice", ErrTopics, tp.Role)
+		case tp.Timestamps != "" && tp.Timestamps != BrokerTimestamps:
+			return fmt.Errorf("%w: topic %q has timestamps %q: use broker, or leave it out for the producer's", ErrTopics, tp.Name, tp.Timestamps)
 		}
 		known := false
 		for _, r := range roles {

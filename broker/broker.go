@@ -198,7 +198,9 @@ func (b *Broker) createTopics(ctx context.Context, cc cluster.Config, cfg Config
 		return err
 	}
 	defer cl.Close()
-	sts, err := cluster.EnsureTopics(ctx, cl, cfg.Topics, 1)
+	// kfake stamps no record with its own time (a LogAppendTime topic's records would keep
+	// their producers' timestamps), so no topic here says it does.
+	sts, err := cluster.EnsureTopics(ctx, cl, cfg.Topics.WithProducerTimestamps(), 1)
 	for _, st := range sts {
 		if st.Mismatch != "" {
 			log.Warn().Str("topic", st.Topic.Name).Msg(st.Mismatch)

@@ -29,7 +29,8 @@ type TopicStatus struct {
 var ErrTopicMismatch = errors.New("a topic differs from topics.yaml")
 
 // EnsureTopics creates the topics of topics.yaml that are missing, with their partitions,
-// replication factor (-1: the broker's default) and retention, and verifies the rest.
+// replication factor (-1: the broker's default), retention and timestamp type, and
+// verifies the rest.
 // Running it twice changes nothing the second time.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ridematch.Topics, replication int16) ([]TopicStatus, error) {
 	adm := kadm.NewClient(cl)
@@ -57,6 +58,9 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, topics ridematch.Topics, 
 		cfg := map[string]*string{}
 		if t.Retention > 0 {
 			cfg["retention.ms"] = kadm.StringPtr(strconv.FormatInt(t.Retention.Milliseconds(), 10))
+		}
+		if t.Timestamps == ridematch.BrokerTimestamps {
+			cfg["message.timestamp.type"] = kadm.StringPtr("LogAppendTime")
 		}
 		resp, err := adm.CreateTopic(ctx, t.Partitions, replication, cfg, t.Name)
 		switch {

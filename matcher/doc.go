@@ -13,22 +13,52 @@
 //     the last DedupWindow, so a duplicate request id gets no second outcome;
 //   - the surge state: requests per surge cell over the surge window, and each cell's
 //     published multiplier (package surge);
-//   - its clock: the latest event time of any record applied.
+//   - its clock, and the watermark of every input partition the routers read (Time).
 //
 // Nothing else goes in: no wall clock, no randomness, no map iteration order that can
 // reach an output. So the same records give the same outputs, byte for byte, whatever
 // crashed or rebalanced in between.
 //
+// # Time
+//
+// Every region-log record carries a log time: when the broker, or the router, says its
+// input record arrived (or, from producers trusted to run simulated time, when they say it
+// was made). A device's own timestamp is data beside it: it orders a driver's updates and
+// caps how fresh a position is (a position is as old as the earlier of the two times), and
+// it never moves a clock.
+//
+// The clock is the partition's watermark: the least, over every input partition the
+// routers read (a source), of how far that source is known to have got. A router opens
+// every frame it writes with a mark (event.LogMark): each of its sources' watermark, and
+// whether it has records still to come. The records after the mark are in log-time order
+// across those sources, because the router merges them, so each one also carries every
+// source with records to come up to its own time; a source that has caught up moves with
+// them by at most the mark's slack (the router's skew bound in producer mode, unlimited
+// when the times are the broker's). A frame of a mark alone is a tick. So one router, or
+// one record, that runs ahead moves only its own sources, and the clock waits for the
+// others; a source no mark has named for a thousand marks is gone and no longer waited
+// for. A record that comes after the clock passed its time (late) is handled at the
+// clock.
+//
+// Whatever falls due happens as the clock passes its moment, at that moment, in a fixed
+// order at each moment: surge re-evaluation (every surge interval), the sweep that
+// releases expired reservations and forgets silent drivers (every SweepInterval), a new
+// search for every waiting request (every RetryInterval; skipped, as it must find no one
+// again, when no driver of a vehicle the request takes has been added to or refreshed in
+// the index within its reach since its last search), and ride_unmatched for requests
+// whose log time + RequestTTL has passed. What happens therefore depends on the records
+// and on when things fell due, not on how often ticks came or where they fell among the
+// records.
+//
+// Frames without a mark come from a matcher (hand-offs, whose time moves nothing), from a
+// caller applying records one by one (each moves the clock to its time), or from an
+// engine older than marks, whose records carried the devices' clocks: those move the
+// clock no further than the time their frame was written (Frame), so a log poisoned by
+// such an engine does not poison a restore.
+//
 // # What each record does
 //
-// Every record first moves the clock forward (never back), and whatever the passing of
-// time makes due happens, at fixed event-time boundaries: surge re-evaluation (every
-// surge interval), the sweep that releases expired reservations and forgets silent
-// drivers (every SweepInterval), a new search for every waiting request (every
-// RetryInterval; skipped, as it must find no one again, when no driver of a vehicle the
-// request takes has been added to or refreshed in the index within its reach since its
-// last search), and ride_unmatched for requests whose request_time + RequestTTL has
-// passed. Then:
+// Every record first moves the clock as above, and what falls due happens. Then:
 //
 //   - A driver update moves the driver, and updates its availability, vehicle and
 //     rating. An update not newer than the one held is counted and ignored. A "busy" or
@@ -44,8 +74,9 @@
 //   - A cancel ends a waiting request with ride_cancelled. After a match it writes
 //     match_cancelled and releases the driver; the request's outcome stays its
 //     ride_matched. The router sends every cancel to every partition: only the one that
-//     holds the request, or the reserved driver, acts on it.
-//   - A tick only moves the clock.
+//     holds the request, or the reserved driver, acts on it. A cancel for a request not
+//     seen yet is held for CancelHold: should the request follow, it ends ride_cancelled.
+//   - A mark or a tick only moves the clock.
 //
 // # Driver ownership
 //
@@ -56,15 +87,18 @@
 // receives the driver's token; the old partition sends the token, with the driver's
 // reservation if it has one, when it applies the Left. A token that reaches a partition
 // the driver has already left again is forwarded after it. A driver unseen for longer
-// than DriverTTL starts afresh (genesis): its next update makes whichever partition gets
-// it the owner at once, since no partition can still match it.
+// than DriverTTL of log time starts afresh (genesis): its next update makes whichever
+// partition gets it the owner at once, since no partition can still match it (its
+// position there is older than the silence). Silence is measured in log time, never by
+// the device's stamps, which a phone could move.
 //
 // # Restore
 //
 // A Partition's state is a function of the last History() of its log: drivers are
 // forgotten ForgetAfter after their last record, requests DedupWindow after their
-// outcome, reservations expire, and surge depends on the last surge window plus its
-// smoothing. So replaying the partition from History() before the committed offset, with
+// outcome, reservations expire, held cancels lapse, surge depends on the last surge window
+// plus its smoothing, and every source is named in the ticks of any few seconds. So
+// replaying the partition from History() before the committed offset, with
 // outputs discarded, rebuilds the state that handled the records up to there (the index,
 // which nothing reads while replaying, is built once at the end). Two limits
 // are documented where they bite: a request id repeated after DedupWindow gets a second

@@ -84,6 +84,7 @@ type engineCollector struct {
 	engine func() Engine
 
 	eventsIn, stale, deadLettered, outcomes, surgeUpdates, duplicates, handoffs, ticks *prometheus.Desc
+	late, unencodable                                                                  *prometheus.Desc
 	transactions, consumed, produced, sessionRestarts                                  *prometheus.Desc
 	restoredPartitions, replayed, restoreLast                                          *prometheus.Desc
 	drivers, pending, surgeCells, assigned, ready, buffered                            *prometheus.Desc
@@ -102,7 +103,9 @@ func newEngineCollector(eng func() Engine) *engineCollector {
 		surgeUpdates: d("surge_updates_total", "surge_updated events written (a cell's multiplier changed)."),
 		duplicates:   d("duplicate_requests_total", "Requests whose id was already seen within the dedup window, counted and dropped."),
 		handoffs:     d("driver_handoffs_total", "Driver ownership tokens passed between region-log partitions."),
-		ticks:        d("ticks_written_total", "Clock ticks the router wrote into region-log partitions."),
+		ticks:        d("ticks_written_total", "Ticks (marks alone: how far each input partition has got) the router wrote into region-log partitions."),
+		late:         d("late_records_total", "Region-log records that came after the partition's clock had passed their log time, handled at the clock."),
+		unencodable:  d("unencodable_outputs_total", "Outcomes that did not encode as JSON and were not written (settings are validated, so this stays 0)."),
 		transactions: d("transactions_total", "Stage transactions, by result: committed or aborted (an abort rewinds to the committed offsets).", "result"),
 		consumed:     d("records_consumed_total", "Records consumed in committed transactions, by stage.", "stage"),
 		produced:     d("records_produced_total", "Records produced in committed transactions, both stages."),
@@ -123,7 +126,7 @@ func newEngineCollector(eng func() Engine) *engineCollector {
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.eventsIn, c.stale, c.deadLettered, c.outcomes, c.surgeUpdates, c.duplicates, c.handoffs, c.ticks,
-		c.transactions, c.consumed, c.produced, c.sessionRestarts,
+		c.late, c.unencodable, c.transactions, c.consumed, c.produced, c.sessionRestarts,
 		c.restoredPartitions, c.replayed, c.restoreLast,
 		c.drivers, c.pending, c.surgeCells, c.assigned, c.ready, c.buffered,
 	} {
@@ -163,6 +166,8 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.duplicates, s.Duplicates)
 	counter(c.handoffs, s.Handoffs)
 	counter(c.ticks, s.Ticks)
+	counter(c.late, s.Late)
+	counter(c.unencodable, s.Unencodable)
 	counter(c.transactions, s.Transactions, "committed")
 	counter(c.transactions, s.Aborted, "aborted")
 	counter(c.consumed, s.RouterIn, "router")

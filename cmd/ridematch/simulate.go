@@ -93,7 +93,7 @@ gets one at another pickup 2-15 km away. The run ends when every request has
 its outcome.`,
 		Example: `  ridematch simulate --drivers 2000 --rate 1
   ridematch simulate --city all --drivers 20000 --rate 50 --duration 5m
-  ridematch simulate --speedup 60 --duration 1m    # an hour of the city in a minute
+  ridematch simulate --speedup 60 --duration 1m    # an hour of the city in a minute, for ridematch match --clock producer
   ridematch simulate --replay nyc_20k.csv --speedup 600 --drivers 3000
   ridematch simulate --replay uber-raw-data-apr14.csv.gz --from "4/7/2014 7:00" --max-requests 5000 --speedup 60`,
 		Args: cobra.NoArgs,
@@ -120,6 +120,9 @@ its outcome.`,
 				return usageError{err}
 			}
 			warnPasswordFlag(g.stderr, c.saslPassword)
+			if cfg.Speedup > 1 {
+				log.Warn().Float64("speedup", cfg.Speedup).Msg("events and records carry simulated time, ahead of the wall clock: the engine must trust it (ridematch match --clock producer) on topics that keep producer timestamps")
+			}
 			out := cmd.OutOrStdout()
 			if rc := sim.Replay(); rc != nil {
 				fmt.Fprintln(out, replayHeader(*rc))
