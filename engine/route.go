@@ -137,6 +137,9 @@ func (m *routerMachine) assign(assigned map[tp]bool) {
 	}
 }
 
+// reset forgets what the merge knew of its input partitions, for a new session.
+func (m *routerMachine) reset() { clear(m.inputs) }
+
 // lookUp learns where the partitions of unknown lag stand: the group's committed offset
 // (or the log's start) against the log's stable end.
 func (m *routerMachine) lookUp(ctx context.Context, adm *kadm.Client) {
@@ -199,7 +202,7 @@ const maxHeld = 8192
 func (m *routerMachine) route(ctx context.Context, cl *kgo.Client, adm *kadm.Client, fetches kgo.Fetches, parts map[tp]state, assigned map[tp]bool, out *outbox) (int, map[tp]bool) {
 	now := time.Now()
 	m.assign(assigned)
-	if m.cfg.Clock == ClockProducer {
+	if m.cfg.Clock == ClockProducer && adm != nil {
 		m.lookUp(ctx, adm)
 	}
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -276,7 +279,9 @@ func (m *routerMachine) route(ctx context.Context, cl *kgo.Client, adm *kadm.Cli
 			q.st.done()
 		}
 	}
-	m.pace(cl, parts)
+	if cl != nil {
+		m.pace(cl, parts)
+	}
 	return routed, touched
 }
 

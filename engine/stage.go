@@ -232,6 +232,9 @@ func (s *stage) run(ctx context.Context) error {
 
 func (s *stage) session(ctx context.Context, attempt int) error {
 	clear(s.parts)
+	if rm, ok := s.machine.(*routerMachine); ok {
+		rm.reset() // a new client: nothing paused, no position known
+	}
 	s.mu.Lock()
 	clear(s.assigned)
 	clear(s.revoked)

@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"ridematch"
+	"ridematch/event"
+	"ridematch/geo"
+)
+
+// mergeRig is a router machine in producer mode with its states and a region-log outbox,
+// fed polls by hand.
+type mergeRig struct {
+	t        *testing.T
+	m        *routerMachine
+	parts    map[tp]state
+	assigned map[tp]bool
+	topics   ridematch.Topics
+	base     time.Time
+	next     map[tp]int64
+}
+
+func newMergeRig(t *testing.T, inputs ...tp) *mergeRig {
+	cfg := DefaultConfig()
+	cfg.Clock = ClockProducer
+	r := &mergeRig{t: t, m: newRouterMachine(&cfg, 4, &Stats{}), parts: map[tp]state{}, assigned: map[tp]bool{},
+		topics: cfg.Topics, base: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC), next: map[tp]int64{}}
+	for _, in := range inputs {
+		st, _, err := r.m.open(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.parts[in], r.assigned[in] = st, true
+	}
+	return r
+}
+
+// driversAt is partition p of the default driver-locations topic.
+func driversAt(p int32) tp { return tp{ridematch.DefaultTopics().Name(ridematch.RoleDriverLocations), p} }
+
+// record is a driver update of input t made ms milliseconds after base.
+func (r *mergeRig) record(t tp, ms int64) *kgo.Record {
+	at := r.base.Add(time.Duration(ms) * time.Millisecond)
+	d := event.DriverLocation{DriverID: fmt.Sprintf("D%d-%d", t.partition, ms), Location: geo.Point{Lat: 19.05, Lng: 72.84}, Time: event.TimeOf(at),
+		Availability: event.Available, Vehicle: event.Sedan, Rating: 4.5}
+	rec := &kgo.Record{Topic: t.topic, Partition: t.partition, Offset: r.next[t], Timestamp: at, Value: d.AppendJSON(nil)}
+	r.next[t]++
+	return rec
+}
+
+// poll routes a poll of the given records, each partition's end being end[t] (its last
+// offset + 1 when absent), and returns the milliseconds of the records routed, in order.
+func (r *mergeRig) poll(recs map[tp][]int64, end map[tp]int64) []int64 {
+	var f kgo.Fetch
+	for t, mss := range recs {
+		p := kgo.FetchPartition{Partition: t.partition, LastStableOffset: -1}
+		for _, ms := range mss {
+			p.Records = append(p.Records, r.record(t, ms))
+		}
+		p.HighWatermark = r.next[t]
+		if e, ok := end[t]; ok {
+			p.HighWatermark = e
+		}
+		f.Topics = append(f.Topics, kgo.FetchTopic{Topic: t.topic, Partitions: []kgo.FetchPartition{p}})
+	}
+	out := &outbox{regionLog: "rl", frames: map[int32][]byte{}, counts: map[int32]int{}, stats: &Stats{}}
+	r.m.route(context.Background(), nil, nil, kgo.Fetches{f}, r.parts, r.assigned, out)
+	out.closeFrames()
+	var got []int64
+	for _, rec := range out.records {
+		_ = event.EachInFrame(rec.Value, func(_ int, b []byte) error {
+			var lr event.LogRecord
+			if err := event.DecodeLog(b, &lr); err != nil {
+				r.t.Fatal(err)
+			}
+			if lr.Kind == event.LogDriver {
+				got = append(got, lr.Time.Std().Sub(r.base).Milliseconds())
+			}
+			return nil
+		})
+	}
+	return got
+}
+
+// TestRouterMerges: the router routes the records of its input partitions in log-time
+// order across them, routes nothing past what a partition with records still to come may
+// yet precede, holds the rest for the next poll, and commits short of what it holds.
+func TestRouterMerges(t *testing.T) {
+	d0, d1, d2 := driversAt(0), driversAt(1), driversAt(2)
+	r := newMergeRig(t, d0, d1, d2)
+	r.m.assign(r.assigned)
+	for _, in := range []tp{d0, d1, d2} {
+		r.m.inputs[in].known = true
+	}
+	// d2 is caught up and empty; d0 and d1 interleave, and d1 has more on the broker.
+	got := r.poll(map[tp][]int64{d0: {10, 30, 50, 70}, d1: {20, 40}}, map[tp]int64{d1: 5})
+	if fmt.Sprint(got) != "[10 20 30 40]" {
+		t.Fatalf("routed %v, want [10 20 30 40]: merged, and nothing past d1's last until its next comes", got)
+	}
+	if at := r.m.commitAt(r.parts)[d0]; at.Offset != 2 {
+		t.Errorf("d0 commits at %d, want 2, its first record held", at.Offset)
+	}
+	if _, ok := r.m.commitAt(r.parts)[d1]; ok {
+		t.Errorf("d1 holds nothing, yet commits short")
+	}
+	// d1's next records come: the held ones go out in order with them.
+	got = r.poll(map[tp][]int64{d1: {45, 60, 80}}, nil)
+	if fmt.Sprint(got) != "[45 50 60 70 80]" {
+		t.Fatalf("routed %v, want [45 50 60 70 80]", got)
+	}
+	if len(r.m.commitAt(r.parts)) != 0 {
+		t.Errorf("still holding: %v", r.m.commitAt(r.parts))
+	}
+	// A partition known to have records, none of them polled yet, holds everything
+	// back, but not beyond idleWait.
+	r.m.inputs[d2].end = 3
+	if got = r.poll(map[tp][]int64{d0: {90}}, nil); len(got) != 0 {
+		t.Fatalf("routed %v while d2 had records to come", got)
+	}
+	r.m.inputs[d2].waiting = time.Now().Add(-2 * idleWait)
+	if got = r.poll(nil, nil); fmt.Sprint(got) != "[90]" {
+		t.Fatalf("routed %v after waiting for d2 longer than idleWait, want [90]", got)
+	}
+}
