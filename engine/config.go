@@ -68,6 +68,14 @@ type Config struct {
 	// updates) and handles all of it before it sees the requests that came meanwhile.
 	// Small fetches keep that wait to about one transaction (BENCHMARKS.md).
 	FetchMaxPartitionBytes int32
+	// CatchUpLag is how old a record's log time must be, against the router's wall clock,
+	// for the router to route it strictly in log-time order across its input partitions,
+	// waiting for a partition that has records still to come (default 10s). A backlog is
+	// older than that, and is read as it happened, the same on every run; live traffic is
+	// younger, and goes at once: waiting for every partition's next fetch would cost each
+	// record the slowest partition's fetch delay. Records a producer stamps ahead of the
+	// wall clock (sped-up simulations) are live.
+	CatchUpLag time.Duration
 	// RestoreSlack is added to the state's history when replaying a partition on
 	// assignment (default 30s): record timestamps come from producer clocks.
 	RestoreSlack time.Duration
@@ -123,6 +131,7 @@ func DefaultConfig() Config {
 		MaxBatch:               4096,
 		FetchMaxBytes:          16 << 20,
 		FetchMaxPartitionBytes: 64 << 10,
+		CatchUpLag:             10 * time.Second,
 		RestoreSlack:           30 * time.Second,
 		SessionTimeout:         6 * time.Second,
 		HeartbeatInterval:      500 * time.Millisecond,
@@ -140,6 +149,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: run at least one stage", ErrConfig)
 	case c.Clock != ClockBroker && c.Clock != ClockProducer:
 		return fmt.Errorf("%w: the clock %q is neither %q nor %q", ErrConfig, c.Clock, ClockBroker, ClockProducer)
+	case c.CatchUpLag < 0:
+		return fmt.Errorf("%w: the catch-up lag must not be negative", ErrConfig)
 	case c.TickInterval < time.Millisecond:
 		return fmt.Errorf("%w: the tick interval must be at least 1ms", ErrConfig)
 	case c.MaxBatch < 1:

@@ -65,7 +65,8 @@ type input struct {
 
 // idleWait bounds how long the merge waits for the records of an input partition that
 // has some and does not deliver them: a fetch that slow is a broker's trouble, and
-// routing the others on is better than stopping (Kafka Streams' max.task.idle.ms).
+// routing the others on is better than stopping (Kafka Streams' max.task.idle.ms). It
+// applies to records older than CatchUpLag only: younger ones never wait.
 const idleWait = time.Second
 
 func newRouterMachine(cfg *Config, partitions int32, stats *Stats) *routerMachine {
@@ -236,7 +237,9 @@ func (m *routerMachine) route(ctx context.Context, cl *kgo.Client, adm *kadm.Cli
 	}
 	all := slices.Clone(qs)
 
-	// The merge may route up to the least bound of the partitions with nothing held.
+	// The merge may route up to the least bound of the partitions with nothing held; a
+	// record younger than CatchUpLag goes without waiting for them (live traffic).
+	settled := event.TimeOf(now.Add(-m.cfg.CatchUpLag))
 	b := never
 	for t, in := range m.inputs {
 		if !slices.ContainsFunc(qs, func(q *queue) bool { return q.t == t }) {
@@ -253,8 +256,8 @@ func (m *routerMachine) route(ctx context.Context, cl *kgo.Client, adm *kadm.Cli
 			}
 		}
 		q := qs[i]
-		if q.at > b {
-			break
+		if q.at > b && q.at <= settled {
+			break // a partition with records still to come may have earlier ones
 		}
 		r := q.st.held[0]
 		q.st.route(r, out, q.at)

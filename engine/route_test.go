@@ -29,7 +29,7 @@ func newMergeRig(t *testing.T, inputs ...tp) *mergeRig {
 	cfg := DefaultConfig()
 	cfg.Clock = ClockProducer
 	r := &mergeRig{t: t, m: newRouterMachine(&cfg, 4, &Stats{}), parts: map[tp]state{}, assigned: map[tp]bool{},
-		topics: cfg.Topics, base: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC), next: map[tp]int64{}}
+		topics: cfg.Topics, base: time.Now().Add(-time.Hour).Truncate(time.Second), next: map[tp]int64{}}
 	for _, in := range inputs {
 		st, _, err := r.m.open(in)
 		if err != nil {
@@ -41,7 +41,9 @@ func newMergeRig(t *testing.T, inputs ...tp) *mergeRig {
 }
 
 // driversAt is partition p of the default driver-locations topic.
-func driversAt(p int32) tp { return tp{ridematch.DefaultTopics().Name(ridematch.RoleDriverLocations), p} }
+func driversAt(p int32) tp {
+	return tp{ridematch.DefaultTopics().Name(ridematch.RoleDriverLocations), p}
+}
 
 // record is a driver update of input t made ms milliseconds after base.
 func (r *mergeRig) record(t tp, ms int64) *kgo.Record {
@@ -87,9 +89,10 @@ func (r *mergeRig) poll(recs map[tp][]int64, end map[tp]int64) []int64 {
 	return got
 }
 
-// TestRouterMerges: the router routes the records of its input partitions in log-time
-// order across them, routes nothing past what a partition with records still to come may
-// yet precede, holds the rest for the next poll, and commits short of what it holds.
+// TestRouterMerges: the router routes the records of a backlog (older than CatchUpLag)
+// in log-time order across its input partitions, routes nothing past what a partition
+// with records still to come may yet precede, holds the rest for the next poll, and
+// commits short of what it holds. Live records go at once.
 func TestRouterMerges(t *testing.T) {
 	d0, d1, d2 := driversAt(0), driversAt(1), driversAt(2)
 	r := newMergeRig(t, d0, d1, d2)
@@ -125,5 +128,11 @@ func TestRouterMerges(t *testing.T) {
 	r.m.inputs[d2].waiting = time.Now().Add(-2 * idleWait)
 	if got = r.poll(nil, nil); fmt.Sprint(got) != "[90]" {
 		t.Fatalf("routed %v after waiting for d2 longer than idleWait, want [90]", got)
+	}
+	// Live records, younger than CatchUpLag, wait for no partition.
+	r.m.inputs[d2].waiting = time.Time{}
+	live := time.Since(r.base).Milliseconds()
+	if got = r.poll(map[tp][]int64{d0: {live}}, nil); fmt.Sprint(got) != fmt.Sprint([]int64{live}) {
+		t.Fatalf("routed %v of a live record while d2 had records to come, want it at once", got)
 	}
 }
