@@ -27,7 +27,6 @@ type routerMachine struct {
 	stats      *Stats
 	group      string
 	drivers    string
-	regionLog  string
 	dlq        string
 	// locator finds drivers' index cells for all the routers of the stage, sharing the
 	// cell outlines it makes.
@@ -77,7 +76,6 @@ func newRouterMachine(cfg *Config, partitions int32, stats *Stats) *routerMachin
 		group:      cfg.RouterGroup,
 		locator:    geo.NewLocator(cfg.Router.Resolutions.Index),
 		drivers:    cfg.Topics.Name(ridematch.RoleDriverLocations),
-		regionLog:  cfg.Topics.Name(ridematch.RoleRegionLog),
 		dlq:        cfg.Topics.Name(ridematch.RoleDeadLetter),
 		inputs:     map[tp]*input{},
 		slack:      event.Unbounded,
@@ -185,11 +183,13 @@ func (m *routerMachine) lookUp(ctx context.Context, adm *kadm.Client) {
 
 // queue is an input partition's records polled and not routed yet, while the merge runs.
 type queue struct {
-	t      tp
-	in     *input
-	st     *routerState
-	at     event.Time // the first record's log time
-	routed bool       // some of its records were routed
+	t  tp
+	in *input
+	st *routerState
+	// at is the log time the first record will be routed at: its own (logged), or the
+	// last one routed from its partition if that is later.
+	at, logged event.Time
+	routed     bool // some of its records were routed
 }
 
 // maxHeld bounds the records the merge holds for an input partition: past it, the
@@ -260,7 +260,7 @@ func (m *routerMachine) route(ctx context.Context, cl *kgo.Client, adm *kadm.Cli
 			break // a partition with records still to come may have earlier ones
 		}
 		r := q.st.held[0]
-		q.st.route(r, out, q.at)
+		q.st.route(r, out, q.logged)
 		q.in.next = r.Offset + 1
 		r.Recycle() // the record is the pool's again: nothing of it may be read after
 		q.st.held[0] = nil
@@ -352,10 +352,11 @@ func (m *routerMachine) drop(parts map[tp]state) {
 	}
 }
 
-// timeOf is the log time the queue's first record would be routed at.
+// timeOf is the log time the queue's first record would be routed at; it notes the
+// record's own, which the router checks.
 func (m *routerMachine) timeOf(q *queue, now time.Time) event.Time {
 	at, received := m.logTime(q.st.held[0], now)
-	q.in.received = received
+	q.logged, q.in.received = at, received
 	return max(at, q.st.rt.Watermark())
 }
 

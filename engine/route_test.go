@@ -136,3 +136,33 @@ func TestRouterMerges(t *testing.T) {
 		t.Fatalf("routed %v of a live record while d2 had records to come, want it at once", got)
 	}
 }
+
+// TestProducerModeRefusesInsaneRecordTimes: in producer mode a record timestamp is the
+// log time, so one outside 2000-2099 is dead-lettered, even after valid records have
+// moved its partition's log time past it.
+func TestProducerModeRefusesInsaneRecordTimes(t *testing.T) {
+	d0 := driversAt(0)
+	r := newMergeRig(t, d0)
+	r.m.assign(r.assigned)
+	r.m.inputs[d0].known = true
+	ok := r.record(d0, 10)
+	zero := r.record(d0, 20)
+	zero.Timestamp = time.UnixMilli(0)
+	var f kgo.Fetch
+	f.Topics = []kgo.FetchTopic{{Topic: d0.topic, Partitions: []kgo.FetchPartition{{Partition: 0, HighWatermark: 2, LastStableOffset: -1, Records: []*kgo.Record{ok, zero}}}}}
+	out := &outbox{regionLog: "rl", frames: map[int32][]byte{}, counts: map[int32]int{}, stats: &Stats{}}
+	if n, _ := r.m.route(context.Background(), nil, nil, kgo.Fetches{f}, r.parts, r.assigned, out); n != 2 {
+		t.Fatalf("handled %d records, want 2", n)
+	}
+	var reasons []string
+	for _, rec := range out.records {
+		for _, h := range rec.Headers {
+			if h.Key == "ridematch.reason" {
+				reasons = append(reasons, string(h.Value))
+			}
+		}
+	}
+	if fmt.Sprint(reasons) != "[bad_record_timestamp]" {
+		t.Fatalf("dead letters %v, want the record of timestamp 0", reasons)
+	}
+}
