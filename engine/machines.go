@@ -92,6 +92,11 @@ func (s *matcherState) preload(r *kgo.Record) {
 	if event.DecodeLog(r.Value, &d) != nil || d.Kind != event.LogDecision {
 		return
 	}
+	if d.Legacy {
+		// An engine older than marks decided by a clock a device could move: the time of
+		// a decision it wrote is no later than when it wrote it (see matcher/doc.go, Time).
+		d.Time = min(d.Time, event.TimeOf(r.Timestamp))
+	}
 	at := event.Position(d.Offset)
 	switch {
 	case event.Position(d.RequestOffset) < s.replayFrom:
