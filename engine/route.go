@@ -387,8 +387,8 @@ func (m *routerMachine) bound(t tp, in *input, parts map[tp]state, now time.Time
 const never = event.Time(1<<63 - 1)
 
 // header is the mark that opens every region-log frame this router writes: how far each
-// input partition it owns has got, and which have records still to come (event.LogMark).
-// It is nil while no partition has anything to claim.
+// input partition it owns has got (event.LogMark). It is nil while no partition has
+// anything to claim.
 func (m *routerMachine) header(parts map[tp]state, now time.Time) *event.LogRecord {
 	nowT := event.TimeOf(now)
 	rec := &event.LogRecord{Kind: event.LogMark, Time: never, Mark: event.Mark{Slack: m.slack}}
@@ -403,14 +403,13 @@ func (m *routerMachine) header(parts map[tp]state, now time.Time) *event.LogReco
 		if !in.known && !in.received {
 			continue // the merge waits for its records before routing anything
 		}
-		more := in.next < in.end
 		var claim event.Time
 		switch {
 		case in.received:
 			// Whatever it receives from now on is timed now or later.
-			claim, more = max(w, nowT), false
-		case more:
-			claim = w // the merged records after the mark carry it further
+			claim = max(w, nowT)
+		case in.next < in.end:
+			claim = w // it has records to come: the merged records after the mark carry it
 		case w == 0:
 			continue // nothing yet, and nothing known of the times it will bring
 		default:
@@ -420,7 +419,7 @@ func (m *routerMachine) header(parts map[tp]state, now time.Time) *event.LogReco
 		}
 		claim = max(claim, in.claim)
 		in.claim = claim
-		rec.Mark.Sources = append(rec.Mark.Sources, event.SourceMark{Source: in.id, Claim: claim, Lagging: more})
+		rec.Mark.Sources = append(rec.Mark.Sources, event.SourceMark{Source: in.id, Claim: claim})
 		rec.Time = min(rec.Time, claim)
 	}
 	if len(rec.Mark.Sources) == 0 {

@@ -34,10 +34,10 @@ const (
 	// rebuilt from its log makes exactly the recorded decisions (see matcher/doc.go).
 	LogDecision
 	// LogMark opens every frame a router writes: the log time each input partition the
-	// router owns has reached (its watermark), and which of them have records still to
-	// come. The records after it in the frame are in log-time order across those input
-	// partitions (the router merges them), so each one also says how far they all are. A
-	// frame of a mark alone is a tick: time passing while no records do.
+	// router owns has reached (its watermark). The records after it in the frame are in
+	// log-time order across those input partitions (the router merges them), so each one
+	// also says how far they all are, within the mark's slack. A frame of a mark alone is
+	// a tick: time passing while no records do.
 	LogMark
 )
 
@@ -61,17 +61,14 @@ type SourceMark struct {
 	// Claim is the partition's watermark: no record of it with an earlier log time will
 	// follow.
 	Claim Time
-	// Lagging: the partition has records the router has not routed yet. Each merged record
-	// after the mark moves a lagging partition's watermark up to its own log time; a
-	// partition that is not lagging (caught up) moves at most Slack past its claim.
-	Lagging bool
 }
 
 // Mark is a LogMark's content.
 type Mark struct {
-	// Slack bounds how far a merged record may move a caught-up partition's watermark past
-	// its claim; Unbounded when the log times are the broker's or the router's own, which
-	// no producer sets.
+	// Slack bounds how far a merged record after the mark may move a partition's
+	// watermark past its claim: Unbounded when the log times are the broker's or the
+	// router's own, which no producer sets; the producers' skew bound when they are the
+	// producers', so that no one record moves time further.
 	Slack   time.Duration
 	Sources []SourceMark
 }
@@ -232,11 +229,6 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 		for _, s := range m.Sources {
 			b = binary.AppendUvarint(b, uint64(s.Source))
 			b = binary.AppendVarint(b, int64(s.Claim)-int64(r.Time))
-			var flags byte
-			if s.Lagging {
-				flags = 1
-			}
-			b = append(b, flags)
 		}
 	}
 	return b
@@ -327,18 +319,17 @@ func DecodeLog(b []byte, r *LogRecord) error {
 			r.Mark.Slack = Unbounded
 		}
 		n := d.uvarint()
-		// Each source takes at least three bytes: no count can exceed what is left.
-		if n > uint64(len(d.b))/3 {
+		// Each source takes at least two bytes: no count can exceed what is left.
+		if n > uint64(len(d.b))/2 {
 			return ErrLogRecord
 		}
 		for range n {
 			src := d.uvarint()
 			claim := Time(int64(r.Time) + d.varint())
-			flags := d.byte()
-			if src > math.MaxUint32 || flags > 1 {
+			if src > math.MaxUint32 {
 				return ErrLogRecord
 			}
-			sources = append(sources, SourceMark{Source: SourceID(src), Claim: claim, Lagging: flags == 1})
+			sources = append(sources, SourceMark{Source: SourceID(src), Claim: claim})
 		}
 		if n > 0 {
 			r.Mark.Sources = sources

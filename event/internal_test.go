@@ -112,7 +112,7 @@ func randomLog(rnd *rand.Rand, k LogKind) LogRecord {
 	case LogMark:
 		r.Mark.Slack = []time.Duration{Unbounded, 0, 30 * time.Second, time.Duration(rnd.Int64N(math.MaxInt64/1000)) * time.Microsecond}[rnd.IntN(4)]
 		for range rnd.IntN(40) {
-			r.Mark.Sources = append(r.Mark.Sources, SourceMark{Source: SourceID(rnd.Uint32()), Claim: Time(randomInt64(rnd)), Lagging: rnd.IntN(2) == 0})
+			r.Mark.Sources = append(r.Mark.Sources, SourceMark{Source: SourceID(rnd.Uint32()), Claim: Time(randomInt64(rnd))})
 		}
 	}
 	return r
@@ -198,15 +198,15 @@ func TestLogGolden(t *testing.T) {
 				8, 7, 6, 5, 4, 3, 2, 1, // the index cell
 			}},
 		{"mark", LogRecord{Kind: LogMark, Time: 10, Mark: Mark{Slack: 30 * time.Second, Sources: []SourceMark{
-			{Source: SourceOf(false, 3), Claim: 10, Lagging: true}, {Source: SourceOf(true, 0), Claim: 75},
+			{Source: SourceOf(false, 3), Claim: 10}, {Source: SourceOf(true, 0), Claim: 75},
 		}}}, []byte{'R', 3, byte(LogMark), 20,
 			0x80, 0x8e, 0xce, 0x1c, // slack: 30s in microseconds, zigzag varint
-			2,       // two sources
-			6, 0, 1, // driver-locations/3 at the mark's time, lagging
-			1, 130, 1, 0, // ride-requests/0 65us later, caught up
+			2,    // two sources
+			6, 0, // driver-locations/3 at the mark's time
+			1, 130, 1, // ride-requests/0 65us later
 		}},
 		{"mark, unbounded", LogRecord{Kind: LogMark, Time: 0, Mark: Mark{Slack: Unbounded, Sources: []SourceMark{{Source: 1, Claim: 0}}}},
-			[]byte{'R', 3, byte(LogMark), 0, 1, 1, 1, 0, 0}},
+			[]byte{'R', 3, byte(LogMark), 0, 1, 1, 1, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,12 +259,11 @@ func TestDecodeLogRefuses(t *testing.T) {
 		{"kind 0", append([]byte{'R', 3, 0}, valid[3:]...)},
 		{"kind 9", append([]byte{'R', 3, 9}, valid[3:]...)},
 		{"kind 255", append([]byte{'R', 3, 255}, valid[3:]...)},
-		{"a mark in version 2", []byte{'R', 2, byte(LogMark), 0, 1, 1, 1, 0, 0}},
-		{"mark flags 2", []byte{'R', 3, byte(LogMark), 0, 1, 1, 1, 0, 2}},
-		{"mark slack -2", []byte{'R', 3, byte(LogMark), 0, 3, 1, 1, 0, 0}},
-		{"mark counts more sources than it holds", []byte{'R', 3, byte(LogMark), 0, 1, 2, 1, 0, 0}},
+		{"a mark in version 2", []byte{'R', 2, byte(LogMark), 0, 1, 1, 1, 0}},
+		{"mark slack -2", []byte{'R', 3, byte(LogMark), 0, 3, 1, 1, 0}},
+		{"mark counts more sources than it holds", []byte{'R', 3, byte(LogMark), 0, 1, 2, 1, 0}},
 		{"mark counts 2^63 sources", append([]byte{'R', 3, byte(LogMark), 0, 1}, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01)},
-		{"mark source beyond 32 bits", []byte{'R', 3, byte(LogMark), 0, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0}},
+		{"mark source beyond 32 bits", []byte{'R', 3, byte(LogMark), 0, 1, 1, 0x80, 0x80, 0x80, 0x80, 0x10, 0}},
 		{"tick without time", []byte{'R', 2, byte(LogTick)}},
 		{"overlong varint time", append([]byte{'R', 2, byte(LogTick)}, bytes.Repeat([]byte{0xff}, 11)...)},
 		{"string longer than the record", []byte{'R', 2, byte(LogLeft), 2, 10, 'D', 6}},

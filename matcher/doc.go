@@ -29,12 +29,12 @@
 //
 // The clock is the partition's watermark: the least, over every input partition the
 // routers read (a source), of how far that source is known to have got. A router opens
-// every frame it writes with a mark (event.LogMark): each of its sources' watermark, and
-// whether it has records still to come. The records after the mark are in log-time order
-// across those sources, because the router merges them, so each one also carries every
-// source with records to come up to its own time; a source that has caught up moves with
-// them by at most the mark's slack (the router's skew bound in producer mode, unlimited
-// when the times are the broker's). A frame of a mark alone is a tick. So one router, or
+// every frame it writes with a mark (event.LogMark): each of its sources' watermark. The
+// records after the mark are in log-time order across those sources, because the router
+// merges them, so each one also carries every source of the mark up to its own time, by
+// at most the mark's slack (unlimited when the times are the broker's or the router's;
+// the producers' 30s skew bound when they are the producers'). A frame of a mark alone is
+// a tick. So one router, or
 // one record, that runs ahead moves only its own sources, and the clock waits for the
 // others; a source no mark has named for a thousand marks is gone and no longer waited
 // for. A record that comes after the clock passed its time (late) is handled at the

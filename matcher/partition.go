@@ -325,8 +325,6 @@ func (p *Partition) Frame(written event.Time) {
 type source struct {
 	claim    event.Time // its watermark, as marks and merged records have moved it
 	lastMark uint64     // the last mark that named it
-	// lagging in the group being applied, if the last mark named it.
-	lagging bool
 }
 
 // sourceSilence is how many marks may pass without naming a source before the partition
@@ -337,34 +335,31 @@ const sourceSilence = 1000
 
 // group is the state of a router frame being applied: the records after its mark are in
 // log-time order across the sources the mark names (the router merged them), so each one
-// moves them all (see event.LogMark).
+// moves them all, by at most the mark's slack (see event.LogMark).
 type group struct {
 	active bool
 	slack  time.Duration
-	// lowLagging and lowCaught are the least claims of the lagging and caught-up sources
-	// the mark named (never when none), other the least of the sources it did not name,
-	// and front the latest log time of the group's records so far.
-	lowLagging, lowCaught, other, front event.Time
-	members                             []event.SourceID
+	// named is the least claim of the sources the mark named, other the least of the
+	// sources it did not, and front the latest log time of the group's records so far.
+	named, other, front event.Time
+	members             []event.SourceID
 }
 
 const never = event.Time(math.MaxInt64)
 
 // low is how far every source is known to have got at the group's front.
-func (g *group) low() event.Time {
-	lagging := never
-	if g.lowLagging != never {
-		lagging = max(g.lowLagging, g.front)
+func (g *group) low() event.Time { return min(g.other, g.follow(g.named)) }
+
+// follow is where a source of the group that claimed claim stands at the group's front.
+func (g *group) follow(claim event.Time) event.Time {
+	if claim == never {
+		return never
 	}
-	caught := never
-	if g.lowCaught != never {
-		reach := never // Unbounded
-		if g.slack >= 0 {
-			reach = g.lowCaught.Add(g.slack)
-		}
-		caught = max(g.lowCaught, min(g.front, reach))
+	reach := never // Unbounded
+	if g.slack >= 0 {
+		reach = claim.Add(g.slack)
 	}
-	return min(g.other, lagging, caught)
+	return max(claim, min(g.front, reach))
 }
 
 // mark starts a router's group: the mark's claims raise its sources' watermarks, and the
@@ -374,7 +369,7 @@ func (p *Partition) mark(r *event.LogRecord) {
 	p.stats.Ticks++
 	p.marks++
 	g := &p.group
-	*g = group{active: true, slack: r.Mark.Slack, lowLagging: never, lowCaught: never, other: never, front: math.MinInt64, members: g.members[:0]}
+	*g = group{active: true, slack: r.Mark.Slack, named: never, other: never, front: math.MinInt64, members: g.members[:0]}
 	for _, m := range r.Mark.Sources {
 		s := p.sources[m.Source]
 		if s == nil {
@@ -382,12 +377,8 @@ func (p *Partition) mark(r *event.LogRecord) {
 			p.sources[m.Source] = s
 		}
 		s.claim = max(s.claim, m.Claim)
-		s.lastMark, s.lagging = p.marks, m.Lagging
-		if m.Lagging {
-			g.lowLagging = min(g.lowLagging, s.claim)
-		} else {
-			g.lowCaught = min(g.lowCaught, s.claim)
-		}
+		s.lastMark = p.marks
+		g.named = min(g.named, s.claim)
 		g.members = append(g.members, m.Source)
 	}
 	// The order of a map's range reaches nothing here: a minimum, and deletions.
@@ -417,15 +408,8 @@ func (p *Partition) endGroup() {
 		return
 	}
 	for _, id := range g.members {
-		s := p.sources[id]
-		switch {
-		case s == nil: // named twice in the mark, and folded already
-		case s.lagging:
-			s.claim = max(s.claim, g.front)
-		case g.slack < 0:
-			s.claim = max(s.claim, g.front)
-		default:
-			s.claim = max(s.claim, min(g.front, s.claim.Add(g.slack)))
+		if s := p.sources[id]; s != nil {
+			s.claim = g.follow(s.claim)
 		}
 	}
 }

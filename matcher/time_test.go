@@ -26,12 +26,8 @@ func markAt(slack time.Duration, marks ...event.SourceMark) *event.LogRecord {
 	return r
 }
 
-func caught(s event.SourceID, at event.Time) event.SourceMark {
+func claim(s event.SourceID, at event.Time) event.SourceMark {
 	return event.SourceMark{Source: s, Claim: at}
-}
-
-func lagging(s event.SourceID, at event.Time) event.SourceMark {
-	return event.SourceMark{Source: s, Claim: at, Lagging: true}
 }
 
 // frame applies a router frame: its mark, then its records.
@@ -45,17 +41,17 @@ func frame(p *Partition, written event.Time, recs ...*event.LogRecord) []Output 
 // the partition waits its full TTL, by the sources that have not got as far.
 func TestClockIsTheSlowestSource(t *testing.T) {
 	p := newPartition(t)
-	frame(p, t0, markAt(event.Unbounded, caught(drivers0, t0), caught(requests0, t0)), requestAt("R1", bandra, event.Mini, t0))
+	frame(p, t0, markAt(event.Unbounded, claim(drivers0, t0), claim(requests0, t0)), requestAt("R1", bandra, event.Mini, t0))
 	if p.Pending() != 1 || p.Clock() != t0 {
 		t.Fatalf("pending %d, clock %v", p.Pending(), p.Clock())
 	}
 	// Another router says its partition is a day on: the clock stays with the others.
-	out := frame(p, t0, markAt(event.Unbounded, caught(drivers1, t0.Add(24*time.Hour))))
+	out := frame(p, t0, markAt(event.Unbounded, claim(drivers1, t0.Add(24*time.Hour))))
 	if len(outcomes(out)) != 0 || p.Pending() != 1 || p.Clock() != t0 {
 		t.Fatalf("a source a day ahead moved the clock to %v: %s", p.Clock(), describe(outcomes(out)))
 	}
 	// Its records too: a request it routes a day on waits by the others' clock.
-	out = frame(p, t0, markAt(event.Unbounded, lagging(drivers1, t0.Add(24*time.Hour))), requestAt("R2", bandra, event.Mini, t0.Add(24*time.Hour)))
+	out = frame(p, t0, markAt(event.Unbounded, claim(drivers1, t0.Add(24*time.Hour))), requestAt("R2", bandra, event.Mini, t0.Add(24*time.Hour)))
 	if len(outcomes(out)) != 0 || p.Pending() != 2 || p.Clock() != t0 {
 		t.Fatalf("after a request a day ahead: clock %v, pending %d: %s", p.Clock(), p.Pending(), describe(outcomes(out)))
 	}
@@ -63,11 +59,11 @@ func TestClockIsTheSlowestSource(t *testing.T) {
 		t.Errorf("late records: %d", p.Stats().Late)
 	}
 	// The slow sources move on: R1 waits until exactly its TTL has passed.
-	out = frame(p, t0, markAt(event.Unbounded, caught(drivers0, t0.Add(29*time.Second)), caught(requests0, t0.Add(29*time.Second))))
+	out = frame(p, t0, markAt(event.Unbounded, claim(drivers0, t0.Add(29*time.Second)), claim(requests0, t0.Add(29*time.Second))))
 	if len(outcomes(out)) != 0 || p.Clock() != t0.Add(29*time.Second) {
 		t.Fatalf("29s on: clock %v, %s", p.Clock(), describe(outcomes(out)))
 	}
-	out = frame(p, t0, markAt(event.Unbounded, caught(drivers0, t0.Add(time.Minute)), caught(requests0, t0.Add(time.Minute))))
+	out = frame(p, t0, markAt(event.Unbounded, claim(drivers0, t0.Add(time.Minute)), claim(requests0, t0.Add(time.Minute))))
 	evs := outcomes(out)
 	if len(evs) != 1 || p.Pending() != 1 {
 		t.Fatalf("a minute on: %s, pending %d", describe(evs), p.Pending())
@@ -83,7 +79,7 @@ func TestClockIsTheSlowestSource(t *testing.T) {
 // due between two records happens between them, at its moment.
 func TestMergedRecordsMoveTheClock(t *testing.T) {
 	p := newPartition(t)
-	out := frame(p, t0, markAt(event.Unbounded, lagging(drivers0, t0), lagging(requests0, t0)),
+	out := frame(p, t0, markAt(event.Unbounded, claim(drivers0, t0), claim(requests0, t0)),
 		requestAt("R1", bandra, event.Mini, t0),
 		driverAt("D1", bandra, t0.Add(10*time.Second), vehicle(event.Auto)),
 		driverAt("D2", bandra, t0.Add(20*time.Second), vehicle(event.Auto)),
@@ -101,18 +97,24 @@ func TestMergedRecordsMoveTheClock(t *testing.T) {
 	}
 }
 
-// TestCaughtUpSourcesMoveBySlackAtMost: in producer mode a mark's slack bounds how far a
-// merged record carries a caught-up source, so one record a day ahead moves the clock by
-// the slack at most; with the broker's clock (no slack) the merged records carry all.
-func TestCaughtUpSourcesMoveBySlackAtMost(t *testing.T) {
+// TestMergedRecordsMoveBySlackAtMost: in producer mode a mark's slack bounds how far a
+// merged record carries the sources the mark names, so one record stamped a day ahead
+// moves the clock by the slack at most; with the broker's clock (no slack) the merged
+// records carry them all the way.
+func TestMergedRecordsMoveBySlackAtMost(t *testing.T) {
 	p := newPartition(t)
-	frame(p, t0, markAt(30*time.Second, lagging(drivers0, t0), caught(requests0, t0)),
+	frame(p, t0, markAt(30*time.Second, claim(drivers0, t0), claim(requests0, t0)),
 		driverAt("D1", bandra, t0.Add(24*time.Hour)))
 	if p.Clock() != t0.Add(30*time.Second) {
-		t.Fatalf("clock %v, want %v: the slack past the caught-up source's claim", p.Clock(), t0.Add(30*time.Second))
+		t.Fatalf("clock %v, want %v: the slack past the sources' claims", p.Clock(), t0.Add(30*time.Second))
+	}
+	// The sources stay there: the next mark claiming no more does not move the clock.
+	frame(p, t0, markAt(30*time.Second, claim(drivers0, t0), claim(requests0, t0)))
+	if p.Clock() != t0.Add(30*time.Second) {
+		t.Fatalf("clock %v after a mark claiming t0", p.Clock())
 	}
 	p = newPartition(t)
-	frame(p, t0, markAt(event.Unbounded, lagging(drivers0, t0), caught(requests0, t0)),
+	frame(p, t0, markAt(event.Unbounded, claim(drivers0, t0), claim(requests0, t0)),
 		driverAt("D1", bandra, t0.Add(time.Hour)))
 	if p.Clock() != t0.Add(time.Hour) {
 		t.Fatalf("clock %v, want %v", p.Clock(), t0.Add(time.Hour))
@@ -123,17 +125,17 @@ func TestCaughtUpSourcesMoveBySlackAtMost(t *testing.T) {
 // the clock back no more.
 func TestSilentSourcesAreDropped(t *testing.T) {
 	p := newPartition(t)
-	frame(p, t0, markAt(event.Unbounded, caught(drivers0, t0), caught(drivers1, t0)))
+	frame(p, t0, markAt(event.Unbounded, claim(drivers0, t0), claim(drivers1, t0)))
 	at := t0
 	for i := range sourceSilence {
 		at = t0.Add(time.Duration(i+1) * time.Millisecond)
-		frame(p, t0, markAt(event.Unbounded, caught(drivers0, at)))
+		frame(p, t0, markAt(event.Unbounded, claim(drivers0, at)))
 		if p.Clock() != t0 {
 			t.Fatalf("after %d marks without drivers1 the clock moved to %v", i+1, p.Clock())
 		}
 	}
 	at = at.Add(time.Millisecond)
-	frame(p, t0, markAt(event.Unbounded, caught(drivers0, at)))
+	frame(p, t0, markAt(event.Unbounded, claim(drivers0, at)))
 	if p.Clock() != at {
 		t.Fatalf("after %d marks without drivers1 the clock is %v, want %v", sourceSilence+1, p.Clock(), at)
 	}
@@ -226,14 +228,14 @@ func TestTicksDoNotChangeOutputs(t *testing.T) {
 		for i, r := range log {
 			if i == 0 || frameEvery > 0 && rng.IntN(frameEvery) == 0 {
 				p.Frame(r.Time)
-				at(markAt(event.Unbounded, lagging(drivers0, last), lagging(requests0, last)), -1)
+				at(markAt(event.Unbounded, claim(drivers0, last), claim(requests0, last)), -1)
 			}
 			if tickEvery > 0 && rng.IntN(tickEvery) == 0 {
 				// A tick between: the router caught up, claiming no more than the next
 				// record's time.
 				p.Frame(r.Time)
-				claim := last + event.Time(rng.Int64N(int64(r.Time-last)+1))
-				at(markAt(event.Unbounded, caught(drivers0, claim), caught(requests0, claim)), -1)
+				c := last + event.Time(rng.Int64N(int64(r.Time-last)+1))
+				at(markAt(event.Unbounded, claim(drivers0, c), claim(requests0, c)), -1)
 			}
 			at(r, i)
 			last = r.Time
