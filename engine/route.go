@@ -66,7 +66,7 @@ type input struct {
 // has some and does not deliver them: a fetch that slow is a broker's trouble, and
 // routing the others on is better than stopping (Kafka Streams' max.task.idle.ms). It
 // applies to records older than CatchUpLag only: younger ones never wait.
-const idleWait = time.Second
+const idleWait = 5 * time.Second
 
 func newRouterMachine(cfg *Config, partitions int32, stats *Stats) *routerMachine {
 	m := &routerMachine{
@@ -408,10 +408,10 @@ func (m *routerMachine) header(parts map[tp]state, now time.Time) *event.LogReco
 		case in.received:
 			// Whatever it receives from now on is timed now or later.
 			claim = max(w, nowT)
+		case w == 0:
+			continue // nothing routed yet: nothing known of the times it will bring
 		case in.next < in.end:
 			claim = w // it has records to come: the merged records after the mark carry it
-		case w == 0:
-			continue // nothing yet, and nothing known of the times it will bring
 		default:
 			// Caught up: its records would come with times from its producer's clock,
 			// which moves on meanwhile.

@@ -98,7 +98,14 @@ func TestRouterMerges(t *testing.T) {
 	r := newMergeRig(t, d0, d1, d2)
 	r.m.assign(r.assigned)
 	for _, in := range []tp{d0, d1, d2} {
-		r.m.inputs[in].known = true
+		r.m.inputs[in].known, r.m.inputs[in].end = true, 1
+	}
+	// Before anything is routed there is nothing to claim: no claim of time zero.
+	if h := r.m.header(r.parts, time.Now()); h != nil {
+		t.Fatalf("a mark before any record: %+v", h.Mark)
+	}
+	for _, in := range []tp{d0, d1, d2} {
+		r.m.inputs[in].end = 0
 	}
 	// d2 is caught up and empty; d0 and d1 interleave, and d1 has more on the broker.
 	got := r.poll(map[tp][]int64{d0: {10, 30, 50, 70}, d1: {20, 40}}, map[tp]int64{d1: 5})

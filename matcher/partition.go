@@ -371,6 +371,9 @@ func (p *Partition) mark(r *event.LogRecord) {
 	g := &p.group
 	*g = group{active: true, slack: r.Mark.Slack, named: never, other: never, front: math.MinInt64, members: g.members[:0]}
 	for _, m := range r.Mark.Sources {
+		if !m.Claim.Valid() {
+			continue // no router writes such a claim; it would drag the clock to it
+		}
 		s := p.sources[m.Source]
 		if s == nil {
 			s = &source{claim: m.Claim}
@@ -451,9 +454,9 @@ func (p *Partition) advance(t event.Time) {
 		p.due()
 		return
 	}
-	// Past a day of silence nothing the partition held is still timed; step the first
-	// day, then jump.
-	if t.Sub(p.clock) > maxStep {
+	// Past History of silence nothing the partition held is still timed (doc.go,
+	// Restore): step through that much, then jump.
+	if maxStep := p.cfg.History(); t.Sub(p.clock) > maxStep {
 		p.advance(p.clock.Add(maxStep))
 		p.clock, p.now = t, t
 		p.nextSweep, p.nextForget, p.nextRetry = t, t, t
@@ -470,10 +473,6 @@ func (p *Partition) advance(t event.Time) {
 	}
 	p.clock, p.now = t, t
 }
-
-// maxStep is the longest silence advance steps through boundary by boundary; the longest
-// timed state (History) lapses well within it.
-const maxStep = 24 * time.Hour
 
 // nextDue is the next moment something falls due.
 func (p *Partition) nextDue() event.Time {

@@ -261,3 +261,15 @@ func TestTicksDoNotChangeOutputs(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimsOutsideTheSaneRangeAreIgnored: a mark claiming the epoch, or the year 2611,
+// moves nothing: no router writes such a claim, and one would drag the clock to it.
+func TestClaimsOutsideTheSaneRangeAreIgnored(t *testing.T) {
+	p := newPartition(t)
+	frame(p, t0, markAt(event.Unbounded, claim(drivers0, t0)))
+	frame(p, t0, markAt(30*time.Second, claim(drivers1, 0)), driverAt("D1", bandra, t0.Add(time.Second)))
+	frame(p, t0, markAt(event.Unbounded, claim(requests0, event.TimeOf(time.Date(2611, 1, 1, 0, 0, 0, 0, time.UTC)))))
+	if p.Clock() != t0 {
+		t.Fatalf("clock %v, want %v", p.Clock(), t0)
+	}
+}

@@ -156,3 +156,63 @@ func lastLine(s string) string {
 	ls := strings.Split(strings.TrimSpace(s), "\n")
 	return ls[len(ls)-1]
 }
+
+// TestKafkaPythonHostileClocks: kafka-python sends driver updates stamped year 2611, 9999
+// in a record of timestamp 0, and 3000 in a record of 3000, and one from a phone 29s fast,
+// then a request no driver can take. The poisoned updates are dead-lettered as bad
+// timestamps and the request waits its full TTL: no record moved the engine's clock.
+func TestKafkaPythonHostileClocks(t *testing.T) {
+	const python = "/usr/bin/python3"
+	if err := exec.Command(python, "-c", "import kafka").Run(); err != nil {
+		requireTool(t, python+" cannot import kafka ("+err.Error()+")")
+	}
+	script, err := filepath.Abs(filepath.Join("testdata", "hostile_clocks.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 4 * time.Second
+	b := startBroker(t, ridematch.DefaultTopics())
+	engine := startCommand(t, "match", "--brokers", b.Addr(), "--status-interval", "0", "--log-level", "warn", "--request-ttl", ttl.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	const requestID = "REQ-HOSTILE-1"
+	cmd := exec.CommandContext(ctx, python, script, b.Addr(), requestID)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("hostile_clocks.py: %v\n%s", err, errb.String())
+	}
+	sent := time.Now()
+	outcome := waitForOutcome(t, b.Addr(), requestID, 30*time.Second)
+	if outcome["event_type"] != "ride_unmatched" {
+		t.Fatalf("want ride_unmatched, got %v", outcome)
+	}
+	asked, err1 := time.Parse(time.RFC3339Nano, outcome["request_time"].(string))
+	ended, err2 := time.Parse(time.RFC3339Nano, outcome["timestamp"].(string))
+	if err1 != nil || err2 != nil {
+		t.Fatalf("outcome times are not RFC 3339: %v", outcome)
+	}
+	if waited := ended.Sub(asked); waited < ttl-200*time.Millisecond || waited > ttl+5*time.Second {
+		t.Errorf("the request ended %v after it was made, want its TTL %v: %v", waited, ttl, outcome)
+	}
+	if since := time.Since(sent); since < ttl-time.Second {
+		t.Errorf("the outcome came %v after the request, sooner than its TTL", since)
+	}
+	reasons := map[string]string{}
+	for _, r := range readCommitted(t, b.Addr(), ridematch.DefaultTopics().Name(ridematch.RoleDeadLetter)) {
+		for _, h := range r.Headers {
+			if h.Key == "ridematch.reason" {
+				reasons[string(r.Key)] = string(h.Value)
+			}
+		}
+	}
+	for _, id := range []string{"EVIL-2611", "EVIL-9999", "EVIL-3000"} {
+		if reasons[id] != "bad_timestamp" {
+			t.Errorf("%s dead-lettered as %q, want bad_timestamp (all: %v)", id, reasons[id], reasons)
+		}
+	}
+	if _, ok := reasons["FAST"]; ok {
+		t.Errorf("the fast phone's update was dead-lettered: %v", reasons)
+	}
+	stopEngine(t, engine)
+}
