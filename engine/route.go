@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"ridematch"
 	"ridematch/event"
@@ -334,6 +335,24 @@ func (m *routerMachine) commitAt(parts map[tp]state) map[tp]kgo.EpochOffset {
 		}
 	}
 	return at
+}
+
+// commitShort is the transaction's offset commit, lowered to commitAt: what the session
+// would commit is where the consumer has read to.
+func (m *routerMachine) commitShort(parts map[tp]state) func(*kmsg.TxnOffsetCommitRequest) error {
+	at := m.commitAt(parts)
+	return func(req *kmsg.TxnOffsetCommitRequest) error {
+		for i := range req.Topics {
+			t := &req.Topics[i]
+			for j := range t.Partitions {
+				p := &t.Partitions[j]
+				if held, ok := at[tp{t.Topic, p.Partition}]; ok && held.Offset < p.Offset {
+					p.Offset, p.LeaderEpoch = held.Offset, held.Epoch
+				}
+			}
+		}
+		return nil
+	}
 }
 
 // drop forgets the records held: the consumer reads them again from the committed

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"ridematch"
 	"ridematch/event"
@@ -117,6 +118,12 @@ func TestRouterMerges(t *testing.T) {
 	}
 	if _, ok := r.m.commitAt(r.parts)[d1]; ok {
 		t.Errorf("d1 holds nothing, yet commits short")
+	}
+	// The session would commit where the consumer has read to: d0's 4, d1's 2.
+	req := &kmsg.TxnOffsetCommitRequest{Topics: []kmsg.TxnOffsetCommitRequestTopic{{Topic: d0.topic, Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{
+		{Partition: 0, Offset: 4}, {Partition: 1, Offset: 2}}}}}
+	if err := r.m.commitShort(r.parts)(req); err != nil || req.Topics[0].Partitions[0].Offset != 2 || req.Topics[0].Partitions[1].Offset != 2 {
+		t.Errorf("the commit after lowering: %+v, %v; want d0 at 2 and d1 at 2", req.Topics[0].Partitions, err)
 	}
 	// d1's next records come: the held ones go out in order with them.
 	got = r.poll(map[tp][]int64{d1: {45, 60, 80}}, nil)

@@ -15,7 +15,6 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"ridematch"
 	"ridematch/cluster"
@@ -372,15 +371,9 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		}
 	}
 
-	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-		if t := (tp{p.Topic, p.Partition}); len(p.Records) > 0 && s.parts[t] != nil {
-			touched[t] = true
-		}
-	})
 	handled := fetches.NumRecords()
 	endCtx := ctx
-	rm, merges := s.machine.(*routerMachine)
-	if merges {
+	if rm, ok := s.machine.(*routerMachine); ok {
 		// The router routes the records in log-time order across its partitions, and
 		// holds back those a partition's records to come may yet precede: the commit
 		// stays at the first of them.
@@ -389,28 +382,16 @@ func (s *stage) transact(ctx context.Context, sess *kgo.GroupTransactSession, ad
 		s.mu.Lock()
 		assigned := maps.Clone(s.assigned)
 		s.mu.Unlock()
-		var routed map[tp]bool
-		handled, routed = rm.route(ctx, sess.Client(), adm, fetches, s.parts, assigned, out)
-		touched = routed
-		at := rm.commitAt(s.parts)
-		endCtx = kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
-			for i := range req.Topics {
-				t := &req.Topics[i]
-				for j := range t.Partitions {
-					p := &t.Partitions[j]
-					if held, ok := at[tp{t.Topic, p.Partition}]; ok && held.Offset < p.Offset {
-						p.Offset, p.LeaderEpoch = held.Offset, held.Epoch
-					}
-				}
-			}
-			return nil
-		})
+		handled, touched = rm.route(ctx, sess.Client(), adm, fetches, s.parts, assigned, out)
+		endCtx = kgo.PreTxnCommitFnContext(ctx, rm.commitShort(s.parts))
 	} else {
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			st := s.parts[tp{p.Topic, p.Partition}]
+			t := tp{p.Topic, p.Partition}
+			st := s.parts[t]
 			if len(p.Records) == 0 || st == nil {
 				return // nothing, or revoked while restoring
 			}
+			touched[t] = true
 			for _, r := range p.Records {
 				st.apply(r, out)
 				r.Recycle() // a state keeps no record, nor any of its fields but bytes
