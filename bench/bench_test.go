@@ -25,7 +25,7 @@ func BenchmarkMatchCity(b *testing.B) {
 			b.Fatal(err)
 		}
 		for i := range cl.load {
-			p.Apply(&cl.load[i], int64(i))
+			p.Apply(&cl.load[i], event.Position(i))
 			p.Outputs()
 		}
 		last := cl.load[len(cl.load)-1].Time
@@ -33,7 +33,7 @@ func BenchmarkMatchCity(b *testing.B) {
 		for i := range cl.requests {
 			r := cl.requests[i]
 			r.Time, r.Request.Time = last, last
-			p.Apply(&r, int64(len(cl.load)+i))
+			p.Apply(&r, event.Position(len(cl.load)+i))
 			p.Outputs()
 		}
 	}
@@ -52,7 +52,7 @@ func BenchmarkIndexCity(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := range cl.load {
-		p.Apply(&cl.load[i], int64(i))
+		p.Apply(&cl.load[i], event.Position(i))
 		p.Outputs()
 	}
 	b.ResetTimer()
@@ -61,7 +61,7 @@ func BenchmarkIndexCity(b *testing.B) {
 		m := cl.moves[n%len(cl.moves)]
 		m.Time += event.Time(time.Hour/time.Microsecond) * event.Time(n/len(cl.moves)+1)
 		m.Driver.Time = m.Time
-		p.Apply(&m, int64(len(cl.load)+n))
+		p.Apply(&m, event.Position(len(cl.load)+n))
 		p.Outputs()
 		n++
 	}

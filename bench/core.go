@@ -76,13 +76,13 @@ func measureIndex(cfg Config, cl *cityLog) (Spread, error) {
 			return Spread{}, err
 		}
 		for i := range cl.load {
-			p.Apply(&cl.load[i], int64(i))
+			p.Apply(&cl.load[i], event.Position(i))
 			p.Outputs()
 		}
 		runtime.GC()
 		start := time.Now()
 		for i := range cl.moves {
-			p.Apply(&cl.moves[i], int64(len(cl.load)+i))
+			p.Apply(&cl.moves[i], event.Position(len(cl.load)+i))
 			p.Outputs()
 		}
 		rates = append(rates, float64(len(cl.moves))/time.Since(start).Seconds())
@@ -108,7 +108,7 @@ func measureMatch(cfg Config, cl *cityLog) (best, raw Percentiles, err error) {
 			return Percentiles{}, Percentiles{}, err
 		}
 		for i := range cl.load {
-			p.Apply(&cl.load[i], int64(i))
+			p.Apply(&cl.load[i], event.Position(i))
 			p.Outputs()
 		}
 		last := cl.load[len(cl.load)-1].Time
@@ -118,7 +118,7 @@ func measureMatch(cfg Config, cl *cityLog) (best, raw Percentiles, err error) {
 			// Every request at the moment the drivers were last placed: all fresh.
 			r.Time, r.Request.Time = last, last
 			start := time.Now()
-			p.Apply(&r, int64(len(cl.load)+i))
+			p.Apply(&r, event.Position(len(cl.load)+i))
 			us := float64(time.Since(start).Nanoseconds()) / 1000
 			p.Outputs()
 			if run < 0 {
@@ -147,7 +147,7 @@ func measureMemory(cfg Config, cl *cityLog) (float64, error) {
 		return 0, err
 	}
 	for i := range cl.load {
-		p.Apply(&cl.load[i], int64(i))
+		p.Apply(&cl.load[i], event.Position(i))
 		p.Outputs()
 	}
 	with := heap()

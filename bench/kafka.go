@@ -556,7 +556,7 @@ func measureRestore(ctx context.Context, cfg Config) (time.Duration, int, error)
 	apply := func(rec *event.LogRecord) {
 		frame = event.AppendToFrame(frame, rec)
 		frameAt = rec.Time
-		part.Apply(rec, int64(event.PositionOf(offset, index)))
+		part.Apply(rec, event.PositionOf(offset, index))
 		for _, o := range part.Outputs() {
 			if o.Decision != nil {
 				cl.Produce(ctx, &kgo.Record{Topic: decisions, Partition: 0, Value: event.AppendLog(nil, o.Decision), Timestamp: rec.Time.Std()}, nil)

@@ -92,7 +92,7 @@ func (p *pipeline) tick(t event.Time) {
 
 func (p *pipeline) deliver(to int32, rec *event.LogRecord) {
 	part := p.parts[to]
-	part.Apply(rec, p.next[to])
+	part.Apply(rec, event.Position(p.next[to]))
 	p.next[to]++
 	for _, o := range part.Outputs() {
 		switch {

@@ -225,14 +225,14 @@ func TestLegacyDecisionsStopWhereTheyWereWritten(t *testing.T) {
 	written := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	poison := event.TimeOf(time.Date(2611, 2, 17, 0, 0, 0, 0, time.UTC))
 	s.startReplay(1)
-	d := event.LogRecord{Kind: event.LogDecision, Legacy: true, Time: poison, RequestID: "R1", CustomerID: "C1", Outcome: event.OutcomeUnmatched, RequestOffset: 0}
+	d := event.LogRecord{Kind: event.LogDecision, Legacy: true, Time: poison, RequestID: "R1", CustomerID: "C1", Outcome: event.OutcomeUnmatched, RequestPosition: 0}
 	s.preload(&kgo.Record{Value: event.AppendLog(nil, &d), Timestamp: written})
 	// Requests come well past the dedup window: R1 is a new request again, and gets an
 	// outcome; with the poisoned time it would be a duplicate forever.
 	later := event.TimeOf(written).Add(cfg.Matcher.DedupWindow + time.Minute)
 	req := event.RideRequest{RequestID: "R1", CustomerID: "C1", Pickup: geo.Point{Lat: 19.05, Lng: 72.84}, Drop: geo.Point{Lat: 19.1, Lng: 72.85}, Time: later, RideType: event.Mini}
 	for i, r := range []*event.LogRecord{{Kind: event.LogTick, Time: later}, {Kind: event.LogRequest, Time: later, Request: req}} {
-		s.p.Apply(r, int64(event.PositionOf(int64(10+i), 0)))
+		s.p.Apply(r, event.PositionOf(int64(10+i), 0))
 	}
 	if got := s.p.Stats(); got.Duplicates != 0 || got.Requests != 1 {
 		t.Fatalf("R1 a dedup window after a legacy decision: %+v, want a new request", got)

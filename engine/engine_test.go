@@ -371,7 +371,7 @@ func replayRegionLog(t *testing.T, h *harness) map[string]map[string]any {
 				if err := event.DecodeLog(b, &lr); err != nil {
 					return err
 				}
-				part.Apply(&lr, int64(event.PositionOf(r.Offset, i)))
+				part.Apply(&lr, event.PositionOf(r.Offset, i))
 				for _, o := range part.Outputs() {
 					if o.Event == nil {
 						continue

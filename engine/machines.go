@@ -97,9 +97,9 @@ func (s *matcherState) preload(r *kgo.Record) {
 		// a decision it wrote is no later than when it wrote it (see matcher/doc.go, Time).
 		d.Time = min(d.Time, event.TimeOf(r.Timestamp))
 	}
-	at := event.Position(d.Offset)
+	at := d.Position
 	switch {
-	case event.Position(d.RequestOffset) < s.replayFrom:
+	case d.RequestPosition < s.replayFrom:
 		s.p.Remember(&d)
 	case d.Outcome == event.OutcomeMatched && at >= s.replayFrom:
 		if s.decided[at] == nil {
@@ -118,11 +118,11 @@ func (s *matcherState) apply(r *kgo.Record, out *outbox) {
 		}
 		pos := event.PositionOf(r.Offset, i)
 		if out == nil {
-			s.p.Replay(&s.rec, int64(pos), s.decided[pos])
+			s.p.Replay(&s.rec, pos, s.decided[pos])
 			delete(s.decided, pos)
 			return nil
 		}
-		s.p.Apply(&s.rec, int64(pos))
+		s.p.Apply(&s.rec, pos)
 		s.emit(r.Partition, out)
 		return nil
 	})

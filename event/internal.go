@@ -125,9 +125,9 @@ type LogRecord struct {
 	CustomerID  string      // LogDecision
 	Outcome     Outcome     // LogDecision
 	Mark        Mark        // LogMark
-	// Offset is, for LogDecision, the region-log offset of the record whose handling made
-	// the decision; RequestOffset that of the request's own record.
-	Offset, RequestOffset int64
+	// Position is, for LogDecision, the region-log position of the record whose handling
+	// made the decision; RequestPosition that of the request's own record.
+	Position, RequestPosition Position
 }
 
 // Outcome is what became of a request.
@@ -216,8 +216,8 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 		b = appendString(b, r.CustomerID)
 		b = appendString(b, r.DriverID)
 		b = append(b, byte(r.Outcome))
-		b = binary.AppendVarint(b, r.Offset)
-		b = binary.AppendVarint(b, r.RequestOffset)
+		b = binary.AppendVarint(b, int64(r.Position))
+		b = binary.AppendVarint(b, int64(r.RequestPosition))
 	case LogMark:
 		m := &r.Mark
 		slack := int64(m.Slack / time.Microsecond)
@@ -304,8 +304,8 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		r.CustomerID = d.string()
 		r.DriverID = d.string()
 		r.Outcome = Outcome(d.byte())
-		r.Offset = d.varint()
-		r.RequestOffset = d.varint()
+		r.Position = Position(d.varint())
+		r.RequestPosition = Position(d.varint())
 	case LogMark:
 		if r.Legacy {
 			return errors.Join(ErrLogRecord, errors.New("a mark in a version 2 record"))

@@ -26,7 +26,7 @@ func cityOf2(b testing.TB, n int) (*Partition, []*event.LogRecord) {
 		pos := geo.Offset(pl, rng.NormFloat64()*2, rng.NormFloat64()*2)
 		r := driverAt(driverID(i), pos, t0, vehicle(vehicles[rng.IntN(len(vehicles))]), rating(4+float64(rng.IntN(11))/10))
 		r.Cell = geo.CellOf(pos, p.cfg.Resolutions.Index)
-		p.Apply(r, int64(i))
+		p.Apply(r, event.Position(i))
 		p.Outputs()
 		m := *r
 		m.Route = event.RouteStay
@@ -57,7 +57,7 @@ func BenchmarkDriverUpdate(b *testing.B) {
 		m := moves[i%len(moves)]
 		m.Time++
 		m.Driver.Time = m.Time
-		p.Apply(m, int64(len(moves)+i))
+		p.Apply(m, event.Position(len(moves)+i))
 		p.Outputs()
 		i++
 	}
@@ -74,7 +74,7 @@ func BenchmarkMatch(b *testing.B) {
 		pickup := geo.Offset(pl, rng.NormFloat64()*0.5, rng.NormFloat64()*0.5)
 		r := requestAt(driverID(1_000_000+i), pickup, event.RideTypes[rng.IntN(4)], t0)
 		r.Cell = geo.CellOf(pickup, p.cfg.Resolutions.Index)
-		p.Apply(r, int64(i))
+		p.Apply(r, event.Position(i))
 		p.Outputs()
 		i++
 	}

@@ -90,8 +90,8 @@ type driver struct {
 
 type request struct {
 	event.RideRequest
-	offset   int64    // of the request's record
-	origin   geo.Cell // index cell of the pickup
+	pos      event.Position // of the request's record
+	origin   geo.Cell       // index cell of the pickup
 	surge    geo.Cell
 	deadline event.Time
 	finished event.Time
@@ -147,7 +147,7 @@ type Partition struct {
 	nextRetry  event.Time
 	nextExpiry event.Time // earliest pending deadline, a lower bound
 
-	offset int64 // of the record being applied
+	pos event.Position // of the record being applied
 
 	// replaying is set by Replay: matches come from decided, not from the search.
 	replaying bool
@@ -226,10 +226,10 @@ func (p *Partition) Outputs() []Output {
 	return out
 }
 
-// Apply applies the region-log record at offset.
-func (p *Partition) Apply(r *event.LogRecord, offset int64) {
+// Apply applies the region-log record at pos.
+func (p *Partition) Apply(r *event.LogRecord, pos event.Position) {
 	p.indexReplayed()
-	p.offset = offset
+	p.pos = pos
 	p.apply(r)
 }
 
@@ -252,8 +252,8 @@ func (p *Partition) indexReplayed() {
 // the matched Decisions Apply output for this record, and writes nothing. The search's
 // results depend, through reservations, on all of history; recorded decisions do not, so
 // a partition rebuilt by Replay from a bounded span of the log is the one it replaces.
-func (p *Partition) Replay(r *event.LogRecord, offset int64, decided map[string]string) {
-	p.offset, p.replaying, p.decided = offset, true, decided
+func (p *Partition) Replay(r *event.LogRecord, pos event.Position, decided map[string]string) {
+	p.pos, p.replaying, p.decided = pos, true, decided
 	p.apply(r)
 	// A match of a request from before the replayed span still reserved its driver.
 	for req, id := range p.decided {
@@ -273,7 +273,7 @@ func (p *Partition) Remember(d *event.LogRecord) {
 		r.state = d.Outcome // a cancel after the match
 		return
 	}
-	r := &request{RideRequest: event.RideRequest{RequestID: d.RequestID, CustomerID: d.CustomerID}, offset: d.RequestOffset, state: d.Outcome, finished: d.Time}
+	r := &request{RideRequest: event.RideRequest{RequestID: d.RequestID, CustomerID: d.CustomerID}, pos: d.RequestPosition, state: d.Outcome, finished: d.Time}
 	if d.Outcome == event.OutcomeMatched || d.Outcome == event.OutcomeMatchCancelled {
 		r.driverID, r.matchID = d.DriverID, matchID(d.RequestID, d.DriverID, d.Time)
 	}
@@ -708,7 +708,7 @@ func (p *Partition) request(q *event.RideRequest, at event.Time, cell geo.Cell) 
 	origin := p.cellOf(q.Pickup, cell)
 	r := &request{
 		RideRequest: *q,
-		offset:      p.offset,
+		pos:         p.pos,
 		origin:      origin,
 		surge:       origin.Parent(p.cfg.Resolutions.Surge),
 		deadline:    at.Add(p.cfg.RequestTTL),
@@ -881,7 +881,7 @@ func (p *Partition) finish(r *request, o event.Outcome) {
 func (p *Partition) decide(r *request) {
 	p.push(Output{Decision: &event.LogRecord{
 		Kind: event.LogDecision, Time: p.now, RequestID: r.RequestID, CustomerID: r.CustomerID, DriverID: r.driverID,
-		Outcome: r.state, Offset: p.offset, RequestOffset: r.offset,
+		Outcome: r.state, Position: p.pos, RequestPosition: r.pos,
 	}})
 }
 

@@ -73,7 +73,7 @@ func tickAt(at event.Time) *event.LogRecord { return &event.LogRecord{Kind: even
 func apply(p *Partition, recs ...*event.LogRecord) []Output {
 	var out []Output
 	for _, r := range recs {
-		p.Apply(r, p.offset+1)
+		p.Apply(r, p.pos+1)
 		for _, o := range p.Outputs() {
 			if o.Decision == nil {
 				out = append(out, o)
@@ -628,7 +628,7 @@ func TestSearchFindsTheBestKnownDriver(t *testing.T) {
 					matched++
 				}
 			}
-			p.Apply(r, int64(i))
+			p.Apply(r, event.Position(i))
 			p.Outputs()
 		}
 		if matched == 0 {
@@ -670,7 +670,7 @@ func TestSameLogSameOutputs(t *testing.T) {
 		p := newPartition(t)
 		var out []Output
 		for i, r := range log {
-			p.Apply(r, int64(i))
+			p.Apply(r, event.Position(i))
 			out = append(out, p.Outputs()...)
 		}
 		return encodeOutputs(t, out)
@@ -708,7 +708,7 @@ func TestRestoreFromHistory(t *testing.T) {
 		var want []string
 		var decisions []*event.LogRecord // the decision log
 		for i, r := range log {
-			full.Apply(r, int64(i))
+			full.Apply(r, event.Position(i))
 			checkIndexed(t, full)
 			out := full.Outputs()
 			for _, o := range out {
@@ -728,28 +728,28 @@ func TestRestoreFromHistory(t *testing.T) {
 			start++
 		}
 		restored := newPartition(t)
-		decided := map[int64]map[string]string{}
+		decided := map[event.Position]map[string]string{}
 		for _, d := range decisions {
 			switch {
 			case d.Time < log[cut].Time.Add(-cfg.DecisionHistory()):
-			case d.RequestOffset < int64(start):
+			case d.RequestPosition < event.Position(start):
 				restored.Remember(d)
-			case d.Outcome == event.OutcomeMatched && d.Offset >= int64(start):
-				if decided[d.Offset] == nil {
-					decided[d.Offset] = map[string]string{}
+			case d.Outcome == event.OutcomeMatched && d.Position >= event.Position(start):
+				if decided[d.Position] == nil {
+					decided[d.Position] = map[string]string{}
 				}
-				decided[d.Offset][d.RequestID] = d.DriverID
+				decided[d.Position][d.RequestID] = d.DriverID
 			}
 		}
 		for i := start; i < cut; i++ {
-			restored.Replay(log[i], int64(i), decided[int64(i)])
+			restored.Replay(log[i], event.Position(i), decided[event.Position(i)])
 			if out := restored.Outputs(); len(out) != 0 {
 				t.Fatalf("Replay output %s", encodeOutputs(t, out))
 			}
 		}
 		var got []string
 		for i := cut; i < len(log); i++ {
-			restored.Apply(log[i], int64(i))
+			restored.Apply(log[i], event.Position(i))
 			checkIndexed(t, restored)
 			got = append(got, encodeOutputs(t, restored.Outputs())...)
 		}
@@ -887,8 +887,8 @@ func TestRetrySkipsOnlyVainSearches(t *testing.T) {
 		skipping, searching := newPartition(t), newPartition(t)
 		searching.retryAll = true
 		for i, r := range log {
-			skipping.Apply(r, int64(i))
-			searching.Apply(r, int64(i))
+			skipping.Apply(r, event.Position(i))
+			searching.Apply(r, event.Position(i))
 			got, want := encodeOutputs(t, skipping.Outputs()), encodeOutputs(t, searching.Outputs())
 			if !slices.Equal(got, want) {
 				t.Fatalf("seed %d, record %d: skipping retries gives\n%s\nsearching every one\n%s", seed, i, strings.Join(got, "\n"), strings.Join(want, "\n"))

@@ -212,13 +212,13 @@ func TestTicksDoNotChangeOutputs(t *testing.T) {
 		p := newPartition(t)
 		var out []Output
 		at := func(r *event.LogRecord, pos int) {
-			p.Apply(r, int64(pos))
+			p.Apply(r, event.Position(pos))
 			for _, o := range p.Outputs() {
 				if o.Decision != nil {
 					// Which record's handling made a decision is a position in the log,
 					// ticks included: the one thing here that ticks may change.
 					d := *o.Decision
-					d.Offset = 0
+					d.Position = 0
 					o.Decision = &d
 				}
 				out = append(out, o)
