@@ -188,7 +188,9 @@ func (r *running) ready() bool {
 // engine run.
 func measureStages(ctx context.Context, cfg Config, addr string, n int, phase string, noop, profile bool) (stagesRun, error) {
 	ec := phaseTopics(cfg, phase)
-	ec.Noop = noop
+	if noop {
+		ec.Topology = floorTopology
+	}
 	cl, err := client(addr)
 	if err != nil {
 		return stagesRun{}, err
@@ -345,7 +347,9 @@ func measureLatency(ctx context.Context, cfg Config, rate float64, noop bool) (l
 		steps = map[string]map[string][]float64{}
 	)
 	ec := cfg.Engine
-	ec.Noop = noop
+	if noop {
+		ec.Topology = floorTopology
+	}
 	ec.OnTransaction = func(t engine.TransactionTiming) {
 		mu.Lock()
 		defer mu.Unlock()

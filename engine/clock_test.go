@@ -216,17 +216,19 @@ func checkTimes(t *testing.T, h *harness, since time.Time) {
 // after it from being forgotten.
 func TestLegacyDecisionsStopWhereTheyWereWritten(t *testing.T) {
 	cfg := DefaultConfig()
-	m := newMatcherMachine(&cfg, &Stats{}, testLogger(t))
-	st, _, err := m.open(tp{"rl", 0})
+	m, err := newMatcherProcessor(Env{Config: &cfg, Stats: &Stats{}, Log: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := st.(*matcherState)
+	s, err := m.Open(tp{"rl", 0})
+	if err != nil {
+		t.Fatal(err)
+	}
 	written := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	poison := event.TimeOf(time.Date(2611, 2, 17, 0, 0, 0, 0, time.UTC))
-	s.startReplay(1)
+	s.StartReplay(1)
 	d := event.LogRecord{Kind: event.LogDecision, Legacy: true, Time: poison, RequestID: "R1", CustomerID: "C1", Outcome: event.OutcomeUnmatched, RequestPosition: 0}
-	s.preload(&kgo.Record{Value: event.AppendLog(nil, &d), Timestamp: written})
+	s.Preload(&kgo.Record{Value: event.AppendLog(nil, &d), Timestamp: written})
 	// Requests come well past the dedup window: R1 is a new request again, and gets an
 	// outcome; with the poisoned time it would be a duplicate forever.
 	later := event.TimeOf(written).Add(cfg.Matcher.DedupWindow + time.Minute)

@@ -1,9 +1,3 @@
-// Package engine runs ridematch's two stages on Kafka: the router (validate, dead-letter,
-// repartition by H3 region, tick) and the matcher (one state machine per region-log
-// partition). Each stage is a consumer group whose consumption, output and offset commit
-// happen in one Kafka transaction, and whose partition state is rebuilt from the log when
-// a partition is assigned. The logic lives in router and matcher; this package is the
-// plumbing around them.
 package engine
 
 import (
@@ -88,12 +82,10 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// InstanceID names this process in transactional ids (default host-pid-random).
 	InstanceID string
-	// Noop runs the same topology, groups, transactions and topics with no processing:
-	// the router copies each input record to a region-log partition chosen by its key, the
-	// matcher copies each that came from the ride requests to the ride-matches topic, keyed
-	// by its key, as the engine writes one outcome a request. It measures the plumbing
-	// floor (ridematch bench).
-	Noop bool
+	// Topology, when set, gives the stages to run instead of DefaultTopology; RunRouter
+	// and RunMatcher still pick those named router and matcher. The bench's plumbing
+	// floor declares one (default none).
+	Topology func(*Config) Topology
 	// ClientHooks, when set, gives the franz-go hooks of the client each stage session
 	// builds, by stage name ("router" or "matcher"); a new session asks again for its new
 	// client. `ridematch match --http` hangs the kprom plugin's client metrics here, which it

@@ -8,7 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"ridematch"
 	"ridematch/event"
@@ -16,19 +15,18 @@ import (
 	"ridematch/router"
 )
 
-// routerMachine is the first stage: one router.Router per input partition. It decides
+// routerProcessor is the router stage: one router.Router per input partition. It decides
 // each input record's log time (Config.Clock), routes the records of a poll in log-time
 // order across its input partitions, holding back those that other partitions' records
 // may still precede, and marks every region-log frame with how far each of its input
 // partitions has got, so that time in a region-log partition moves with the slowest of
 // them (see matcher/doc.go, Time).
-type routerMachine struct {
+type routerProcessor struct {
 	cfg        *Config
 	partitions int32 // of the region log
 	stats      *Stats
 	group      string
 	drivers    string
-	dlq        string
 	// locator finds drivers' index cells for all the routers of the stage, sharing the
 	// cell outlines it makes.
 	locator *geo.Locator
@@ -69,44 +67,42 @@ type input struct {
 // applies to records older than CatchUpLag only: younger ones never wait.
 const idleWait = 5 * time.Second
 
-func newRouterMachine(cfg *Config, partitions int32, stats *Stats) *routerMachine {
-	m := &routerMachine{
+func newRouterProcessor(env Env) (Processor[*routerState], error) {
+	cfg := env.Config
+	m := &routerProcessor{
 		cfg:        cfg,
-		partitions: partitions,
-		stats:      stats,
+		partitions: env.Partitions[ridematch.RoleRegionLog],
+		stats:      env.Stats,
 		group:      cfg.RouterGroup,
 		locator:    geo.NewLocator(cfg.Router.Resolutions.Index),
 		drivers:    cfg.Topics.Name(ridematch.RoleDriverLocations),
-		dlq:        cfg.Topics.Name(ridematch.RoleDeadLetter),
 		inputs:     map[tp]*input{},
 		slack:      event.Unbounded,
 	}
 	if cfg.Clock == ClockProducer {
 		m.slack = cfg.Router.MaxFutureSkew
 	}
-	return m
+	return m, nil
 }
 
-func (m *routerMachine) pollWait() time.Duration { return m.cfg.TickInterval }
-
-func (m *routerMachine) open(t tp) (state, time.Duration, error) {
+// Open returns the router of an input partition. Only driver-locations partitions carry
+// state, rebuilt from their history: where each driver was sent.
+func (m *routerProcessor) Open(t TopicPartition) (*routerState, error) {
 	rt, err := router.New(m.cfg.Router, m.partitions, m.locator)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	st := &routerState{m: m, rt: rt, src: router.RideRequests}
-	if t.topic == m.drivers {
+	if t.Topic == m.drivers {
 		st.src = router.DriverLocations
-		// Only driver-locations partitions carry state: where each driver was sent.
-		return st, m.cfg.Router.History(), nil
 	}
-	return st, 0, nil
+	return st, nil
 }
 
 // logTime is an input record's log time, and whether it is the router's receive time.
 // In broker mode a record's timestamp counts only if the broker set it (LogAppendTime);
 // in producer mode the producer's counts, as trusted.
-func (m *routerMachine) logTime(r *kgo.Record, now time.Time) (event.Time, bool) {
+func (m *routerProcessor) logTime(r *kgo.Record, now time.Time) (event.Time, bool) {
 	if m.cfg.Clock == ClockProducer {
 		return event.TimeOf(r.Timestamp), false
 	}
@@ -119,12 +115,12 @@ func (m *routerMachine) logTime(r *kgo.Record, now time.Time) (event.Time, bool)
 }
 
 // sourceOf names an input partition in marks.
-func (m *routerMachine) sourceOf(t tp) event.SourceID {
-	return event.SourceOf(t.topic != m.drivers, t.partition)
+func (m *routerProcessor) sourceOf(t tp) event.SourceID {
+	return event.SourceOf(t.Topic != m.drivers, t.Partition)
 }
 
 // assign brings the set of input partitions in line with the group's assignment.
-func (m *routerMachine) assign(assigned map[tp]bool) {
+func (m *routerProcessor) assign(assigned map[tp]bool) {
 	for t := range m.inputs {
 		if !assigned[t] {
 			delete(m.inputs, t)
@@ -137,16 +133,13 @@ func (m *routerMachine) assign(assigned map[tp]bool) {
 	}
 }
 
-// reset forgets what the merge knew of its input partitions, for a new session.
-func (m *routerMachine) reset() { clear(m.inputs) }
-
 // lookUp learns where the partitions of unknown lag stand: the group's committed offset
 // (or the log's start) against the log's stable end.
-func (m *routerMachine) lookUp(ctx context.Context, adm *kadm.Client) {
+func (m *routerProcessor) lookUp(ctx context.Context, adm *kadm.Client) {
 	var topics []string
 	for t, in := range m.inputs {
-		if !in.known && !slices.Contains(topics, t.topic) {
-			topics = append(topics, t.topic)
+		if !in.known && !slices.Contains(topics, t.Topic) {
+			topics = append(topics, t.Topic)
 		}
 	}
 	if len(topics) == 0 || time.Since(m.checked) < 250*time.Millisecond {
@@ -169,13 +162,13 @@ func (m *routerMachine) lookUp(ctx context.Context, adm *kadm.Client) {
 		if in.known {
 			continue
 		}
-		end, ok1 := ends.Lookup(t.topic, t.partition)
-		start, ok2 := starts.Lookup(t.topic, t.partition)
+		end, ok1 := ends.Lookup(t.Topic, t.Partition)
+		start, ok2 := starts.Lookup(t.Topic, t.Partition)
 		if !ok1 || !ok2 || end.Err != nil || start.Err != nil {
 			continue
 		}
 		next := start.Offset
-		if c, ok := committed.Lookup(t.topic, t.partition); ok && c.Err == nil && c.At >= 0 {
+		if c, ok := committed.Lookup(t.Topic, t.Partition); ok && c.Err == nil && c.At >= 0 {
 			next = c.At
 		}
 		in.end, in.next, in.known = end.Offset, next, true
@@ -197,19 +190,21 @@ type queue struct {
 // partition is not fetched until the others catch up with it.
 const maxHeld = 8192
 
-// route routes the records polled, and those held from earlier polls, in log-time order
+// Merge routes the records polled, and those held from earlier polls, in log-time order
 // across input partitions, as long as no partition with records still to come could
-// have one earlier; the rest it holds for the next transaction. It returns how many it
-// routed and which partitions' state it changed.
-func (m *routerMachine) route(ctx context.Context, cl *kgo.Client, adm *kadm.Client, fetches kgo.Fetches, parts map[tp]state, assigned map[tp]bool, out *outbox) (int, map[tp]bool) {
+// have one earlier; the rest it holds for the next transaction. Every region-log frame
+// it opens, ticks included, begins with its mark (header).
+func (m *routerProcessor) Merge(ctx context.Context, poll *Poll[*routerState]) (int, map[tp]bool) {
 	now := time.Now()
-	m.assign(assigned)
-	if m.cfg.Clock == ClockProducer && adm != nil {
-		m.lookUp(ctx, adm)
+	parts, out := poll.Parts, poll.Out
+	out.header = func() *event.LogRecord { return m.header(parts, now) }
+	m.assign(poll.Assigned)
+	if m.cfg.Clock == ClockProducer && poll.Admin != nil {
+		m.lookUp(ctx, poll.Admin)
 	}
-	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+	poll.Fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		t := tp{p.Topic, p.Partition}
-		st, _ := parts[t].(*routerState)
+		st := parts[t]
 		in := m.inputs[t]
 		if len(p.Records) == 0 {
 			return
@@ -230,7 +225,7 @@ func (m *routerMachine) route(ctx context.Context, cl *kgo.Client, adm *kadm.Cli
 	})
 	var qs []*queue
 	for t, in := range m.inputs {
-		if st, ok := parts[t].(*routerState); ok && len(st.held) > 0 {
+		if st := parts[t]; st != nil && len(st.held) > 0 {
 			q := &queue{t: t, in: in, st: st}
 			q.at = m.timeOf(q, now)
 			qs = append(qs, q)
@@ -280,11 +275,11 @@ func (m *routerMachine) route(ctx context.Context, cl *kgo.Client, adm *kadm.Cli
 	for _, q := range all {
 		if q.routed {
 			touched[q.t] = true
-			q.st.done()
+			q.st.Done()
 		}
 	}
-	if cl != nil {
-		m.pace(cl, parts)
+	if poll.Client != nil {
+		m.pace(poll.Client, parts)
 	}
 	return routed, touched
 }
@@ -292,16 +287,16 @@ func (m *routerMachine) route(ctx context.Context, cl *kgo.Client, adm *kadm.Cli
 // pace stops fetching an input partition while the merge holds many of its records,
 // and fetches it again once it holds few: a partition far ahead of the others waits for
 // them at the broker, not in memory.
-func (m *routerMachine) pace(cl *kgo.Client, parts map[tp]state) {
+func (m *routerProcessor) pace(cl *kgo.Client, parts map[tp]*routerState) {
 	var pause, resume map[string][]int32
 	add := func(m *map[string][]int32, t tp) {
 		if *m == nil {
 			*m = map[string][]int32{}
 		}
-		(*m)[t.topic] = append((*m)[t.topic], t.partition)
+		(*m)[t.Topic] = append((*m)[t.Topic], t.Partition)
 	}
 	for t, in := range m.inputs {
-		st, _ := parts[t].(*routerState)
+		st := parts[t]
 		held := 0
 		if st != nil {
 			held = len(st.held)
@@ -323,13 +318,13 @@ func (m *routerMachine) pace(cl *kgo.Client, parts map[tp]state) {
 	}
 }
 
-// commitAt is where each input partition's committed offset must stay: at its first
-// record held back, which the transaction does not route. The consumer has read past it;
-// the commit must not.
-func (m *routerMachine) commitAt(parts map[tp]state) map[tp]kgo.EpochOffset {
+// Held is where each input partition's committed offset must stay: at its first record
+// held back, which the transaction does not route. The consumer has read past it; the
+// commit must not.
+func (m *routerProcessor) Held(parts map[tp]*routerState) map[tp]kgo.EpochOffset {
 	at := map[tp]kgo.EpochOffset{}
 	for t, st := range parts {
-		if st, ok := st.(*routerState); ok && len(st.held) > 0 {
+		if len(st.held) > 0 {
 			r := st.held[0]
 			at[t] = kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}
 		}
@@ -337,34 +332,14 @@ func (m *routerMachine) commitAt(parts map[tp]state) map[tp]kgo.EpochOffset {
 	return at
 }
 
-// commitShort is the transaction's offset commit, lowered to commitAt: what the session
-// would commit is where the consumer has read to.
-func (m *routerMachine) commitShort(parts map[tp]state) func(*kmsg.TxnOffsetCommitRequest) error {
-	at := m.commitAt(parts)
-	return func(req *kmsg.TxnOffsetCommitRequest) error {
-		for i := range req.Topics {
-			t := &req.Topics[i]
-			for j := range t.Partitions {
-				p := &t.Partitions[j]
-				if held, ok := at[tp{t.Topic, p.Partition}]; ok && held.Offset < p.Offset {
-					p.Offset, p.LeaderEpoch = held.Offset, held.Epoch
-				}
-			}
-		}
-		return nil
-	}
-}
-
-// drop forgets the records held: the consumer reads them again from the committed
-// offsets, after an aborted transaction or when the session ends.
-func (m *routerMachine) drop(parts map[tp]state) {
+// Release forgets the records held, after an aborted transaction: the consumer reads
+// them again from the committed offsets.
+func (m *routerProcessor) Release(parts map[tp]*routerState) {
 	for _, st := range parts {
-		if st, ok := st.(*routerState); ok {
-			for _, r := range st.held {
-				r.Recycle()
-			}
-			st.held = nil
+		for _, r := range st.held {
+			r.Recycle()
 		}
+		st.held = nil
 	}
 	for _, in := range m.inputs {
 		in.known = false // its position moved back: learn it again
@@ -373,7 +348,7 @@ func (m *routerMachine) drop(parts map[tp]state) {
 
 // timeOf is the log time the queue's first record would be routed at; it notes the
 // record's own, which the router checks.
-func (m *routerMachine) timeOf(q *queue, now time.Time) event.Time {
+func (m *routerProcessor) timeOf(q *queue, now time.Time) event.Time {
 	at, received := m.logTime(q.st.held[0], now)
 	q.logged, q.in.received = at, received
 	return max(at, q.st.rt.Watermark())
@@ -381,7 +356,7 @@ func (m *routerMachine) timeOf(q *queue, now time.Time) event.Time {
 
 // bound is the earliest log time a record of input partition t, which has nothing left in
 // the poll, may still come with: the merge routes nothing later until it comes.
-func (m *routerMachine) bound(t tp, in *input, parts map[tp]state, now time.Time) event.Time {
+func (m *routerProcessor) bound(t tp, in *input, parts map[tp]*routerState, now time.Time) event.Time {
 	var until event.Time
 	switch {
 	case in.received:
@@ -390,7 +365,7 @@ func (m *routerMachine) bound(t tp, in *input, parts map[tp]state, now time.Time
 		in.waiting = time.Time{}
 		return never // caught up: like Kafka Streams, do not wait for an empty partition
 	default:
-		if st, ok := parts[t].(*routerState); ok {
+		if st := parts[t]; st != nil {
 			until = st.rt.Watermark()
 		}
 	}
@@ -408,12 +383,12 @@ const never = event.Time(1<<63 - 1)
 // header is the mark that opens every region-log frame this router writes: how far each
 // input partition it owns has got (event.LogMark). It is nil while no partition has
 // anything to claim.
-func (m *routerMachine) header(parts map[tp]state, now time.Time) *event.LogRecord {
+func (m *routerProcessor) header(parts map[tp]*routerState, now time.Time) *event.LogRecord {
 	nowT := event.TimeOf(now)
 	rec := &event.LogRecord{Kind: event.LogMark, Time: never, Mark: event.Mark{Slack: m.slack}}
 	for t, in := range m.inputs {
 		var w event.Time
-		if st, ok := parts[t].(*routerState); ok {
+		if st := parts[t]; st != nil {
 			w = st.rt.Watermark()
 		}
 		if w != in.claimFrom {
@@ -448,16 +423,16 @@ func (m *routerMachine) header(parts map[tp]state, now time.Time) *event.LogReco
 	return rec
 }
 
-// idle writes a tick into every region-log partition every TickInterval: a frame of a
+// Idle writes a tick into every region-log partition every TickInterval: a frame of a
 // mark alone, so that time passes in the region log while no records do. It also lets
 // each router forget drivers silent for long.
-func (m *routerMachine) idle(now time.Time, parts map[tp]state, out *outbox) bool {
+func (m *routerProcessor) Idle(now time.Time, parts map[tp]*routerState, out *Outbox) bool {
 	if now.Before(m.nextTick) {
 		return false
 	}
 	m.nextTick = now.Add(m.cfg.TickInterval)
 	for _, st := range parts {
-		st.(*routerState).rt.Forget()
+		st.rt.Forget()
 	}
 	wrote := 0
 	for p := int32(0); p < m.partitions; p++ {
@@ -471,46 +446,50 @@ func (m *routerMachine) idle(now time.Time, parts map[tp]state, out *outbox) boo
 
 // routerState is the router of one input partition.
 type routerState struct {
-	m   *routerMachine
+	m   *routerProcessor
 	rt  *router.Router
 	src router.Input
 	// held are the records polled and not routed yet, in offset order (see route).
 	held     []*kgo.Record
-	out      *outbox // of the record being routed; nil while replaying
+	out      *Outbox // of the record being routed; nil while replaying
 	emit     router.Emit
 	reported router.Stats // what done last added to the engine's counters
 }
 
-// apply replays a record while the partition is rebuilt (out is nil): the merge routes
-// live records, through route.
-func (s *routerState) apply(r *kgo.Record, out *outbox) {
+// Apply routes a record at its own log time; the stage's Merge routes live records in
+// log-time order instead, holding some back.
+func (s *routerState) Apply(r *kgo.Record, out *Outbox) {
 	at, _ := s.m.logTime(r, time.Now())
 	s.route(r, out, at)
-	if out == nil {
-		// A replay's records were counted when they were first handled.
-		s.reported = s.rt.Stats()
-	}
+}
+
+// Replay routes a record again while the partition is rebuilt, writing nothing.
+func (s *routerState) Replay(r *kgo.Record) {
+	at, _ := s.m.logTime(r, time.Now())
+	s.route(r, nil, at)
+	// A replay's records were counted when they were first handled.
+	s.reported = s.rt.Stats()
 }
 
 // route routes one record at log time at, dead-lettering it if it is not valid.
-func (s *routerState) route(r *kgo.Record, out *outbox, at event.Time) {
+func (s *routerState) route(r *kgo.Record, out *Outbox, at event.Time) {
 	if s.emit == nil {
 		s.emit = func(p int32, lr *event.LogRecord) {
 			if s.out != nil {
-				s.out.logRecord(p, lr)
+				s.out.LogRecord(p, lr)
 			}
 		}
 	}
 	s.out = out
 	err := s.rt.Route(r.Value, router.Source{Topic: s.src, Time: at}, s.emit)
 	if out != nil && err != nil {
-		out.deadLetter(s.m.dlq, r, err)
+		out.DeadLetter(r, err)
 	}
 }
 
-// done adds what the live records of a batch did to the engine's counters, once a batch
+// Done adds what the live records of a batch did to the engine's counters, once a batch
 // rather than once a record.
-func (s *routerState) done() {
+func (s *routerState) Done() {
 	now := s.rt.Stats()
 	before := s.reported
 	s.reported = now

@@ -14,12 +14,12 @@ import (
 	"ridematch/geo"
 )
 
-// mergeRig is a router machine in producer mode with its states and a region-log outbox,
+// mergeRig is a router processor in producer mode with its states and a region-log outbox,
 // fed polls by hand.
 type mergeRig struct {
 	t        *testing.T
-	m        *routerMachine
-	parts    map[tp]state
+	m        *routerProcessor
+	parts    map[tp]*routerState
 	assigned map[tp]bool
 	topics   ridematch.Topics
 	base     time.Time
@@ -29,10 +29,14 @@ type mergeRig struct {
 func newMergeRig(t *testing.T, inputs ...tp) *mergeRig {
 	cfg := DefaultConfig()
 	cfg.Clock = ClockProducer
-	r := &mergeRig{t: t, m: newRouterMachine(&cfg, 4, &Stats{}), parts: map[tp]state{}, assigned: map[tp]bool{},
+	p, err := newRouterProcessor(Env{Config: &cfg, Partitions: map[ridematch.Role]int32{ridematch.RoleRegionLog: 4}, Stats: &Stats{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &mergeRig{t: t, m: p.(*routerProcessor), parts: map[tp]*routerState{}, assigned: map[tp]bool{},
 		topics: cfg.Topics, base: time.Now().Add(-time.Hour).Truncate(time.Second), next: map[tp]int64{}}
 	for _, in := range inputs {
-		st, _, err := r.m.open(in)
+		st, err := r.m.Open(in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,9 +53,9 @@ func driversAt(p int32) tp {
 // record is a driver update of input t made ms milliseconds after base.
 func (r *mergeRig) record(t tp, ms int64) *kgo.Record {
 	at := r.base.Add(time.Duration(ms) * time.Millisecond)
-	d := event.DriverLocation{DriverID: fmt.Sprintf("D%d-%d", t.partition, ms), Location: geo.Point{Lat: 19.05, Lng: 72.84}, Time: event.TimeOf(at),
+	d := event.DriverLocation{DriverID: fmt.Sprintf("D%d-%d", t.Partition, ms), Location: geo.Point{Lat: 19.05, Lng: 72.84}, Time: event.TimeOf(at),
 		Availability: event.Available, Vehicle: event.Sedan, Rating: 4.5}
-	rec := &kgo.Record{Topic: t.topic, Partition: t.partition, Offset: r.next[t], Timestamp: at, Value: d.AppendJSON(nil)}
+	rec := &kgo.Record{Topic: t.Topic, Partition: t.Partition, Offset: r.next[t], Timestamp: at, Value: d.AppendJSON(nil)}
 	r.next[t]++
 	return rec
 }
@@ -61,7 +65,7 @@ func (r *mergeRig) record(t tp, ms int64) *kgo.Record {
 func (r *mergeRig) poll(recs map[tp][]int64, end map[tp]int64) []int64 {
 	var f kgo.Fetch
 	for t, mss := range recs {
-		p := kgo.FetchPartition{Partition: t.partition, LastStableOffset: -1}
+		p := kgo.FetchPartition{Partition: t.Partition, LastStableOffset: -1}
 		for _, ms := range mss {
 			p.Records = append(p.Records, r.record(t, ms))
 		}
@@ -69,10 +73,10 @@ func (r *mergeRig) poll(recs map[tp][]int64, end map[tp]int64) []int64 {
 		if e, ok := end[t]; ok {
 			p.HighWatermark = e
 		}
-		f.Topics = append(f.Topics, kgo.FetchTopic{Topic: t.topic, Partitions: []kgo.FetchPartition{p}})
+		f.Topics = append(f.Topics, kgo.FetchTopic{Topic: t.Topic, Partitions: []kgo.FetchPartition{p}})
 	}
-	out := &outbox{regionLog: "rl", frames: map[int32][]byte{}, counts: map[int32]int{}, stats: &Stats{}}
-	r.m.route(context.Background(), nil, nil, kgo.Fetches{f}, r.parts, r.assigned, out)
+	out := newOutbox("router", "rl", "dlq", &Stats{})
+	r.m.Merge(context.Background(), &Poll[*routerState]{Fetches: kgo.Fetches{f}, Parts: r.parts, Assigned: r.assigned, Out: out})
 	out.closeFrames()
 	var got []int64
 	for _, rec := range out.records {
@@ -113,16 +117,16 @@ func TestRouterMerges(t *testing.T) {
 	if fmt.Sprint(got) != "[10 20 30 40]" {
 		t.Fatalf("routed %v, want [10 20 30 40]: merged, and nothing past d1's last until its next comes", got)
 	}
-	if at := r.m.commitAt(r.parts)[d0]; at.Offset != 2 {
+	if at := r.m.Held(r.parts)[d0]; at.Offset != 2 {
 		t.Errorf("d0 commits at %d, want 2, its first record held", at.Offset)
 	}
-	if _, ok := r.m.commitAt(r.parts)[d1]; ok {
+	if _, ok := r.m.Held(r.parts)[d1]; ok {
 		t.Errorf("d1 holds nothing, yet commits short")
 	}
 	// The session would commit where the consumer has read to: d0's 4, d1's 2.
-	req := &kmsg.TxnOffsetCommitRequest{Topics: []kmsg.TxnOffsetCommitRequestTopic{{Topic: d0.topic, Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{
+	req := &kmsg.TxnOffsetCommitRequest{Topics: []kmsg.TxnOffsetCommitRequestTopic{{Topic: d0.Topic, Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{
 		{Partition: 0, Offset: 4}, {Partition: 1, Offset: 2}}}}}
-	if err := r.m.commitShort(r.parts)(req); err != nil || req.Topics[0].Partitions[0].Offset != 2 || req.Topics[0].Partitions[1].Offset != 2 {
+	if err := commitShort(r.m.Held(r.parts))(req); err != nil || req.Topics[0].Partitions[0].Offset != 2 || req.Topics[0].Partitions[1].Offset != 2 {
 		t.Errorf("the commit after lowering: %+v, %v; want d0 at 2 and d1 at 2", req.Topics[0].Partitions, err)
 	}
 	// d1's next records come: the held ones go out in order with them.
@@ -130,8 +134,8 @@ func TestRouterMerges(t *testing.T) {
 	if fmt.Sprint(got) != "[45 50 60 70 80]" {
 		t.Fatalf("routed %v, want [45 50 60 70 80]", got)
 	}
-	if len(r.m.commitAt(r.parts)) != 0 {
-		t.Errorf("still holding: %v", r.m.commitAt(r.parts))
+	if len(r.m.Held(r.parts)) != 0 {
+		t.Errorf("still holding: %v", r.m.Held(r.parts))
 	}
 	// A partition known to have records, none of them polled yet, holds everything
 	// back, but not beyond idleWait.
@@ -163,9 +167,9 @@ func TestProducerModeRefusesInsaneRecordTimes(t *testing.T) {
 	zero := r.record(d0, 20)
 	zero.Timestamp = time.UnixMilli(0)
 	var f kgo.Fetch
-	f.Topics = []kgo.FetchTopic{{Topic: d0.topic, Partitions: []kgo.FetchPartition{{Partition: 0, HighWatermark: 2, LastStableOffset: -1, Records: []*kgo.Record{ok, zero}}}}}
-	out := &outbox{regionLog: "rl", frames: map[int32][]byte{}, counts: map[int32]int{}, stats: &Stats{}}
-	if n, _ := r.m.route(context.Background(), nil, nil, kgo.Fetches{f}, r.parts, r.assigned, out); n != 2 {
+	f.Topics = []kgo.FetchTopic{{Topic: d0.Topic, Partitions: []kgo.FetchPartition{{Partition: 0, HighWatermark: 2, LastStableOffset: -1, Records: []*kgo.Record{ok, zero}}}}}
+	out := newOutbox("router", "rl", "dlq", &Stats{})
+	if n, _ := r.m.Merge(context.Background(), &Poll[*routerState]{Fetches: kgo.Fetches{f}, Parts: r.parts, Assigned: r.assigned, Out: out}); n != 2 {
 		t.Fatalf("handled %d records, want 2", n)
 	}
 	var reasons []string

@@ -17,10 +17,11 @@ import (
 // revoke was heard: another member may have handled it meanwhile.
 func TestAssignedStateIsRebuilt(t *testing.T) {
 	cfg := DefaultConfig()
-	s := newStage("router", "g", []string{"in"}, &cfg, zerolog.Nop(), nil, &Stats{})
+	d := DefaultTopology(&cfg).Stages[1]
+	s := newStage(&d, Env{Config: &cfg, Stats: &Stats{}, Log: zerolog.Nop()}, newMatcherProcessor)
 	kept, regained, revoked := tp{"in", 0}, tp{"in", 1}, tp{"in", 2}
 	for _, p := range []tp{kept, regained, revoked} {
-		s.parts[p] = &noopMachine{}
+		s.parts[p] = &matcherState{}
 	}
 
 	s.onRevoked(context.Background(), nil, map[string][]int32{"in": {2}})
@@ -37,7 +38,7 @@ func TestAssignedStateIsRebuilt(t *testing.T) {
 		{revoked, false},
 	} {
 		if _, ok := s.parts[tt.give]; ok != tt.want {
-			t.Errorf("partition %d: state kept %v, want %v", tt.give.partition, ok, tt.want)
+			t.Errorf("partition %d: state kept %v, want %v", tt.give.Partition, ok, tt.want)
 		}
 	}
 	if !s.assigned[regained] || s.assigned[revoked] {
@@ -69,7 +70,7 @@ func TestSnapshotAdd(t *testing.T) {
 func TestUnencodableOutputIsCounted(t *testing.T) {
 	cfg := DefaultConfig()
 	var stats Stats
-	m := newMatcherMachine(&cfg, &stats, zerolog.Nop())
+	m := &matcherProcessor{cfg: &cfg, stats: &stats, log: zerolog.Nop(), matches: cfg.Topics.Name(ridematch.RoleRideMatches)}
 	if r := m.record(&event.RideMatched{EventType: event.TypeRideMatched, RequestID: "R1", FareEstimate: math.NaN()}); r != nil {
 		t.Fatalf("a fare of NaN encoded as %s", r.Value)
 	}

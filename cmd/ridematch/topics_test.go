@@ -217,3 +217,35 @@ func TestTopicsMismatch(t *testing.T) {
 		check(t, code, out, stderr)
 	})
 }
+
+// TestTopicsTopology: `ridematch topics --topology` prints the engine's stages, each with
+// its group and the topics it reads and writes, without a broker; a topics file that the
+// topology cannot run on is refused.
+func TestTopicsTopology(t *testing.T) {
+	code, out, stderr := runCommand(t, 5*time.Second, "topics", "--topology")
+	if code != 0 {
+		t.Fatalf("exit code %d: %s", code, stderr)
+	}
+	for _, want := range []string{
+		"stage router, group ridematch-router\n  reads    driver-locations (driver_locations, 12 partitions)",
+		"stage matcher, group ridematch-matcher\n  reads    ridematch-region-log (region_log, 12 partitions)",
+		"preloads ridematch-decisions",
+		"writes   ride-matches (ride_matches, 6 partitions)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	yaml, err := os.ReadFile(filepath.Join("..", "..", "topics.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(yaml), "role: decision_log\n    partitions: 12", "role: decision_log\n    partitions: 6", 1)
+	path := filepath.Join(t.TempDir(), "topics.yaml")
+	if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runCommand(t, 5*time.Second, "topics", "--topology", "--topics", path); code == 0 || !strings.Contains(stderr, "partitions") {
+		t.Errorf("a decision log partitioned apart: exit code %d, %q; want a refusal saying why", code, stderr)
+	}
+}
