@@ -1,11 +1,15 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"ridematch"
 )
@@ -102,5 +106,57 @@ func TestTopologyPrint(t *testing.T) {
 	}
 	if b.String() != string(want) {
 		t.Errorf("printed\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// echo is a stage's processor for tests: each record it applies it writes again, to
+// the topic named by to.
+type echo struct{ to string }
+
+func (e *echo) Open(TopicPartition) (*echo, error)                     { return e, nil }
+func (e *echo) Idle(time.Time, map[TopicPartition]*echo, *Outbox) bool { return false }
+func (e *echo) Apply(r *kgo.Record, out *Outbox) {
+	out.Add(&kgo.Record{Topic: e.to, Key: bytes.Clone(r.Key), Value: bytes.Clone(r.Value)})
+}
+func (e *echo) Replay(*kgo.Record) {}
+func (e *echo) Done()              {}
+
+// TestDeclaredOutputsOnly: a stage of a declared topology runs on the same runner as the
+// engine's own, and one that writes to a topic it does not declare stops the engine with
+// an error that says so; nothing of its transaction is committed.
+func TestDeclaredOutputsOnly(t *testing.T) {
+	h := newHarness(t)
+	echoTo := func(role ridematch.Role) func(*Config) Topology {
+		return func(cfg *Config) Topology {
+			return Topology{Stages: []Stage{{
+				Name: "router", Group: "echo-" + string(role),
+				Inputs:   []Input{{Role: ridematch.RoleRideRequests}},
+				Outputs:  []Output{{Role: ridematch.RoleRideMatches}},
+				PollWait: 50 * time.Millisecond,
+				Build: Build(func(env Env) (Processor[*echo], error) {
+					return &echo{to: env.Config.Topics.Name(role)}, nil
+				}),
+			}}}
+		}
+	}
+	h.produce(h.topics.Name(ridematch.RoleRideRequests), "R1", []byte(`{"event_type":"ride_requested"}`))
+
+	ok := h.start(func(c *Config) { c.Topology, c.RunMatcher = echoTo(ridematch.RoleRideMatches), false })
+	if !waitFor(20*time.Second, func() bool { return len(h.readAll(h.topics.Name(ridematch.RoleRideMatches))) == 1 }) {
+		t.Fatal("the declared stage wrote nothing to its output")
+	}
+	ok.stop(t)
+
+	bad := h.start(func(c *Config) { c.Topology, c.RunMatcher = echoTo(ridematch.RoleSurgePricing), false })
+	select {
+	case <-bad.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a stage writing to an undeclared topic kept running")
+	}
+	if bad.err == nil || !strings.Contains(bad.err.Error(), "does not declare") {
+		t.Fatalf("engine stopped with %v, want an undeclared output named", bad.err)
+	}
+	if n := len(h.readAll(h.topics.Name(ridematch.RoleSurgePricing))); n != 0 {
+		t.Errorf("%d records reached the undeclared topic", n)
 	}
 }
