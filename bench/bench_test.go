@@ -71,7 +71,7 @@ func BenchmarkIndexCity(b *testing.B) {
 // leaves in an engine: 100,000 drivers and 3,000,000 events through the in-process
 // pipeline (the routers of 18 input partitions, 12 matcher partitions), the rest of the
 // heap nearly empty. Run it with -cpu 1, so that its time is the collector's CPU: at two
-// cores, its mark is what stalls the pipeline (BENCHMARKS.md, the eighth stop).
+// cores, its mark takes CPU the pipeline has no spare of (BENCHMARKS.md, "Go benchmarks").
 func BenchmarkCollectEngine(b *testing.B) {
 	cfg := DefaultConfig()
 	w, err := world(cfg, cfg.Drivers, cfg.Rate, time.Now())

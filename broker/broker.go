@@ -132,7 +132,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Broker, error)
 		// kfake keeps each log segment in one buffer that doubles as it grows, in its one
 		// request loop: at the default 100 MiB, a doubling allocates and copies tens of
 		// megabytes while every client waits. 1 MiB segments keep each such stall short
-		// (BENCHMARKS.md, segment size).
+		// (BENCHMARKS.md, "Settings behind the figures").
 		kfake.BrokerConfigs(map[string]string{
 			"group.consumer.heartbeat.interval.ms": "250",
 			"log.segment.bytes":                    strconv.Itoa(1 << 20),

@@ -60,7 +60,8 @@ type Config struct {
 	// has handed out everything the last fetch returned, so a stage that fell behind, if
 	// only for a garbage collection, takes in a megabyte a partition (some 5,000 driver
 	// updates) and handles all of it before it sees the requests that came meanwhile.
-	// Small fetches keep that wait to about one transaction (BENCHMARKS.md).
+	// Small fetches keep that wait to about one transaction (BENCHMARKS.md, "Settings
+	// behind the figures").
 	FetchMaxPartitionBytes int32
 	// CatchUpLag is how old a record's log time must be, against the router's wall clock,
 	// for the router to route it strictly in log-time order across its input partitions,

@@ -249,7 +249,7 @@ func (w *world) request(i int, at time.Time) event.RideRequest {
 	}
 }
 
-// checkOutcomes asserts what DESIGN.md promises of every outcome.
+// checkOutcomes asserts what docs/design.md promises of every outcome (Guarantees).
 func checkOutcomes(t *testing.T, w *world, requests map[string]event.RideRequest, out map[string]map[string]any, maxKM float64) (matched int) {
 	t.Helper()
 	for id := range requests {

@@ -20,7 +20,7 @@ type junk struct {
 	reason     event.Reason
 }
 
-// junkFor makes the i-th bad record for a topic: every class of bad input DESIGN.md lists.
+// junkFor makes the i-th bad record for a topic: every class of bad input docs/design.md lists (Guarantees).
 func junkFor(topic ridematch.Role, i int, now time.Time) junk {
 	ts := now.UTC().Format("2006-01-02T15:04:05.000000")
 	drv := func(over string) string {

@@ -113,7 +113,7 @@ func newEngineCollector(eng func() Engine) *engineCollector {
 			"Stage sessions that failed (a fenced producer, a broker gone longer than the client retries) and were started again with state rebuilt."),
 		restoredPartitions: d("restored_partitions_total", "Partitions rebuilt from their log on assignment."),
 		replayed:           d("restore_replayed_records_total", "Records replayed to rebuild partitions."),
-		restoreLast:        d("restore_last_duration_seconds", "How long the last restore took, for every partition it rebuilt (DESIGN.md's target: 5s)."),
+		restoreLast:        d("restore_last_duration_seconds", "How long the last restore took, for every partition it rebuilt (the target is 5s)."),
 		drivers:            d("cached_drivers", "Drivers held in the matcher's partitions' indexes, as of each partition's last transaction."),
 		pending:            d("pending_requests", "Requests waiting for a driver in the matcher's partitions."),
 		surgeCells:         d("surge_cells", "Surge cells whose multiplier is above 1 in the matcher's partitions."),

@@ -25,7 +25,7 @@ floor (the same topology with no processing); end-to-end latency at a fixed
 offered load; index updates a second and match latency with a city of drivers;
 memory per driver; restore time of five minutes of a busy partition; and match
 quality against a global oracle. Progress goes to stderr; --json prints one JSON
-object on stdout. BENCHMARKS.md explains each figure.`,
+object on stdout. BENCHMARKS.md ("What each figure means") explains them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
