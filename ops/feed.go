@@ -18,6 +18,7 @@ import (
 	"ridematch"
 	"ridematch/event"
 	"ridematch/geo"
+	"ridematch/internal/fnv"
 )
 
 // cityRadiusKM is how far from a city's centre a point still belongs to the city's map.
@@ -337,19 +338,10 @@ func (f *feed) apply(r *kgo.Record, wall time.Time) {
 	}
 }
 
-// hashID is FNV-1a of a driver id, which chooses the drivers the map follows.
-func hashID(b []byte) uint32 {
-	h := uint32(2166136261)
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	return h
-}
-
 func (f *feed) applyDriver(r *kgo.Record, at, wall time.Time) {
 	// The sample is chosen by the record key, before decoding, so that following a
 	// fraction of a busy city costs that fraction.
-	h := hashID(r.Key)
+	h := uint32(fnv.New32().AddBytes(r.Key))
 	if len(r.Key) > 0 && h&(f.sample-1) != 0 {
 		return
 	}
@@ -359,7 +351,7 @@ func (f *feed) applyDriver(r *kgo.Record, at, wall time.Time) {
 	}
 	d := &in.Driver
 	if len(r.Key) == 0 {
-		if h = hashID([]byte(d.DriverID)); h&(f.sample-1) != 0 {
+		if h = uint32(fnv.New32().AddString(d.DriverID)); h&(f.sample-1) != 0 {
 			return
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"ridematch/event"
 	"ridematch/geo"
+	"ridematch/internal/fnv"
 )
 
 // Config holds every router setting; DefaultConfig gives the defaults.
@@ -65,12 +66,7 @@ func (c Config) History() time.Duration { return 2*c.DriverTTL + c.MaxFutureSkew
 // PartitionOf maps a region to a region-log partition: FNV-1a of the cell, modulo n. Every
 // router must agree, so n is the region log's partition count, read from the cluster.
 func PartitionOf(region geo.Cell, n int32) int32 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < 8; i++ {
-		h ^= uint64(region) >> (8 * i) & 0xff
-		h *= 1099511628211
-	}
-	return int32(h % uint64(n))
+	return int32(uint64(fnv.New64().AddUint64(uint64(region))) % uint64(n))
 }
 
 // Source says where an input record came from and when.
