@@ -12,6 +12,7 @@ import (
 	"ridematch/event"
 	"ridematch/geo"
 	"ridematch/internal/fnv"
+	"ridematch/internal/ids"
 )
 
 // Config holds every router setting; DefaultConfig gives the defaults.
@@ -89,7 +90,7 @@ const (
 )
 
 type lastSeen struct {
-	id        event.ID // zero for a free slot
+	id        ids.ID // zero for a free slot
 	partition int32
 	at        event.Time // log time of the last update routed
 	stamp     event.Time // the device's timestamp on it
@@ -116,9 +117,9 @@ type Router struct {
 	cfg        Config
 	partitions int32
 	// drivers maps each driver id to its slot in seen; forgotten drivers' slots are
-	// reused from free. No object, and no pointer, per driver: see event.IDMap. next is
+	// reused from free. No object, and no pointer, per driver: see ids.Map. next is
 	// where Forget goes on from.
-	drivers   event.IDMap[int32]
+	drivers   ids.Map[int32]
 	seen      []lastSeen
 	free      []int32
 	next      int32
@@ -292,7 +293,7 @@ func (r *Router) Forget() {
 		}
 		r.next++
 	}
-	r.drivers.Compact(func(id event.ID, slot int32) { r.seen[slot].id = id })
+	r.drivers.Compact(func(id ids.ID, slot int32) { r.seen[slot].id = id })
 }
 
 // A call of Forget looks at forgetBatch drivers, or at a forgetRounds-th of them if more.
