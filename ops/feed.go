@@ -114,7 +114,7 @@ func newFeed(cfg Config, log zerolog.Logger, latency *prometheus.HistogramVec) *
 		cfg:        cfg,
 		log:        log,
 		latency:    latency,
-		cities:     geo.Cities,
+		cities:     geo.Cities(),
 		partitions: cfg.Topics.Get(ridematch.RoleRegionLog).Partitions,
 		start:      time.Now(),
 		drivers:    cfg.Topics.Name(ridematch.RoleDriverLocations),

@@ -80,7 +80,7 @@ func BenchmarkRoute(b *testing.B) {
 func BenchmarkCollect(b *testing.B) {
 	const drivers = 100_000
 	start := event.TimeOf(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
-	mumbai := geo.Cities[0].Places[0].Point
+	mumbai := geo.Cities()[0].Places[0].Point
 	runtime.GC()
 	before, beforeScan := heapObjects()
 	r, err := router.New(router.DefaultConfig(), 12, nil)

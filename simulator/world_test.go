@@ -211,7 +211,7 @@ func TestRequestsFollowTheRate(t *testing.T) {
 			cfg.CancelRate = 0
 			w := newTestWorld(t, cfg)
 			places := map[string]geo.Point{}
-			for _, c := range geo.Cities {
+			for _, c := range geo.Cities() {
 				for _, p := range c.Places {
 					places[p.Name] = p.Point
 				}
