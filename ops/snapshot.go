@@ -255,11 +255,7 @@ func (f *feed) build(ci int, ready bool, now time.Time) *Snapshot {
 		if m.city != ci || m.region == 0 {
 			continue
 		}
-		r := regions[m.region]
-		if r == nil {
-			r = &Region{ID: m.region.String(), Partition: router.PartitionOf(m.region, max(f.partitions, 1)), Multiplier: 1}
-			regions[m.region] = r
-		}
+		r := regionOf(m.region)
 		switch m.kind {
 		case event.TypeRideMatched:
 			r.Matched++
