@@ -32,6 +32,7 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeInput -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeLog -fuzztime=$(FUZZTIME) ./event/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeOutcome -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzParseTime -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzTimeArithmetic -fuzztime=$(FUZZTIME) ./event/
 
