@@ -427,50 +427,38 @@ func (f *feed) dropOldest() {
 	delete(f.waiting, oldest)
 }
 
-// outcomeFields are what the map reads of an event on ride-matches.
-type outcomeFields struct {
-	EventType string     `json:"event_type"`
-	RequestID string     `json:"request_id"`
-	H3Cell    string     `json:"h3_cell"`
-	Pickup    *geo.Point `json:"pickup_coordinates"`
-	Driver    *geo.Point `json:"driver_location"`
-}
-
 func (f *feed) applyOutcome(b []byte, ts, at time.Time) {
-	var o outcomeFields
-	if json.Unmarshal(b, &o) != nil || o.RequestID == "" {
-		return
-	}
-	switch o.EventType {
-	case event.TypeRideMatched, event.TypeRideUnmatched, event.TypeRideCancelled:
-	default:
+	o, err := event.DecodeOutcome(b)
+	if err != nil || !o.Final() {
 		return
 	}
 	city, region := -1, geo.Cell(0)
 	if q, ok := f.waiting[o.RequestID]; ok {
 		delete(f.waiting, o.RequestID)
-		f.observe(o.EventType, q.ts, ts)
+		f.observe(o.Type, q.ts, ts)
 		city, region = q.city, q.cell.Parent(f.cfg.Resolutions.Region)
 	} else if _, dup := f.decided[o.RequestID]; !dup {
 		if len(f.decided) >= f.cfg.MaxPending {
 			clear(f.decided) // the topics are far apart; latencies resume when they are not
 		}
-		f.decided[o.RequestID] = decidedOutcome{kind: o.EventType, ts: ts, at: at}
+		f.decided[o.RequestID] = decidedOutcome{kind: o.Type, ts: ts, at: at}
 	}
-	if o.Pickup != nil && city < 0 {
-		city = f.cityOf(*o.Pickup)
+	// Only a valid pickup places the outcome: a missing one reads as (0,0).
+	pickup := o.Pickup.Valid()
+	if pickup && city < 0 {
+		city = f.cityOf(o.Pickup)
 	}
 	if c, err := geo.ParseCell(o.H3Cell); err == nil && c.Resolution() >= f.cfg.Resolutions.Region {
 		region = c.Parent(f.cfg.Resolutions.Region)
-	} else if o.Pickup != nil && region == 0 {
-		region = geo.CellOf(*o.Pickup, f.cfg.Resolutions.Region)
+	} else if pickup && region == 0 {
+		region = geo.CellOf(o.Pickup, f.cfg.Resolutions.Region)
 	}
 	if city < 0 {
 		return
 	}
-	f.marks = append(f.marks, outcomeMark{city: city, region: region, kind: o.EventType, at: at})
-	if o.EventType == event.TypeRideMatched && o.Pickup != nil && o.Driver != nil {
-		f.lines = append(f.lines, matchLine{city: city, driver: *o.Driver, pickup: *o.Pickup, at: at})
+	f.marks = append(f.marks, outcomeMark{city: city, region: region, kind: o.Type, at: at})
+	if o.Type == event.TypeRideMatched && pickup && o.DriverLocation.Valid() {
+		f.lines = append(f.lines, matchLine{city: city, driver: o.DriverLocation, pickup: o.Pickup, at: at})
 	}
 }
 
