@@ -534,9 +534,15 @@ func (tt tripTime) in(loc *time.Location) time.Time {
 //	US:       4/1/2014 0:11:00, 04/01/2014 0:11, 4/1/2014 12:11:00 AM
 //
 // with a T or spaces between date and time, and a fraction of a second after a dot or
-// comma. A time without a zone is a local wall-clock reading.
+// comma, read to the nanosecond. A time without a zone is a local wall-clock reading.
+// The form events carry is read as events read it (event.ParseWallTime); the scanner
+// reads the looser forms only trip files hold.
 func parseTripTime(s string) (tripTime, bool) {
-	p := timeScanner{s: strings.TrimSpace(s)}
+	s = strings.TrimSpace(s)
+	if t, zoned, err := event.ParseWallTime(s); err == nil {
+		return tripTime{t: t, zoned: zoned}, true
+	}
+	p := timeScanner{s: s}
 	var y, mo, d int
 	var ok bool
 	if len(p.s) > 4 && p.s[4] == '-' {
@@ -576,6 +582,7 @@ func parseTripTime(s string) (tripTime, bool) {
 			for range 9 - (p.i - start) {
 				ns *= 10
 			}
+			p.skipDigits() // finer than a nanosecond, dropped as event.ParseWallTime drops it
 		}
 	}
 	p.spaces()
@@ -641,6 +648,12 @@ func (p *timeScanner) digits(min, max int) (int, bool) {
 		p.i++
 	}
 	return n, p.i-start >= min
+}
+
+func (p *timeScanner) skipDigits() {
+	for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
+		p.i++
+	}
 }
 
 // digitsAnd reads digits if ok.
