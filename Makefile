@@ -32,7 +32,9 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeInput -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeLog -fuzztime=$(FUZZTIME) ./event/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeOutcome -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzParseTime -fuzztime=$(FUZZTIME) ./event/
+	$(GO) test -run='^$$' -fuzz=FuzzParseWallTime -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzTimeArithmetic -fuzztime=$(FUZZTIME) ./event/
 
 # A real Kafka cluster (three KRaft brokers) with the topics, three engine replicas, the

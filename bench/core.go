@@ -27,7 +27,7 @@ type cityLog struct {
 // requests at its places.
 func newCityLog(cfg Config, drivers, rounds, requests int) (*cityLog, error) {
 	if cfg.Scenario == simulator.AllCities {
-		cfg.Scenario = geo.Cities[0].Name
+		cfg.Scenario = geo.Cities()[0].Name
 	}
 	span := time.Duration(rounds) * cfg.GPSInterval
 	start := event.TimeOf(time.Date(2026, 11, 25, 6, 30, 0, 0, time.UTC)) // noon in India

@@ -23,7 +23,7 @@ func mumbaiAcross(t *testing.T, n int32) (geo.Place, geo.Place) {
 		_, _, region := geo.DefaultResolutions().Cells(p)
 		return router.PartitionOf(region, n)
 	}
-	places := geo.Cities[0].Places
+	places := geo.Cities()[0].Places
 	for _, a := range places {
 		for _, b := range places {
 			if partitionOf(a.Point) != partitionOf(b.Point) && geo.DistanceKM(a.Point, b.Point) > 10 {

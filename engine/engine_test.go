@@ -215,7 +215,7 @@ func newWorld(seed uint64) *world {
 }
 
 func (w *world) place() geo.Place {
-	ps := geo.Cities[0].Places
+	ps := geo.Cities()[0].Places
 	return ps[w.rng.IntN(len(ps))]
 }
 
@@ -228,7 +228,7 @@ func (w *world) driver(i int, at time.Time) event.DriverLocation {
 		SpeedKMH:     20,
 		Heading:      float64(w.rng.IntN(360)),
 		Availability: event.Available,
-		Vehicle:      event.Vehicles[w.rng.IntN(len(event.Vehicles))],
+		Vehicle:      event.Vehicles()[w.rng.IntN(len(event.Vehicles()))],
 		Rating:       float64(40+w.rng.IntN(11)) / 10,
 	}
 	w.drivers[d.DriverID] = d
@@ -245,7 +245,7 @@ func (w *world) request(i int, at time.Time) event.RideRequest {
 		Pickup:     geo.Offset(from.Point, w.rng.NormFloat64()*0.5, w.rng.NormFloat64()*0.5),
 		Drop:       geo.Offset(to.Point, w.rng.NormFloat64()*0.5, w.rng.NormFloat64()*0.5),
 		Time:       event.TimeOf(at),
-		RideType:   event.RideTypes[w.rng.IntN(len(event.RideTypes))],
+		RideType:   event.RideTypes()[w.rng.IntN(len(event.RideTypes()))],
 	}
 }
 

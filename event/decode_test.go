@@ -588,12 +588,12 @@ func TestInvalidError(t *testing.T) {
 }
 
 func TestEnumNames(t *testing.T) {
-	for _, v := range Vehicles {
+	for _, v := range Vehicles() {
 		if got, ok := ParseVehicle(v.String()); !ok || got != v {
 			t.Errorf("ParseVehicle(%q) = %v, %v", v.String(), got, ok)
 		}
 	}
-	for _, r := range RideTypes {
+	for _, r := range RideTypes() {
 		if got, ok := ParseRideType(r.String()); !ok || got != r {
 			t.Errorf("ParseRideType(%q) = %v, %v", r.String(), got, ok)
 		}
@@ -627,8 +627,9 @@ func TestCompatible(t *testing.T) {
 		Prime:    {Sedan},
 		AutoRide: {Auto},
 	}
-	for _, r := range append(RideTypes, 0) {
-		for _, v := range append(Vehicles, 0) {
+	rideTypes, vehicles := RideTypes(), Vehicles()
+	for _, r := range append(rideTypes[:], 0) {
+		for _, v := range append(vehicles[:], 0) {
 			if got, w := r.Compatible(v), contains(want[r], v); got != w {
 				t.Errorf("%v.Compatible(%v) = %v, want %v", r, v, got, w)
 			}

@@ -97,7 +97,7 @@ func randomDriver(rnd *rand.Rand) DriverLocation {
 		SpeedKMH:     randomFloat(rnd, 0, 400),
 		Heading:      randomFloat(rnd, 0, 360),
 		Availability: Availability(1 + rnd.IntN(3)),
-		Vehicle:      Vehicles[rnd.IntN(len(Vehicles))],
+		Vehicle:      Vehicles()[rnd.IntN(len(Vehicles()))],
 		Rating:       randomFloat(rnd, 1, 5),
 	}
 }
@@ -111,7 +111,7 @@ func randomRequest(rnd *rand.Rand) RideRequest {
 		Pickup:     randomPoint(rnd),
 		Drop:       randomPoint(rnd),
 		Time:       randomEventTime(rnd),
-		RideType:   RideTypes[rnd.IntN(len(RideTypes))],
+		RideType:   RideTypes()[rnd.IntN(len(RideTypes()))],
 	}
 	if rnd.IntN(3) > 0 {
 		r.EstimatedKM = randomFloat(rnd, 0, 1000)

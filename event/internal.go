@@ -310,35 +310,43 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		if r.Legacy {
 			return errors.Join(ErrLogRecord, errors.New("a mark in a version 2 record"))
 		}
-		slack := d.varint()
-		if slack < -1 || slack > math.MaxInt64/int64(time.Microsecond) {
-			return ErrLogRecord
-		}
-		r.Mark.Slack = time.Duration(slack) * time.Microsecond
-		if slack < 0 {
-			r.Mark.Slack = Unbounded
-		}
-		n := d.uvarint()
-		// Each source takes at least two bytes: no count can exceed what is left.
-		if n > uint64(len(d.b))/2 {
-			return ErrLogRecord
-		}
-		for range n {
-			src := d.uvarint()
-			claim := Time(int64(r.Time) + d.varint())
-			if src > math.MaxUint32 {
-				return ErrLogRecord
-			}
-			sources = append(sources, SourceMark{Source: SourceID(src), Claim: claim})
-		}
-		if n > 0 {
-			r.Mark.Sources = sources
+		if err := d.mark(r, sources); err != nil {
+			return err
 		}
 	default:
 		return errors.Join(ErrLogRecord, errors.New("unknown region-log kind"))
 	}
 	if d.bad || len(d.b) != 0 {
 		return ErrLogRecord
+	}
+	return nil
+}
+
+// mark reads a mark's slack and sources after r's time, the sources into sources' array.
+func (d *decoder) mark(r *LogRecord, sources []SourceMark) error {
+	slack := d.varint()
+	if slack < -1 || slack > math.MaxInt64/int64(time.Microsecond) {
+		return ErrLogRecord
+	}
+	r.Mark.Slack = time.Duration(slack) * time.Microsecond
+	if slack < 0 {
+		r.Mark.Slack = Unbounded
+	}
+	n := d.uvarint()
+	// Each source takes at least two bytes: no count can exceed what is left.
+	if n > uint64(len(d.b))/2 {
+		return ErrLogRecord
+	}
+	for range n {
+		src := d.uvarint()
+		claim := Time(int64(r.Time) + d.varint())
+		if src > math.MaxUint32 {
+			return ErrLogRecord
+		}
+		sources = append(sources, SourceMark{Source: SourceID(src), Claim: claim})
+	}
+	if n > 0 {
+		r.Mark.Sources = sources
 	}
 	return nil
 }

@@ -140,9 +140,31 @@ var ErrTimestamp = errors.New("timestamp is not ISO 8601")
 // isoformat() without a zone ("2026-11-25T19:00:00.123456"), which is read as UTC. A space
 // may stand for the T, as in str(datetime). Fractions beyond microseconds are truncated.
 func ParseTime(s string) (Time, error) {
+	us, _, _, ok := parseISO(s)
+	if !ok {
+		return 0, ErrTimestamp
+	}
+	return Time(us), nil
+}
+
+// ParseWallTime reads what ParseTime reads, to the nanosecond, and says whether s named
+// its zone or offset. A time that did is returned as the instant, in UTC; one that did not
+// as the wall-clock reading in t's UTC fields, for a caller that knows where it was taken
+// (the zone of a trip file's city) to place.
+func ParseWallTime(s string) (t time.Time, zoned bool, err error) {
+	us, ns, zoned, ok := parseISO(s)
+	if !ok {
+		return time.Time{}, false, ErrTimestamp
+	}
+	return time.Unix(us/1e6, us%1e6*1e3+ns).UTC(), zoned, nil
+}
+
+// parseISO reads the form ParseTime documents: microseconds since the epoch, less the
+// offset when s names one (zoned), and the nanoseconds past them, truncated.
+func parseISO(s string) (us, ns int64, zoned, ok bool) {
 	// YYYY-MM-DDTHH:MM:SS is 19 bytes.
 	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' || s[16] != ':' {
-		return 0, ErrTimestamp
+		return 0, 0, false, false
 	}
 	y, ok1 := digits(s[0:4])
 	mo, ok2 := digits(s[5:7])
@@ -151,49 +173,51 @@ func ParseTime(s string) (Time, error) {
 	mi, ok5 := digits(s[14:16])
 	sec, ok6 := digits(s[17:19])
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 || mi > 59 || sec > 59 {
-		return 0, ErrTimestamp
+		return 0, 0, false, false
 	}
 	rest := s[19:]
-	var frac int64
+	var nanos int64
 	if len(rest) > 0 && (rest[0] == '.' || rest[0] == ',') {
 		n := 1
 		for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-			if n <= 6 {
-				frac = frac*10 + int64(rest[n]-'0')
+			if n <= 9 {
+				nanos = nanos*10 + int64(rest[n]-'0')
 			}
 			n++
 		}
 		if n == 1 {
-			return 0, ErrTimestamp
+			return 0, 0, false, false
 		}
-		for d := n - 1; d < 6; d++ {
-			frac *= 10 // fewer than six digits: scale up to microseconds
+		for d := n - 1; d < 9; d++ {
+			nanos *= 10 // fewer than nine digits: scale up to nanoseconds
 		}
 		rest = rest[n:]
 	}
 	var offset int64
 	switch {
-	case rest == "" || rest == "Z" || rest == "z":
+	case rest == "":
+	case rest == "Z" || rest == "z":
+		zoned = true
 	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
 		oh, ok1 := digits(rest[1:3])
 		om, ok2 := digits(rest[4:6])
 		if !ok1 || !ok2 || oh > 23 || om > 59 {
-			return 0, ErrTimestamp
+			return 0, 0, false, false
 		}
-		offset = oh*3600 + om*60
+		offset, zoned = oh*3600+om*60, true
 		if rest[0] == '-' {
 			offset = -offset
 		}
 	default:
-		return 0, ErrTimestamp
+		return 0, 0, false, false
 	}
 	secs := daysFromCivil(y, mo, d)*86400 + h*3600 + mi*60 + sec - offset
 	// An offset can carry a time across year 0 or 9999: such a time has no four-digit
 	// form to be written back in.
 	if secs < minSecs || secs >= maxSecs {
-		return 0, ErrTimestamp
+		return 0, 0, false, false
 	}
-	return Time(secs*1e6 + frac), nil
+	return secs*1e6 + nanos/1e3, nanos % 1e3, zoned, true
 }
 
 var (

@@ -161,6 +161,41 @@ func TestParseTime(t *testing.T) {
 	}
 }
 
+func TestParseWallTime(t *testing.T) {
+	tests := []struct {
+		give      string
+		want      string // RFC 3339: the instant, or the wall clock read as UTC; empty for an error
+		wantZoned bool
+	}{
+		{"2014-12-21 08:05:09", "2014-12-21T08:05:09Z", false},
+		{"2014-12-21T08:05:09.25", "2014-12-21T08:05:09.25Z", false},
+		{"2014-12-21T08:05:09.123456789", "2014-12-21T08:05:09.123456789Z", false},
+		{"2014-12-21T08:05:09.1234567891", "2014-12-21T08:05:09.123456789Z", false},
+		{"2014-12-21T08:05:09Z", "2014-12-21T08:05:09Z", true},
+		{"2014-12-21t08:05:09,5z", "2014-12-21T08:05:09.5Z", true},
+		{"2014-12-21T08:05:09.000000001+05:30", "2014-12-21T02:35:09.000000001Z", true},
+		{"1969-12-31T23:59:59.999999999Z", "1969-12-31T23:59:59.999999999Z", true},
+		{"0001-01-01T00:00:00.5", "0001-01-01T00:00:00.5Z", false},
+		{"2014-12-21T08:05", "", false},
+		{"2014-12-21T08:05:09-0500", "", false},
+		{"0000-01-01T00:30:00+01:00", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			got, zoned, err := ParseWallTime(tt.give)
+			if tt.want == "" {
+				if !errors.Is(err, ErrTimestamp) {
+					t.Fatalf("ParseWallTime(%q) = %v, %v; want ErrTimestamp", tt.give, got, err)
+				}
+				return
+			}
+			if want := mustUTC(t, tt.want); err != nil || !got.Equal(want) || zoned != tt.wantZoned || got.Location() != time.UTC {
+				t.Errorf("ParseWallTime(%q) = %v zoned %v, %v; want %v zoned %v", tt.give, got, zoned, err, want, tt.wantZoned)
+			}
+		})
+	}
+}
+
 // TestParseTimeAgreesWithStdOnRFC3339 checks RFC 3339 strings, good and bad, against
 // time.Time.UnmarshalText, the standard library's strict RFC 3339 reader (time.Parse is
 // lenient about offsets): its verdict shows the rows are right, ParseTime must match.
@@ -459,6 +494,25 @@ func FuzzParseTime(f *testing.F) {
 		back, err := ParseTime(v.String())
 		if err != nil || back != v {
 			t.Fatalf("ParseTime(%q) = %v, which reads back as %v, %v", s, v, back, err)
+		}
+	})
+}
+
+// FuzzParseWallTime: ParseWallTime reads what ParseTime reads, as the same time to the
+// microsecond, with the nanoseconds past it.
+func FuzzParseWallTime(f *testing.F) {
+	for _, s := range []string{"2026-11-25T19:00:00.123456789", "2026-11-25T19:00:00Z", "1969-12-31T23:59:59.999999999-23:59",
+		"0000-01-01T00:00:00+23:59", "2026-11-25 19:00:00,5+05:30", "2026-02-29T00:00:00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		wall, _, werr := ParseWallTime(s)
+		v, err := ParseTime(s)
+		if (werr == nil) != (err == nil) {
+			t.Fatalf("ParseWallTime(%q): %v; ParseTime: %v", s, werr, err)
+		}
+		if err == nil && TimeOf(wall) != v {
+			t.Fatalf("ParseWallTime(%q) = %v, ParseTime %v", s, wall, v)
 		}
 	})
 }

@@ -24,8 +24,8 @@ func (v Vehicle) String() string {
 	return "unknown"
 }
 
-// Vehicles lists every vehicle type.
-var Vehicles = []Vehicle{Hatchback, Sedan, Auto}
+// Vehicles returns every vehicle type.
+func Vehicles() [3]Vehicle { return [...]Vehicle{Hatchback, Sedan, Auto} }
 
 // ParseVehicle reads a vehicle_type value.
 func ParseVehicle(s string) (Vehicle, bool) {
@@ -57,8 +57,8 @@ func (r RideType) String() string {
 	return "unknown"
 }
 
-// RideTypes lists every ride type.
-var RideTypes = []RideType{Micro, Mini, Prime, AutoRide}
+// RideTypes returns every ride type.
+func RideTypes() [4]RideType { return [...]RideType{Micro, Mini, Prime, AutoRide} }
 
 // ParseRideType reads a ride_type value.
 func ParseRideType(s string) (RideType, bool) {

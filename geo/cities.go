@@ -3,6 +3,7 @@ package geo
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	_ "time/tzdata" // peak hours are local: the zones must not depend on the host's tz database
@@ -26,9 +27,9 @@ type City struct {
 	National bool
 }
 
-// Cities are the cities the simulator knows and the engine takes local time from. Mumbai
+// cities are the cities the simulator knows and the engine takes local time from. Mumbai
 // comes first with the reference's six places; coordinates are the real ones.
-var Cities = []City{
+var cities = [...]City{
 	{Name: "mumbai", Zone: "Asia/Kolkata", Weight: 1.0, National: true, Places: []Place{
 		{"bandra_station", Point{19.0544, 72.8413}, 3},
 		{"andheri_station", Point{19.1197, 72.8464}, 3},
@@ -132,15 +133,30 @@ var Cities = []City{
 	}},
 }
 
-// CityNamed returns the city with a name (case-insensitive).
+// Cities returns the cities the simulator knows and the engine takes local time from,
+// Mumbai first. They are copies, places included: no caller can change what another reads.
+func Cities() []City {
+	out := make([]City, len(cities))
+	for i, c := range cities {
+		out[i] = c.clone()
+	}
+	return out
+}
+
+func (c City) clone() City {
+	c.Places = slices.Clone(c.Places)
+	return c
+}
+
+// CityNamed returns a copy of the city with a name (case-insensitive).
 func CityNamed(name string) (City, error) {
-	for _, c := range Cities {
+	for _, c := range cities {
 		if strings.EqualFold(c.Name, name) {
-			return c, nil
+			return c.clone(), nil
 		}
 	}
-	names := make([]string, len(Cities))
-	for i, c := range Cities {
+	names := make([]string, len(cities))
+	for i, c := range cities {
 		names[i] = c.Name
 	}
 	return City{}, fmt.Errorf("unknown city %q: choose one of %s, or all", name, strings.Join(names, ", "))
@@ -178,7 +194,7 @@ type Zones struct {
 // NewZones loads the zones of Cities.
 func NewZones() *Zones {
 	z := &Zones{}
-	for _, c := range Cities {
+	for _, c := range cities {
 		z.centers = append(z.centers, c.Center())
 		z.locs = append(z.locs, c.Location())
 	}

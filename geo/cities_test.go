@@ -69,7 +69,7 @@ func TestZonesRadius(t *testing.T) {
 
 func TestCities(t *testing.T) {
 	seen := map[string]bool{}
-	for _, c := range Cities {
+	for _, c := range Cities() {
 		if seen[c.Name] {
 			t.Errorf("city %q twice", c.Name)
 		}
@@ -87,7 +87,7 @@ func TestCities(t *testing.T) {
 		}
 	}
 	// Mumbai comes first with the reference's six places, at the reference's coordinates.
-	mumbai := Cities[0]
+	mumbai := Cities()[0]
 	ref := map[string]Point{"bandra_station": bandraStation, "andheri_station": andheriStation, "churchgate": churchgate, "powai": powai, "bkc": bkc, "lower_parel": lowerParel}
 	for i, p := range mumbai.Places[:6] {
 		if want, ok := ref[p.Name]; !ok || p.Point != want {
@@ -99,5 +99,23 @@ func TestCities(t *testing.T) {
 	}
 	if _, err := CityNamed("atlantis"); err == nil || !strings.Contains(err.Error(), "mumbai") {
 		t.Errorf("CityNamed(atlantis) error %v, want one naming the choices", err)
+	}
+}
+
+// What Cities and CityNamed return is the caller's: changing it changes no one else's.
+func TestCitiesAreCopies(t *testing.T) {
+	cs := Cities()
+	cs[0].Name = "changed"
+	cs[0].Places[0].Point = Point{Lat: 1, Lng: 1}
+	delhi, err := CityNamed("delhi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	delhi.Places[0].Name = "changed"
+	if c := Cities()[0]; c.Name != "mumbai" || c.Places[0].Point != bandraStation {
+		t.Errorf("a change to one caller's copy reached the table: %s, %v", c.Name, c.Places[0].Point)
+	}
+	if c, _ := CityNamed("delhi"); c.Places[0].Name != "connaught_place" {
+		t.Errorf("a change to CityNamed's copy reached the table: %s", c.Places[0].Name)
 	}
 }

@@ -18,8 +18,8 @@ func cityOf2(b testing.TB, n int) (*Partition, []*event.LogRecord) {
 	b.Helper()
 	p := newPartition(b)
 	rng := rand.New(rand.NewPCG(1, 2))
-	places := geo.Cities[0].Places
-	vehicles := event.Vehicles
+	places := geo.Cities()[0].Places
+	vehicles := event.Vehicles()
 	var moves []*event.LogRecord
 	for i := 0; i < n; i++ {
 		pl := places[rng.IntN(len(places))].Point
@@ -66,13 +66,13 @@ func BenchmarkDriverUpdate(b *testing.B) {
 func BenchmarkMatch(b *testing.B) {
 	p, _ := cityOf(b, 50_000)
 	rng := rand.New(rand.NewPCG(3, 4))
-	places := geo.Cities[0].Places
+	places := geo.Cities()[0].Places
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		pl := places[rng.IntN(len(places))].Point
 		pickup := geo.Offset(pl, rng.NormFloat64()*0.5, rng.NormFloat64()*0.5)
-		r := requestAt(driverID(1_000_000+i), pickup, event.RideTypes[rng.IntN(4)], t0)
+		r := requestAt(driverID(1_000_000+i), pickup, event.RideTypes()[rng.IntN(4)], t0)
 		r.Cell = geo.CellOf(pickup, p.cfg.Resolutions.Index)
 		p.Apply(r, event.Position(i))
 		p.Outputs()

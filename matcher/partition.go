@@ -6,6 +6,7 @@ import (
 
 	"ridematch/event"
 	"ridematch/geo"
+	"ridematch/internal/ids"
 	"ridematch/surge"
 )
 
@@ -65,10 +66,10 @@ type forward struct {
 }
 
 // driver is what a partition knows of a driver. It holds no pointer, so its slabs are not
-// scanned by the garbage collector: its id is an event.ID, and the rare reservation and
+// scanned by the garbage collector: its id is an ids.ID, and the rare reservation and
 // forwards are in maps of the partition's.
 type driver struct {
-	id       event.ID
+	id       ids.ID
 	pos      geo.Point
 	cell     geo.Cell      // index cell of pos
 	ibucket  bucketRef     // the bucket it is indexed in, when slot >= 0
@@ -127,7 +128,7 @@ type Partition struct {
 	// held are cancels for requests not seen yet, by request id, until they lapse.
 	held map[string]heldCancel
 
-	drivers    event.IDMap[driverRef] // by id
+	drivers    ids.Map[driverRef] // by id
 	index      index
 	requests   map[string]*request
 	pending    []*request // waiting for a driver, oldest first
@@ -162,7 +163,7 @@ type Partition struct {
 
 	// Drivers live in table, a slab at a time, forgotten ones' places reused, and their
 	// ids in drivers: a few objects per thousand drivers for the garbage collector to
-	// mark at each cycle, not two per driver, and no pointer to each (event.IDMap).
+	// mark at each cycle, not two per driver, and no pointer to each (ids.Map).
 	table table[driver, driverRef]
 
 	out   []Output
@@ -1088,7 +1089,7 @@ func (p *Partition) sweep() {
 				p.stats.ForgotDrivers++
 			}
 		}
-		p.drivers.Compact(func(id event.ID, r driverRef) { p.table.at(r).id = id })
+		p.drivers.Compact(func(id ids.ID, r driverRef) { p.table.at(r).id = id })
 	}
 	n := 0
 	for _, r := range p.done {

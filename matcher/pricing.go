@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"ridematch/event"
+	"ridematch/internal/fnv"
 )
 
 // Score is the reference's calculate_suitability_score: closer, better rated and
@@ -42,21 +43,8 @@ func (c *Config) Fare(tripKM, surge float64) float64 {
 
 // matchID derives a match id from what was matched, so a replay gives the same id.
 func matchID(requestID, driverID string, at event.Time) string {
-	h := uint64(14695981039346656037)
-	mix := func(s string) {
-		for i := 0; i < len(s); i++ {
-			h ^= uint64(s[i])
-			h *= 1099511628211
-		}
-		h ^= 0xff
-		h *= 1099511628211
-	}
-	mix(requestID)
-	mix(driverID)
-	for i := 0; i < 8; i++ {
-		h ^= uint64(at>>(8*i)) & 0xff
-		h *= 1099511628211
-	}
+	// 0xff, which no id holds (ids are valid UTF-8), ends each id: no two pairs run together.
+	h := fnv.New64().AddString(requestID).AddByte(0xff).AddString(driverID).AddByte(0xff).AddUint64(uint64(at))
 	const hex = "0123456789abcdef"
 	b := []byte("m-0000000000000000")
 	for i := 0; i < 16; i++ {

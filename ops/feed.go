@@ -18,6 +18,7 @@ import (
 	"ridematch"
 	"ridematch/event"
 	"ridematch/geo"
+	"ridematch/internal/fnv"
 )
 
 // cityRadiusKM is how far from a city's centre a point still belongs to the city's map.
@@ -113,7 +114,7 @@ func newFeed(cfg Config, log zerolog.Logger, latency *prometheus.HistogramVec) *
 		cfg:        cfg,
 		log:        log,
 		latency:    latency,
-		cities:     geo.Cities,
+		cities:     geo.Cities(),
 		partitions: cfg.Topics.Get(ridematch.RoleRegionLog).Partitions,
 		start:      time.Now(),
 		drivers:    cfg.Topics.Name(ridematch.RoleDriverLocations),
@@ -337,19 +338,10 @@ func (f *feed) apply(r *kgo.Record, wall time.Time) {
 	}
 }
 
-// hashID is FNV-1a of a driver id, which chooses the drivers the map follows.
-func hashID(b []byte) uint32 {
-	h := uint32(2166136261)
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	return h
-}
-
 func (f *feed) applyDriver(r *kgo.Record, at, wall time.Time) {
 	// The sample is chosen by the record key, before decoding, so that following a
 	// fraction of a busy city costs that fraction.
-	h := hashID(r.Key)
+	h := uint32(fnv.New32().AddBytes(r.Key))
 	if len(r.Key) > 0 && h&(f.sample-1) != 0 {
 		return
 	}
@@ -359,7 +351,7 @@ func (f *feed) applyDriver(r *kgo.Record, at, wall time.Time) {
 	}
 	d := &in.Driver
 	if len(r.Key) == 0 {
-		if h = hashID([]byte(d.DriverID)); h&(f.sample-1) != 0 {
+		if h = uint32(fnv.New32().AddString(d.DriverID)); h&(f.sample-1) != 0 {
 			return
 		}
 	}
@@ -435,50 +427,38 @@ func (f *feed) dropOldest() {
 	delete(f.waiting, oldest)
 }
 
-// outcomeFields are what the map reads of an event on ride-matches.
-type outcomeFields struct {
-	EventType string     `json:"event_type"`
-	RequestID string     `json:"request_id"`
-	H3Cell    string     `json:"h3_cell"`
-	Pickup    *geo.Point `json:"pickup_coordinates"`
-	Driver    *geo.Point `json:"driver_location"`
-}
-
 func (f *feed) applyOutcome(b []byte, ts, at time.Time) {
-	var o outcomeFields
-	if json.Unmarshal(b, &o) != nil || o.RequestID == "" {
-		return
-	}
-	switch o.EventType {
-	case event.TypeRideMatched, event.TypeRideUnmatched, event.TypeRideCancelled:
-	default:
+	o, err := event.DecodeOutcome(b)
+	if err != nil || !o.Final() {
 		return
 	}
 	city, region := -1, geo.Cell(0)
 	if q, ok := f.waiting[o.RequestID]; ok {
 		delete(f.waiting, o.RequestID)
-		f.observe(o.EventType, q.ts, ts)
+		f.observe(o.Type, q.ts, ts)
 		city, region = q.city, q.cell.Parent(f.cfg.Resolutions.Region)
 	} else if _, dup := f.decided[o.RequestID]; !dup {
 		if len(f.decided) >= f.cfg.MaxPending {
 			clear(f.decided) // the topics are far apart; latencies resume when they are not
 		}
-		f.decided[o.RequestID] = decidedOutcome{kind: o.EventType, ts: ts, at: at}
+		f.decided[o.RequestID] = decidedOutcome{kind: o.Type, ts: ts, at: at}
 	}
-	if o.Pickup != nil && city < 0 {
-		city = f.cityOf(*o.Pickup)
+	// Only a valid pickup places the outcome: a missing one reads as (0,0).
+	pickup := o.Pickup.Valid()
+	if pickup && city < 0 {
+		city = f.cityOf(o.Pickup)
 	}
 	if c, err := geo.ParseCell(o.H3Cell); err == nil && c.Resolution() >= f.cfg.Resolutions.Region {
 		region = c.Parent(f.cfg.Resolutions.Region)
-	} else if o.Pickup != nil && region == 0 {
-		region = geo.CellOf(*o.Pickup, f.cfg.Resolutions.Region)
+	} else if pickup && region == 0 {
+		region = geo.CellOf(o.Pickup, f.cfg.Resolutions.Region)
 	}
 	if city < 0 {
 		return
 	}
-	f.marks = append(f.marks, outcomeMark{city: city, region: region, kind: o.EventType, at: at})
-	if o.EventType == event.TypeRideMatched && o.Pickup != nil && o.Driver != nil {
-		f.lines = append(f.lines, matchLine{city: city, driver: *o.Driver, pickup: *o.Pickup, at: at})
+	f.marks = append(f.marks, outcomeMark{city: city, region: region, kind: o.Type, at: at})
+	if o.Type == event.TypeRideMatched && pickup && o.DriverLocation.Valid() {
+		f.lines = append(f.lines, matchLine{city: city, driver: o.DriverLocation, pickup: o.Pickup, at: at})
 	}
 }
 

@@ -247,7 +247,7 @@ func TestFeedSurgeAndCities(t *testing.T) {
 	for _, c := range s.Cities {
 		names = append(names, c.Name)
 	}
-	if len(names) != len(geo.Cities) || names[0] != "mumbai" {
+	if len(names) != len(geo.Cities()) || names[0] != "mumbai" {
 		t.Errorf("the city picker lists %v; want every city of geo.Cities", names)
 	}
 }

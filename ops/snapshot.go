@@ -175,26 +175,60 @@ func (f *feed) build(ci int, ready bool, now time.Time) *Snapshot {
 	for _, p := range city.Places {
 		s.Places = append(s.Places, Place{Name: p.Name, At: ll(p.Point)})
 	}
-	cells := map[geo.Cell]*Cell{}
-	cellOf := func(c geo.Cell) *Cell {
-		x := cells[c]
-		if x == nil {
-			x = &Cell{ID: c.String(), Multiplier: 1, Boundary: f.boundary(c)}
-			cells[c] = x
-		}
-		return x
-	}
-	regions := map[geo.Cell]*Region{}
-	regionOf := func(c geo.Cell) *Region {
-		r := c.Parent(f.cfg.Resolutions.Region)
-		x := regions[r]
-		if x == nil {
-			x = &Region{ID: r.String(), Partition: router.PartitionOf(r, max(f.partitions, 1)), Multiplier: 1}
-			regions[r] = x
-		}
-		return x
-	}
+	ar := &areas{f: f, cells: map[geo.Cell]*Cell{}, regions: map[geo.Cell]*Region{}}
+	f.addDrivers(s, ar, ci, now)
+	f.addPending(s, ar, ci)
+	f.addSurge(s, ar, ci)
+	f.addOutcomes(s, ar, ci)
+	f.addMatches(s, ci, now)
 
+	for _, c := range ar.cells {
+		s.Cells = append(s.Cells, *c)
+	}
+	slices.SortFunc(s.Cells, func(a, b Cell) int { return cmp.Compare(a.ID, b.ID) })
+	s.Totals.Cells = len(s.Cells)
+	s.Totals.MaxMultiplier = max(s.Totals.MaxMultiplier, 1)
+	s.Totals.WindowSeconds = int(f.cfg.RecentWindow.Seconds())
+	for _, r := range ar.regions {
+		s.Regions = append(s.Regions, *r)
+	}
+	slices.SortFunc(s.Regions, func(a, b Region) int { return cmp.Compare(a.ID, b.ID) })
+	s.Cities = f.cityTotals()
+	return s
+}
+
+// areas are the cells and regions of a snapshot being built, each made when first
+// counted in.
+type areas struct {
+	f       *feed
+	cells   map[geo.Cell]*Cell
+	regions map[geo.Cell]*Region
+}
+
+// cell returns the snapshot's entry for c, a cell at the surge resolution.
+func (a *areas) cell(c geo.Cell) *Cell {
+	x := a.cells[c]
+	if x == nil {
+		x = &Cell{ID: c.String(), Multiplier: 1, Boundary: a.f.boundary(c)}
+		a.cells[c] = x
+	}
+	return x
+}
+
+// region returns the snapshot's entry for the region c lies in.
+func (a *areas) region(c geo.Cell) *Region {
+	r := c.Parent(a.f.cfg.Resolutions.Region)
+	x := a.regions[r]
+	if x == nil {
+		x = &Region{ID: r.String(), Partition: router.PartitionOf(r, max(a.f.partitions, 1)), Multiplier: 1}
+		a.regions[r] = x
+	}
+	return x
+}
+
+// addDrivers counts the city's drivers in and draws them, a sample of them past
+// mapDrivers.
+func (f *feed) addDrivers(s *Snapshot, a *areas, ci int, now time.Time) {
 	var n int
 	for _, d := range f.follow {
 		if d.city == ci {
@@ -210,7 +244,7 @@ func (f *feed) build(ci int, ready bool, now time.Time) *Snapshot {
 		if d.city != ci {
 			continue
 		}
-		c, r := cellOf(d.fix.Cell), regionOf(d.fix.Cell)
+		c, r := a.cell(d.fix.Cell), a.region(d.fix.Cell)
 		c.Drivers++
 		r.Drivers++
 		s.Totals.Drivers++
@@ -228,38 +262,46 @@ func (f *feed) build(ci int, ready bool, now time.Time) *Snapshot {
 			s.Drivers = append(s.Drivers, [3]float64{r5(d.p.Lat), r5(d.p.Lng), avail})
 		}
 	}
+}
+
+// addPending counts the city's waiting requests in and draws them.
+func (f *feed) addPending(s *Snapshot, a *areas, ci int) {
 	for _, q := range f.waiting {
 		if q.city != ci {
 			continue
 		}
-		cellOf(q.cell).Pending++
-		regionOf(q.cell).Pending++
+		a.cell(q.cell).Pending++
+		a.region(q.cell).Pending++
 		s.Totals.Pending++
 		s.Pending = append(s.Pending, ll(q.p))
 	}
+}
+
+// addSurge prices the city's cells and counts the surging ones in their regions.
+func (f *feed) addSurge(s *Snapshot, a *areas, ci int) {
 	for c, sc := range f.cells {
 		if sc.city != ci {
 			continue
 		}
-		x := cellOf(c)
+		x := a.cell(c)
 		x.Multiplier, x.Priced, x.Demand, x.Supply = sc.multiplier, true, sc.demand, sc.supply
 		if sc.multiplier > 1 {
-			r := regionOf(c)
+			r := a.region(c)
 			r.Surging++
 			r.Multiplier = max(r.Multiplier, sc.multiplier)
 			s.Totals.Surging++
 		}
 		s.Totals.MaxMultiplier = max(s.Totals.MaxMultiplier, sc.multiplier)
 	}
+}
+
+// addOutcomes counts the city's recent outcomes in their regions.
+func (f *feed) addOutcomes(s *Snapshot, a *areas, ci int) {
 	for _, m := range f.marks {
 		if m.city != ci || m.region == 0 {
 			continue
 		}
-		r := regions[m.region]
-		if r == nil {
-			r = &Region{ID: m.region.String(), Partition: router.PartitionOf(m.region, max(f.partitions, 1)), Multiplier: 1}
-			regions[m.region] = r
-		}
+		r := a.region(m.region)
 		switch m.kind {
 		case event.TypeRideMatched:
 			r.Matched++
@@ -272,6 +314,10 @@ func (f *feed) build(ci int, ready bool, now time.Time) *Snapshot {
 			s.Totals.Cancelled++
 		}
 	}
+}
+
+// addMatches draws the city's most recent matches, newest first, at most RecentMatches.
+func (f *feed) addMatches(s *Snapshot, ci int, now time.Time) {
 	for i := len(f.lines) - 1; i >= 0 && len(s.Matches) < f.cfg.RecentMatches; i-- {
 		l := f.lines[i]
 		if l.city != ci {
@@ -280,19 +326,10 @@ func (f *feed) build(ci int, ready bool, now time.Time) *Snapshot {
 		age := math.Round(max(0, now.Sub(l.at).Seconds())*10) / 10
 		s.Matches = append(s.Matches, [5]float64{r5(l.driver.Lat), r5(l.driver.Lng), r5(l.pickup.Lat), r5(l.pickup.Lng), age})
 	}
+}
 
-	for _, c := range cells {
-		s.Cells = append(s.Cells, *c)
-	}
-	slices.SortFunc(s.Cells, func(a, b Cell) int { return cmp.Compare(a.ID, b.ID) })
-	s.Totals.Cells = len(s.Cells)
-	s.Totals.MaxMultiplier = max(s.Totals.MaxMultiplier, 1)
-	s.Totals.WindowSeconds = int(f.cfg.RecentWindow.Seconds())
-	for _, r := range regions {
-		s.Regions = append(s.Regions, *r)
-	}
-	slices.SortFunc(s.Regions, func(a, b Region) int { return cmp.Compare(a.ID, b.ID) })
-
+// cityTotals is the city picker: every city with its drivers and waiting requests.
+func (f *feed) cityTotals() []CityTotals {
 	counts := make([]CityTotals, len(f.cities))
 	for i, c := range f.cities {
 		counts[i].Name = c.Name
@@ -303,8 +340,7 @@ func (f *feed) build(ci int, ready bool, now time.Time) *Snapshot {
 	for _, q := range f.waiting {
 		counts[q.city].Pending++
 	}
-	s.Cities = counts
-	return s
+	return counts
 }
 
 // boundary is a cell's outline, cached. Called with mu held.

@@ -80,7 +80,7 @@ func BenchmarkRoute(b *testing.B) {
 func BenchmarkCollect(b *testing.B) {
 	const drivers = 100_000
 	start := event.TimeOf(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
-	mumbai := geo.Cities[0].Places[0].Point
+	mumbai := geo.Cities()[0].Places[0].Point
 	runtime.GC()
 	before, beforeScan := heapObjects()
 	r, err := router.New(router.DefaultConfig(), 12, nil)
@@ -115,4 +115,19 @@ func heapObjects() (objects, scan uint64) {
 	s := []metrics.Sample{{Name: "/gc/heap/objects:objects"}, {Name: "/gc/scan/heap:bytes"}}
 	metrics.Read(s)
 	return s[0].Value.Uint64(), s[1].Value.Uint64()
+}
+
+// BenchmarkPartitionOf is the hash every region-log record's partition is chosen by.
+func BenchmarkPartitionOf(b *testing.B) {
+	cells := make([]geo.Cell, 1024)
+	for i := range cells {
+		cells[i] = geo.CellOf(geo.Offset(geo.Point{Lat: 19.0544, Lng: 72.8413}, float64(i%32), float64(i/32)), 4)
+	}
+	var sum int32
+	for i := 0; b.Loop(); i++ {
+		sum += router.PartitionOf(cells[i&1023], 12)
+	}
+	if sum < 0 {
+		b.Fatal("a negative partition")
+	}
 }

@@ -11,6 +11,8 @@ import (
 
 	"ridematch/event"
 	"ridematch/geo"
+	"ridematch/internal/fnv"
+	"ridematch/internal/ids"
 )
 
 // Config holds every router setting; DefaultConfig gives the defaults.
@@ -65,12 +67,7 @@ func (c Config) History() time.Duration { return 2*c.DriverTTL + c.MaxFutureSkew
 // PartitionOf maps a region to a region-log partition: FNV-1a of the cell, modulo n. Every
 // router must agree, so n is the region log's partition count, read from the cluster.
 func PartitionOf(region geo.Cell, n int32) int32 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < 8; i++ {
-		h ^= uint64(region) >> (8 * i) & 0xff
-		h *= 1099511628211
-	}
-	return int32(h % uint64(n))
+	return int32(uint64(fnv.New64().AddUint64(uint64(region))) % uint64(n))
 }
 
 // Source says where an input record came from and when.
@@ -93,7 +90,7 @@ const (
 )
 
 type lastSeen struct {
-	id        event.ID // zero for a free slot
+	id        ids.ID // zero for a free slot
 	partition int32
 	at        event.Time // log time of the last update routed
 	stamp     event.Time // the device's timestamp on it
@@ -120,9 +117,9 @@ type Router struct {
 	cfg        Config
 	partitions int32
 	// drivers maps each driver id to its slot in seen; forgotten drivers' slots are
-	// reused from free. No object, and no pointer, per driver: see event.IDMap. next is
+	// reused from free. No object, and no pointer, per driver: see ids.Map. next is
 	// where Forget goes on from.
-	drivers   event.IDMap[int32]
+	drivers   ids.Map[int32]
 	seen      []lastSeen
 	free      []int32
 	next      int32
@@ -296,7 +293,7 @@ func (r *Router) Forget() {
 		}
 		r.next++
 	}
-	r.drivers.Compact(func(id event.ID, slot int32) { r.seen[slot].id = id })
+	r.drivers.Compact(func(id ids.ID, slot int32) { r.seen[slot].id = id })
 }
 
 // A call of Forget looks at forgetBatch drivers, or at a forgetRounds-th of them if more.

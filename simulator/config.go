@@ -205,7 +205,7 @@ func (c Config) Validate() error {
 func (c Config) cities() ([]geo.City, error) {
 	if strings.EqualFold(c.City, AllCities) {
 		var out []geo.City
-		for _, city := range geo.Cities {
+		for _, city := range geo.Cities() {
 			if city.National && city.Weight > 0 && len(city.Places) > 0 {
 				out = append(out, city)
 			}

@@ -174,20 +174,42 @@ func readTrips(r io.Reader) (*tripFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	need := slices.Max(cols.idx[:]) + 1
 
 	f := &tripFile{columns: cols}
-	// Rows are kept with their times as read, until the zone of the zone-less ones is
-	// known.
-	type pending struct {
-		trip
-		when tripTime
+	rows, err := f.readRows(cr)
+	if err != nil {
+		return nil, err
 	}
-	var rows []pending
+	f.keepInArea(rows)
+	slices.SortFunc(f.trips, func(a, b trip) int {
+		if a.at != b.at {
+			return cmpTime(a.at, b.at)
+		}
+		return a.row - b.row
+	})
+	var outside []trip
+	f.trips, outside, f.span = outsideSpan(f.trips)
+	f.skipped[SkipOutsideSpan] = len(outside)
+	f.outside = slices.Clone(outside[:min(len(outside), maxOutsideKept)])
+	return f, nil
+}
+
+// tripRow is a good row with its time as read, kept until the zone of the zone-less
+// times is known.
+type tripRow struct {
+	trip
+	when tripTime
+}
+
+// readRows reads the data rows after the header: the good ones it returns, the bad ones
+// it counts by reason.
+func (f *tripFile) readRows(cr *csv.Reader) ([]tripRow, error) {
+	need := slices.Max(f.columns.idx[:]) + 1
+	var rows []tripRow
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
-			break
+			return rows, nil
 		}
 		if err != nil {
 			var pe *csv.ParseError
@@ -203,38 +225,49 @@ func readTrips(r io.Reader) (*tripFile, error) {
 			f.skipped[SkipMalformed]++
 			continue
 		}
-		when, ok := parseTripTime(rec[cols.idx[0]])
-		if !ok {
-			f.skipped[SkipBadTime]++
-			continue
-		}
-		t := trip{row: f.rows}
-		var why SkipReason
-		if t.pickup, why = parsePoint(rec[cols.idx[1]], rec[cols.idx[2]]); why != skipNone {
+		row, why := f.columns.read(rec)
+		if why != skipNone {
 			f.skipped[why]++
 			continue
 		}
-		if cols.HasDrop() {
-			lat, lng := strings.TrimSpace(rec[cols.idx[3]]), strings.TrimSpace(rec[cols.idx[4]])
-			// A row without its drop-off is still a request: the replay makes one up.
-			if lat != "" || lng != "" {
-				if t.drop, why = parsePoint(lat, lng); why != skipNone {
-					f.skipped[why]++
-					continue
-				}
-				if geo.DistanceKM(t.pickup, t.drop) < minTripKM {
-					f.skipped[SkipZeroLength]++
-					continue
-				}
-				t.hasDrop = true
-			}
-		}
-		f.zoneless = f.zoneless || !when.zoned
-		rows = append(rows, pending{t, when})
+		row.row = f.rows
+		f.zoneless = f.zoneless || !row.when.zoned
+		rows = append(rows, row)
 	}
+}
 
-	// The area and the zone come from the median pickup: a few far-off rows move it
-	// nowhere.
+// read reads the time, pickup and drop of a row that has all its columns, or says why
+// the row is skipped.
+func (c TripColumns) read(rec []string) (tripRow, SkipReason) {
+	when, ok := parseTripTime(rec[c.idx[0]])
+	if !ok {
+		return tripRow{}, SkipBadTime
+	}
+	t := tripRow{when: when}
+	var why SkipReason
+	if t.pickup, why = parsePoint(rec[c.idx[1]], rec[c.idx[2]]); why != skipNone {
+		return tripRow{}, why
+	}
+	if c.HasDrop() {
+		lat, lng := strings.TrimSpace(rec[c.idx[3]]), strings.TrimSpace(rec[c.idx[4]])
+		// A row without its drop-off is still a request: the replay makes one up.
+		if lat != "" || lng != "" {
+			if t.drop, why = parsePoint(lat, lng); why != skipNone {
+				return tripRow{}, why
+			}
+			if geo.DistanceKM(t.pickup, t.drop) < minTripKM {
+				return tripRow{}, SkipZeroLength
+			}
+			t.hasDrop = true
+		}
+	}
+	return t, skipNone
+}
+
+// keepInArea finds the centre of the demand and its zone, and keeps as trips the rows
+// within areaKM of it, their times placed in that zone. The median pickup is the centre:
+// a few far-off rows move it nowhere.
+func (f *tripFile) keepInArea(rows []tripRow) {
 	lats, lngs := make([]float64, len(rows)), make([]float64, len(rows))
 	for i, p := range rows {
 		lats[i], lngs[i] = p.pickup.Lat, p.pickup.Lng
@@ -253,17 +286,6 @@ func readTrips(r io.Reader) (*tripFile, error) {
 		p.at = event.TimeOf(p.when.in(f.zone))
 		f.trips = append(f.trips, p.trip)
 	}
-	slices.SortFunc(f.trips, func(a, b trip) int {
-		if a.at != b.at {
-			return cmpTime(a.at, b.at)
-		}
-		return a.row - b.row
-	})
-	var outside []trip
-	f.trips, outside, f.span = outsideSpan(f.trips)
-	f.skipped[SkipOutsideSpan] = len(outside)
-	f.outside = slices.Clone(outside[:min(len(outside), maxOutsideKept)])
-	return f, nil
 }
 
 // outsideSpan splits trips, in time order, into those within the file's main time span
@@ -534,9 +556,15 @@ func (tt tripTime) in(loc *time.Location) time.Time {
 //	US:       4/1/2014 0:11:00, 04/01/2014 0:11, 4/1/2014 12:11:00 AM
 //
 // with a T or spaces between date and time, and a fraction of a second after a dot or
-// comma. A time without a zone is a local wall-clock reading.
+// comma, read to the nanosecond. A time without a zone is a local wall-clock reading.
+// The form events carry is read as events read it (event.ParseWallTime); the scanner
+// reads the looser forms only trip files hold.
 func parseTripTime(s string) (tripTime, bool) {
-	p := timeScanner{s: strings.TrimSpace(s)}
+	s = strings.TrimSpace(s)
+	if t, zoned, err := event.ParseWallTime(s); err == nil {
+		return tripTime{t: t, zoned: zoned}, true
+	}
+	p := timeScanner{s: s}
 	var y, mo, d int
 	var ok bool
 	if len(p.s) > 4 && p.s[4] == '-' {
@@ -576,6 +604,7 @@ func parseTripTime(s string) (tripTime, bool) {
 			for range 9 - (p.i - start) {
 				ns *= 10
 			}
+			p.skipDigits() // finer than a nanosecond, dropped as event.ParseWallTime drops it
 		}
 	}
 	p.spaces()
@@ -641,6 +670,12 @@ func (p *timeScanner) digits(min, max int) (int, bool) {
 		p.i++
 	}
 	return n, p.i-start >= min
+}
+
+func (p *timeScanner) skipDigits() {
+	for p.i < len(p.s) && p.s[p.i] >= '0' && p.s[p.i] <= '9' {
+		p.i++
+	}
 }
 
 // digitsAnd reads digits if ok.

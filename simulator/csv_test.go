@@ -87,6 +87,18 @@ func TestParseTripTime(t *testing.T) {
 	}
 }
 
+// A fraction finer than a nanosecond is cut to it, in the form events carry and in the
+// looser ones alike.
+func TestParseTripTimeFinerThanNanoseconds(t *testing.T) {
+	want := time.Date(2014, 12, 21, 8, 5, 9, 123456789, time.UTC)
+	for _, give := range []string{"2014-12-21T08:05:09.1234567891", "2014-12-21T08:05:09.123456789123Z", "2014-12-21 08:05:09.1234567891 UTC", "2014-12-21T08:05:09.1234567891-00"} {
+		got, ok := parseTripTime(give)
+		if !ok || !got.t.Equal(want) {
+			t.Errorf("parseTripTime(%q) = %v, %v; want %v", give, got.t, ok, want)
+		}
+	}
+}
+
 // A zone-less time is the wall clock of the data's zone, through summer time too.
 func TestTripTimeIn(t *testing.T) {
 	ny, err := time.LoadLocation("America/New_York")

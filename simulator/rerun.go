@@ -3,7 +3,6 @@ package simulator
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -74,27 +73,17 @@ func (s *Simulator) checkEarlierRun(ctx context.Context, cl *kgo.Client, topic s
 		if !bytes.Contains(r.Value, prefix) {
 			return
 		}
-		var o struct {
-			EventType      string `json:"event_type"`
-			RequestID      string `json:"request_id"`
-			MatchTimestamp string `json:"match_timestamp"`
-			Timestamp      string `json:"timestamp"`
-		}
-		if json.Unmarshal(r.Value, &o) != nil || !(Outcome{Type: o.EventType}).Final() {
+		o, err := event.DecodeOutcome(r.Value)
+		if err != nil || !o.Final() {
 			return
 		}
 		offset, ok := sends(o.RequestID)
 		if !ok {
 			return
 		}
-		decided := o.Timestamp
-		if o.EventType == event.TypeRideMatched {
-			decided = o.MatchTimestamp
-		}
-		if at, err := event.ParseTime(decided); err == nil {
-			if at := at.Add(-offset); at >= since && at > last {
-				last = at
-			}
+		// An unreadable decision time is zero, long before since.
+		if at := o.Decided.Add(-offset); at >= since && at > last {
+			last = at
 		}
 	})
 	if err != nil {

@@ -264,7 +264,7 @@ func readOutcomes(ctx context.Context, cl *kgo.Client, out chan<- outcomeBatch, 
 		b := outcomeBatch{seen: time.Now()}
 		fs.EachRecord(func(rec *kgo.Record) {
 			// Records that are not outcomes are someone else's business.
-			if o, err := ParseOutcome(rec.Value); err == nil {
+			if o, err := event.DecodeOutcome(rec.Value); err == nil {
 				b.outcomes = append(b.outcomes, o)
 			}
 		})

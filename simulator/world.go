@@ -342,8 +342,7 @@ func (w *World) cancel(t event.Time, emit func(*event.Input)) {
 // to the pickup and then the drop; match_cancelled frees it at once. Outcomes about
 // drivers and requests of other worlds are ignored.
 func (w *World) Apply(o Outcome) {
-	switch o.Type {
-	case event.TypeRideMatched, event.TypeRideUnmatched, event.TypeRideCancelled:
+	if o.Final() {
 		delete(w.waiting, o.RequestID)
 	}
 	d := w.byID[o.DriverID]

@@ -211,7 +211,7 @@ func TestRequestsFollowTheRate(t *testing.T) {
 			cfg.CancelRate = 0
 			w := newTestWorld(t, cfg)
 			places := map[string]geo.Point{}
-			for _, c := range geo.Cities {
+			for _, c := range geo.Cities() {
 				for _, p := range c.Places {
 					places[p.Name] = p.Point
 				}
@@ -487,4 +487,23 @@ func TestSplitDrivers(t *testing.T) {
 	if sum != cfg.Drivers {
 		t.Errorf("%d drivers in all, want %d", sum, cfg.Drivers)
 	}
+}
+
+// FuzzApplyOutcome: whatever event.DecodeOutcome accepts is safe to apply to a world.
+func FuzzApplyOutcome(f *testing.F) {
+	f.Add([]byte(`{"event_type":"ride_matched","request_id":"R1","driver_id":"D1","pickup_coordinates":{"lat":19.05,"lng":72.84}}`))
+	f.Add([]byte(`{"event_type":"match_cancelled","request_id":"R4","driver_id":"D4"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o, err := event.DecodeOutcome(b)
+		if err != nil {
+			return
+		}
+		w, werr := NewWorld(testConfig("mumbai", 3, 1), testStart)
+		if werr != nil {
+			t.Fatal(werr)
+		}
+		o.DriverID = w.DriverIDs()[0]
+		w.Apply(o)
+		w.Step(testStart.Add(10*60e9), func(*event.Input) {})
+	})
 }

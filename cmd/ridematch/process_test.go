@@ -546,7 +546,7 @@ func produceUnmatchable(t *testing.T, addr string, n int) []string {
 		r := event.RideRequest{
 			RequestID: fmt.Sprintf("REQ-restart-%d", i), CustomerID: fmt.Sprintf("CUST-restart-%d", i),
 			PickupName: "connaught_place", DropName: "india_gate", Pickup: connaught, Drop: indiaGate,
-			RideType: event.RideTypes[i%len(event.RideTypes)], Time: event.TimeOf(time.Now().UTC()),
+			RideType: event.RideTypes()[i%len(event.RideTypes())], Time: event.TimeOf(time.Now().UTC()),
 		}
 		produce(t, cl, topic, r.RequestID, r.AppendJSON(nil))
 		ids = append(ids, r.RequestID)

@@ -21,8 +21,9 @@ type simulateOptions struct {
 
 func (o *simulateOptions) addFlags(fs *pflag.FlagSet) {
 	c := &o.cfg
-	names := make([]string, len(geo.Cities))
-	for i, city := range geo.Cities {
+	cities := geo.Cities()
+	names := make([]string, len(cities))
+	for i, city := range cities {
 		names[i] = city.Name
 	}
 	fs.StringVar(&c.City, "city", c.City, "city to simulate ("+strings.Join(names, ", ")+"), or all for a national load over the Indian cities")

@@ -259,7 +259,11 @@ func printValue(w io.Writer, r *kgo.Record, value []byte, format string) {
 		fmt.Fprintf(w, "%-27s  %-16s  %-36s  %s %q\n", r.Timestamp.UTC().Format("2006-01-02T15:04:05.000Z"), "(not json)", trim(string(r.Key), 36), reason, trim(string(value), 60))
 		return
 	}
+	// An outcome's time is when the engine decided it; another record's, the first it has.
 	ts, _ := firstString(m, "match_timestamp", "timestamp", "request_time").(string)
+	if o, err := event.DecodeOutcome(value); err == nil && o.Decided != 0 {
+		ts = o.Decided.String()
+	}
 	if ts == "" {
 		ts = r.Timestamp.UTC().Format("2006-01-02T15:04:05.000000Z")
 	}

@@ -1,16 +1,18 @@
-package event
+package ids
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"ridematch/event"
 )
 
-func TestIDsIntern(t *testing.T) {
-	var a IDs
+func TestIntern(t *testing.T) {
+	var a Interner
 	ids := map[ID]string{}
-	for _, s := range []string{"", "D1", strings.Repeat("x", MaxIDBytes), strings.Repeat("y", idBlock+1), "D2", strings.Repeat("z", maxInterned)} {
+	for _, s := range []string{"", "D1", strings.Repeat("x", event.MaxIDBytes), strings.Repeat("y", idBlock+1), "D2", strings.Repeat("z", maxInterned)} {
 		id, got := a.Intern(s)
 		if got != s || a.String(id) != s {
 			t.Errorf("Intern(%.20q) = %.20q, and its ID names %.20q", s, got, a.String(id))
@@ -27,7 +29,7 @@ func TestIDsIntern(t *testing.T) {
 	}
 }
 
-func TestIDsWasteful(t *testing.T) {
+func TestWasteful(t *testing.T) {
 	tests := []struct {
 		name       string
 		keep, drop int // ids of 10 bytes
@@ -42,7 +44,7 @@ func TestIDsWasteful(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var a IDs
+			var a Interner
 			for i := range tt.keep + tt.drop {
 				id, _ := a.Intern(fmt.Sprintf("D%09d", i))
 				if i >= tt.keep {
@@ -56,10 +58,10 @@ func TestIDsWasteful(t *testing.T) {
 	}
 }
 
-// An IDMap behaves as a map[string]int through sets, deletes and compactions, with
+// A Map behaves as a map[string]int through sets, deletes and compactions, with
 // 64-bit hashes and with a hash under which ids clash all the time; the IDs it hands out
 // name their ids until Compact moves them.
-func TestIDMap(t *testing.T) {
+func TestMap(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		hash func(string) uint64
@@ -68,7 +70,7 @@ func TestIDMap(t *testing.T) {
 		{"clashing", func(s string) uint64 { return uint64(s[len(s)-1] % 3) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			m := &IDMap[int]{hash: tt.hash}
+			m := &Map[int]{hash: tt.hash}
 			want := map[string]int{}
 			ids := map[string]ID{}
 			rng := rand.New(rand.NewPCG(1, 2))
@@ -142,8 +144,8 @@ func TestIDMap(t *testing.T) {
 
 // Compact copies nothing until the dropped ids outweigh the kept ones, then keeps only
 // the live ones.
-func TestIDMapCompact(t *testing.T) {
-	var m IDMap[int]
+func TestMapCompact(t *testing.T) {
+	var m Map[int]
 	for i := range 20_000 {
 		m.Set(fmt.Sprintf("D%09d", i), i)
 	}
@@ -164,10 +166,10 @@ func TestIDMapCompact(t *testing.T) {
 	}
 }
 
-// IDMap against a plain map under random Sets, Deletes and Gets, with loops over All
+// Map against a plain map under random Sets, Deletes and Gets, with loops over All
 // that delete some of what they are given, under 64-bit hashes and under hashes that
 // crowd the ids into a few long runs of the table, where deletes move entries most.
-func TestIDMapAgainstMap(t *testing.T) {
+func TestMapAgainstMap(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		hash func(string) uint64
@@ -177,7 +179,7 @@ func TestIDMapAgainstMap(t *testing.T) {
 		{"wrapping", func(s string) uint64 { return ^uint64(len(s) % 3) }}, // homes at the table's end
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			m := &IDMap[int32]{hash: tt.hash}
+			m := &Map[int32]{hash: tt.hash}
 			want := map[string]int32{}
 			rng := rand.New(rand.NewPCG(3, 4))
 			id := func() string {

@@ -1,15 +1,15 @@
-package event
+package ids
 
 import (
 	"hash/maphash"
 	"iter"
 )
 
-// IDMap maps ids to values, with its ids kept in an IDs. For a V without pointers it
+// Map maps ids to values, with its ids kept in an Interner. For a V without pointers it
 // holds no pointer per id, so the garbage collector does not follow a hundred thousand
 // keys into their blocks at every cycle as it does a map[string]V's
 // (BenchmarkCollectEngine in bench). Each id is named by an ID that stays valid until
-// Compact says it moved. The zero IDMap is empty and ready. Not safe for concurrent use.
+// Compact says it moved. The zero Map is empty and ready. Not safe for concurrent use.
 //
 // It is an open-addressing table probed linearly, one slot an entry: the id's ID, the
 // value, and a tag from the id's hash that gives the slot it wants and tells most other
@@ -17,9 +17,9 @@ import (
 // cache line. A lookup among a hundred thousand drivers, each seen seconds ago, costs a
 // cache miss or two wherever the entry is; a Go map's group puts its control word and the
 // entry in different lines for most slots, and holds fewer entries a byte
-// (BenchmarkIDMapGet).
-type IDMap[V any] struct {
-	ids   IDs
+// (BenchmarkMapGet).
+type Map[V any] struct {
+	ids   Interner
 	seed  maphash.Seed
 	hash  func(string) uint64 // nil: maphash with seed; the tests make ids clash
 	slots []idSlot[V]         // a power of two of them, or none
@@ -36,12 +36,12 @@ type idSlot[V any] struct {
 // slot an entry wants is its tag's other bits, masked to the table (home).
 func tagOf(h uint64) uint32 { return uint32(h) | 1 }
 
-func (m *IDMap[V]) home(tag uint32) int { return int(tag>>1) & (len(m.slots) - 1) }
+func (m *Map[V]) home(tag uint32) int { return int(tag>>1) & (len(m.slots) - 1) }
 
 // maxLoad is the most entries a table holds per slot, in fifths.
 const maxLoad = 4
 
-func (m *IDMap[V]) hashOf(id string) uint64 {
+func (m *Map[V]) hashOf(id string) uint64 {
 	if m.hash != nil {
 		return m.hash(id)
 	}
@@ -52,10 +52,10 @@ func (m *IDMap[V]) hashOf(id string) uint64 {
 }
 
 // Len is the number of ids in the map.
-func (m *IDMap[V]) Len() int { return m.n }
+func (m *Map[V]) Len() int { return m.n }
 
 // find is the slot holding id, or -1; tag is id's.
-func (m *IDMap[V]) find(id string, tag uint32) int {
+func (m *Map[V]) find(id string, tag uint32) int {
 	if len(m.slots) == 0 {
 		return -1
 	}
@@ -72,7 +72,7 @@ func (m *IDMap[V]) find(id string, tag uint32) int {
 }
 
 // Get returns the value of id, and whether the map holds id.
-func (m *IDMap[V]) Get(id string) (V, bool) {
+func (m *Map[V]) Get(id string) (V, bool) {
 	if i := m.find(id, tagOf(m.hashOf(id))); i >= 0 {
 		return m.slots[i].v, true
 	}
@@ -81,7 +81,7 @@ func (m *IDMap[V]) Get(id string) (V, bool) {
 }
 
 // Set sets the value of id, adding id if the map does not hold it, and returns id's ID.
-func (m *IDMap[V]) Set(id string, v V) ID {
+func (m *Map[V]) Set(id string, v V) ID {
 	tag := tagOf(m.hashOf(id))
 	if i := m.find(id, tag); i >= 0 {
 		m.slots[i].v = v
@@ -97,7 +97,7 @@ func (m *IDMap[V]) Set(id string, v V) ID {
 }
 
 // put places s in the first empty slot from its home.
-func (m *IDMap[V]) put(s idSlot[V]) {
+func (m *Map[V]) put(s idSlot[V]) {
 	mask := len(m.slots) - 1
 	i := m.home(s.tag)
 	for m.slots[i].tag != 0 {
@@ -107,7 +107,7 @@ func (m *IDMap[V]) put(s idSlot[V]) {
 }
 
 // grow doubles the table. The tags say where each entry goes: no id is read.
-func (m *IDMap[V]) grow() {
+func (m *Map[V]) grow() {
 	old := m.slots
 	m.slots = make([]idSlot[V], max(16, 2*len(old)))
 	for _, s := range old {
@@ -118,7 +118,7 @@ func (m *IDMap[V]) grow() {
 }
 
 // Delete removes id, if the map holds id.
-func (m *IDMap[V]) Delete(id string) {
+func (m *Map[V]) Delete(id string) {
 	i := m.find(id, tagOf(m.hashOf(id)))
 	if i < 0 {
 		return
@@ -141,11 +141,11 @@ func (m *IDMap[V]) Delete(id string) {
 
 // String returns the id an ID of the map names. The string stays valid however long it
 // is kept.
-func (m *IDMap[V]) String(id ID) string { return m.ids.String(id) }
+func (m *Map[V]) String(id ID) string { return m.ids.String(id) }
 
 // All yields each id's ID and value, in no set order. The loop may Delete the id it is
 // given.
-func (m *IDMap[V]) All() iter.Seq2[ID, V] {
+func (m *Map[V]) All() iter.Seq2[ID, V] {
 	return func(yield func(ID, V) bool) {
 		if m.n == 0 {
 			return
@@ -178,16 +178,16 @@ func (m *IDMap[V]) All() iter.Seq2[ID, V] {
 
 // Wasteful reports whether Compact would copy the ids: dropped ones take more room than
 // the kept.
-func (m *IDMap[V]) Wasteful() bool { return m.ids.Wasteful() }
+func (m *Map[V]) Wasteful() bool { return m.ids.Wasteful() }
 
 // Compact re-interns the ids into fresh blocks once the dropped ones take more room than
-// the kept (IDs.Wasteful), and tells moved each id's new ID with its value. Strings the
-// map handed out before stay what they were.
-func (m *IDMap[V]) Compact(moved func(id ID, v V)) {
+// the kept (Interner.Wasteful), and tells moved each id's new ID with its value. Strings
+// the map handed out before stay what they were.
+func (m *Map[V]) Compact(moved func(id ID, v V)) {
 	if !m.Wasteful() {
 		return
 	}
-	var fresh IDs
+	var fresh Interner
 	for i := range m.slots {
 		if s := &m.slots[i]; s.tag != 0 {
 			s.id, _ = fresh.Intern(m.ids.String(s.id))
