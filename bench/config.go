@@ -102,7 +102,7 @@ func DefaultConfig() Config {
 		Runs:             5,
 		ThroughputRuns:   3,
 		Seed:             1,
-		Phases:           AllPhases,
+		Phases:           AllPhases(),
 		Engine:           benchEngine(),
 		Log:              zerolog.Nop(),
 	}
@@ -116,8 +116,8 @@ func benchEngine() engine.Config {
 	return c
 }
 
-// AllPhases are the phases of a full run, in the order they run.
-var AllPhases = []string{"core", "quality", "throughput", "latency", "restore"}
+// AllPhases returns the phases of a full run, in the order they run.
+func AllPhases() []string { return []string{"core", "quality", "throughput", "latency", "restore"} }
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("invalid benchmark settings")
@@ -156,9 +156,10 @@ func (c Config) Validate() error {
 	if _, ok := codecs[c.InputCompression]; !ok {
 		return fmt.Errorf("%w: unknown input compression %q: it is none, gzip, snappy, lz4 or zstd", ErrConfig, c.InputCompression)
 	}
+	all := AllPhases()
 	for _, p := range c.Phases {
-		if !slices.Contains(AllPhases, p) {
-			return fmt.Errorf("%w: unknown phase %q: the phases are %s", ErrConfig, p, strings.Join(AllPhases, ", "))
+		if !slices.Contains(all, p) {
+			return fmt.Errorf("%w: unknown phase %q: the phases are %s", ErrConfig, p, strings.Join(all, ", "))
 		}
 	}
 	if c.Scenario != simulator.AllCities {

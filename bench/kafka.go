@@ -379,78 +379,28 @@ func measureLatency(ctx context.Context, cfg Config, rate float64, noop bool) (l
 		if noop {
 			name += "-floor"
 		}
-		f, err := os.Create(name)
+		stop, err := profileCPU(name)
 		if err != nil {
 			return latencyRun{}, err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return latencyRun{}, err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
-	var (
-		sent = map[string]time.Time{}
-		lat  []float64
-	)
 	start := time.Now()
 	mu.Lock()
 	warm = start.Add(warmup)
 	mu.Unlock()
+	clock := &requestClock{start: start, warm: warm, sent: map[string]time.Time{}}
 	readerDone := make(chan error, 1)
 	rctx, stopReader := context.WithCancel(ctx)
 	defer stopReader()
-	go func() {
-		readerDone <- readOutcomes(rctx, b.Addr(), cfg.Engine.Topics, func(id string, at time.Time) {
-			mu.Lock()
-			defer mu.Unlock()
-			if t, ok := sent[id]; ok {
-				delete(sent, id)
-				if t.After(warm) {
-					lat = append(lat, float64(at.Sub(t).Microseconds())/1000)
-				}
-			}
-		})
-	}()
+	go func() { readerDone <- readOutcomes(rctx, b.Addr(), cfg.Engine.Topics, clock.read) }()
 
-	// Two producers, as the two sources are: the drivers' positions in bulk, batched as
-	// Kafka producers batch by default (franz-go lingers 10ms; Kafka's clients 5ms), and
-	// the riders' requests, each sent at once. A request's latency starts at its produce
-	// call.
-	gps, err := client(b.Addr(), inputCompression(cfg), kgo.MaxBufferedRecords(100_000))
+	p, err := newLoadProducers(b.Addr(), cfg)
 	if err != nil {
 		return latencyRun{}, err
 	}
-	defer gps.Close()
-	requests, err := client(b.Addr(), inputCompression(cfg), kgo.ProducerLinger(0))
-	if err != nil {
-		return latencyRun{}, err
-	}
-	defer requests.Close()
-	var (
-		recs     recycler
-		produced int
-		meter    *costMeter // from the end of the warm-up to the last event offered
-	)
-	for produced < n && ctx.Err() == nil {
-		if meter == nil && !time.Now().Before(warm) {
-			meter = startCost()
-		}
-		due := min(n, int(rate*time.Since(start).Seconds()))
-		for ; produced < due; produced++ {
-			rec := recs.get()
-			in.fill(rec, produced, cfg.Engine.Topics)
-			if !in.recs[produced].requests {
-				gps.Produce(ctx, rec, recs.done)
-				continue
-			}
-			mu.Lock()
-			sent[string(rec.Key)] = time.Now()
-			mu.Unlock()
-			requests.Produce(ctx, rec, recs.done)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	defer p.close()
+	produced, meter := p.offer(ctx, in, n, rate, cfg.Engine.Topics, clock)
 	offered := float64(produced) / time.Since(start).Seconds()
 	var cost Cost
 	if meter != nil {
@@ -460,16 +410,113 @@ func measureLatency(ctx context.Context, cfg Config, rate float64, noop bool) (l
 	time.Sleep(time.Second)
 	stopReader()
 	<-readerDone
+	lat := clock.latencies()
 	mu.Lock()
 	defer mu.Unlock()
-	run := latencyRun{lat: percentiles(lat), hist: histogram(lat), offered: offered, cost: cost, steps: map[string]map[string]Percentiles{}}
+	return latencyRun{lat: percentiles(lat), hist: histogram(lat), offered: offered, cost: cost, steps: stepPercentiles(steps)}, nil
+}
+
+// stepPercentiles are the percentiles of each step of each stage's transactions.
+func stepPercentiles(steps map[string]map[string][]float64) map[string]map[string]Percentiles {
+	out := map[string]map[string]Percentiles{}
 	for stage, bySteps := range steps {
-		run.steps[stage] = map[string]Percentiles{}
+		out[stage] = map[string]Percentiles{}
 		for step, ms := range bySteps {
-			run.steps[stage][step] = percentiles(ms)
+			out[stage][step] = percentiles(ms)
 		}
 	}
-	return run, nil
+	return out
+}
+
+// requestClock times each request of the latency phase's load from its produce call to
+// its outcome read back (ms). The load starts at start; requests produced before warm are
+// warm-up and not counted.
+type requestClock struct {
+	start, warm time.Time
+
+	mu   sync.Mutex
+	sent map[string]time.Time // requests produced, by id, until their outcome is read
+	lat  []float64
+}
+
+// produced notes that the request id is produced now.
+func (c *requestClock) produced(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sent[id] = time.Now()
+}
+
+// read takes the outcome of the request id, read at at.
+func (c *requestClock) read(id string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.sent[id]; ok {
+		delete(c.sent, id)
+		if t.After(c.warm) {
+			c.lat = append(c.lat, float64(at.Sub(t).Microseconds())/1000)
+		}
+	}
+}
+
+func (c *requestClock) latencies() []float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.lat)
+}
+
+// loadProducers are the latency phase's two producers, as the two sources are: the
+// drivers' positions in bulk, batched as Kafka producers batch by default (franz-go
+// lingers 10ms; Kafka's clients 5ms), and the riders' requests, each sent at once. A
+// request's latency starts at its produce call.
+type loadProducers struct {
+	gps, requests *kgo.Client
+}
+
+func newLoadProducers(addr string, cfg Config) (*loadProducers, error) {
+	gps, err := client(addr, inputCompression(cfg), kgo.MaxBufferedRecords(100_000))
+	if err != nil {
+		return nil, err
+	}
+	requests, err := client(addr, inputCompression(cfg), kgo.ProducerLinger(0))
+	if err != nil {
+		gps.Close()
+		return nil, err
+	}
+	return &loadProducers{gps: gps, requests: requests}, nil
+}
+
+func (p *loadProducers) close() {
+	p.requests.Close()
+	p.gps.Close()
+}
+
+// offer produces in's first n events at rate a second from clock's start, and returns how
+// many it produced and the process's cost from the end of the warm-up on (nil if the load
+// ended before it).
+func (p *loadProducers) offer(ctx context.Context, in *input, n int, rate float64, topics ridematch.Topics, clock *requestClock) (int, *costMeter) {
+	var (
+		recs     recycler
+		produced int
+		meter    *costMeter
+	)
+	for produced < n && ctx.Err() == nil {
+		if meter == nil && !time.Now().Before(clock.warm) {
+			meter = startCost()
+		}
+		due := min(n, int(rate*time.Since(clock.start).Seconds()))
+		for ; produced < due; produced++ {
+			rec := recs.get()
+			in.fill(rec, produced, topics)
+			if !in.recs[produced].requests {
+				p.gps.Produce(ctx, rec, recs.done)
+				continue
+			}
+			clock.produced(string(rec.Key))
+			p.requests.Produce(ctx, rec, recs.done)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return produced, meter
 }
 
 // latencyRun is what one offered load of the latency phase measured: the end-to-end
@@ -526,7 +573,43 @@ func measureRestore(ctx context.Context, cfg Config) (time.Duration, int, error)
 		return 0, 0, err
 	}
 	defer cl.Close()
+	end, records, err := writeBusyPartition(ctx, cfg, cl)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := handOver(ctx, cl, cfg.Engine.MatcherGroup, cfg.Engine.Topics.Name(ridematch.RoleRegionLog), end); err != nil {
+		return 0, 0, err
+	}
+	ec := cfg.Engine
+	ec.RunRouter = false
+	single := cfg
+	single.Instances = 1
+	if cfg.CPUProfile != "" {
+		stop, err := profileCPU(cfg.CPUProfile + ".restore")
+		if err != nil {
+			return 0, 0, err
+		}
+		defer stop()
+	}
+	r, err := startEngines(ctx, single, ec, b.Addr())
+	if err != nil {
+		return 0, 0, err
+	}
+	defer r.stop()
+	deadline := time.Now().Add(cfg.Duration + time.Minute)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(50 * time.Millisecond)
+		if s := r.sum(); s.Replayed > 0 {
+			return s.LastRestore, records, nil
+		}
+	}
+	return 0, records, errors.New("the matcher did not restore the partition")
+}
 
+// writeBusyPartition writes RestoreSpan of a busy city into partition 0 of the region log
+// and its decisions into the decision log, as an engine would have written them, and
+// returns the offset after the last frame and how many records the frames hold.
+func writeBusyPartition(ctx context.Context, cfg Config, cl *kgo.Client) (int64, int, error) {
 	// A city, busy: enough drivers to make RestoreRate updates a second.
 	drivers := int(cfg.RestoreRate * cfg.GPSInterval.Seconds())
 	city := cfg
@@ -590,45 +673,34 @@ func measureRestore(ctx context.Context, cfg Config) (time.Duration, int, error)
 	if err := cl.Flush(ctx); err != nil {
 		return 0, 0, err
 	}
+	return offset, records, nil
+}
 
-	// The group has consumed all of it; one more record makes the next owner restore.
-	adm := kadm.NewClient(cl)
-	group := cfg.Engine.MatcherGroup
+// handOver commits group's offset of partition 0 of regionLog at end, as if the group had
+// consumed all of it, and writes one more record there: the partition's next owner
+// restores it to take that record.
+func handOver(ctx context.Context, cl *kgo.Client, group, regionLog string, end int64) error {
 	offs := kadm.Offsets{}
-	offs.Add(kadm.Offset{Topic: regionLog, Partition: 0, At: offset})
-	if _, err := adm.CommitOffsets(ctx, group, offs); err != nil {
-		return 0, 0, err
+	offs.Add(kadm.Offset{Topic: regionLog, Partition: 0, At: end})
+	if _, err := kadm.NewClient(cl).CommitOffsets(ctx, group, offs); err != nil {
+		return err
 	}
 	tick := event.AppendToFrame(nil, &event.LogRecord{Kind: event.LogTick, Time: event.TimeOf(time.Now())})
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: regionLog, Partition: 0, Value: tick}).FirstErr(); err != nil {
-		return 0, 0, err
-	}
-	ec := cfg.Engine
-	ec.RunRouter = false
-	single := cfg
-	single.Instances = 1
-	if cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile + ".restore")
-		if err != nil {
-			return 0, 0, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return 0, 0, err
-		}
-		defer pprof.StopCPUProfile()
-	}
-	r, err := startEngines(ctx, single, ec, b.Addr())
+	return cl.ProduceSync(ctx, &kgo.Record{Topic: regionLog, Partition: 0, Value: tick}).FirstErr()
+}
+
+// profileCPU profiles the process's CPU into path until stop is called.
+func profileCPU(path string) (stop func(), err error) {
+	f, err := os.Create(path)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	defer r.stop()
-	deadline := time.Now().Add(cfg.Duration + time.Minute)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		time.Sleep(50 * time.Millisecond)
-		if s := r.sum(); s.Replayed > 0 {
-			return s.LastRestore, records, nil
-		}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
 	}
-	return 0, records, errors.New("the matcher did not restore the partition")
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

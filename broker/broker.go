@@ -74,6 +74,13 @@ type Broker struct {
 	addr string
 }
 
+// Validate rejects settings that cannot work or are unsafe, as Start does before anything
+// listens: a command that starts other things first checks them up front.
+func (cfg Config) Validate() error {
+	_, _, err := cfg.validate()
+	return err
+}
+
 // validate rejects settings that cannot work or are unsafe, before anything listens, and
 // returns the host and port to listen on.
 func (cfg Config) validate() (host string, port int, err error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/rs/zerolog"
@@ -73,7 +74,7 @@ object on stdout. BENCHMARKS.md ("What each figure means") explains them.`,
 	fs.IntVar(&cfg.ThroughputRuns, "throughput-runs", cfg.ThroughputRuns, "rounds of the plumbing floor and the engine in the throughput phase (the medians are reported)")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "random seed of the generated loads")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the first engine throughput run to this file (and of the latency phase, the floor and the restore phase to it plus .latency, .latency-floor and .restore)")
-	fs.StringSliceVar(&cfg.Phases, "phases", cfg.Phases, "phases to run: core, quality, throughput, latency, restore")
+	fs.StringSliceVar(&cfg.Phases, "phases", cfg.Phases, "phases to run: "+strings.Join(bench.AllPhases(), ", "))
 	return cmd
 }
 

@@ -96,7 +96,7 @@ func TestBenchTableShowsOnlyPhasesRun(t *testing.T) {
 	}{
 		{[]string{"core"}, []string{"index updates", "match latency", "memory"}, []string{"engine throughput", "end-to-end latency", "restore", "match rate"}},
 		{[]string{"throughput", "restore"}, []string{"engine throughput", "plumbing floor", "unfinished: floor round 2: stalled", "raw consume", "restore"}, []string{"index updates", "end-to-end latency", "match rate"}},
-		{bench.AllPhases, []string{"engine throughput", "end-to-end latency", "index updates", "restore", "match rate"}, nil},
+		{bench.AllPhases(), []string{"engine throughput", "end-to-end latency", "index updates", "restore", "match rate"}, nil},
 	} {
 		var b strings.Builder
 		printBench(&b, bench.Result{Setup: bench.Setup{Phases: tc.phases}, Unfinished: []string{"floor round 2: stalled"}})

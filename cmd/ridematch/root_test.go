@@ -52,6 +52,7 @@ func TestBadFlags(t *testing.T) {
 		{"topics file missing, broker", []string{"broker", "--topics", "/nonexistent.yaml", "--listen", "127.0.0.1:0"}, []string{"--topics", "/nonexistent.yaml"}},
 		{"demo listen not host:port", []string{"demo", "--listen", "nonsense"}, []string{"--listen", "nonsense"}},
 		{"demo listen beyond loopback", []string{"demo", "--listen", "0.0.0.0:0", "--duration", "1s"}, []string{"0.0.0.0", "not loopback"}},
+		{"demo http without host", []string{"demo", "--http", ":0", "--listen", "127.0.0.1:0"}, []string{"--http", ":0", "explicit host"}},
 		{"topics broker without port", []string{"topics", "--brokers", "localhost"}, []string{"localhost", "needs a port"}},
 		{"tail broker without port", []string{"tail", "--brokers", "localhost"}, []string{"localhost", "needs a port"}},
 		{"match broker without port", []string{"match", "--brokers", "127.0.0.1:1,localhost"}, []string{"localhost", "needs a port"}},
