@@ -47,7 +47,7 @@ type Config struct {
 	// one per core; each stage of an instance is one loop).
 	Instances int
 	// LatencyRate is the offered load, in input events a second, of the latency phase
-	// (default 250,000, DESIGN.md's figure).
+	// (default 250,000, the load docs/design.md sets its latency target at).
 	LatencyRate float64
 	// LatencyCurve are more offered loads the latency phase measures, before LatencyRate,
 	// each on a fresh broker and engines: where the latency stands as the load grows

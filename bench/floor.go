@@ -3,8 +3,6 @@ package bench
 import (
 	"bytes"
 	"encoding/binary"
-	"hash"
-	"hash/fnv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -12,6 +10,7 @@ import (
 	"ridematch"
 	"ridematch/engine"
 	"ridematch/event"
+	"ridematch/internal/fnv"
 )
 
 // floorTopology is the plumbing floor: the engine's two stages, with their groups,
@@ -60,7 +59,6 @@ type floorCopy struct {
 	partitions int32
 	requests   string // the topic whose records are marked
 	entry      []byte // a region-log entry being made
-	hash       hash.Hash32
 }
 
 func (c *floorCopy) Open(engine.TopicPartition) (*floorCopy, error) { return c, nil }
@@ -70,18 +68,13 @@ func (c *floorCopy) Idle(time.Time, map[engine.TopicPartition]*floorCopy, *engin
 }
 
 func (c *floorCopy) Apply(r *kgo.Record, out *engine.Outbox) {
-	if c.hash == nil {
-		c.hash = fnv.New32a()
-	}
-	c.hash.Reset()
-	c.hash.Write(r.Key)
 	e := append(c.entry[:0], floorUnmarked)
 	if r.Topic == c.requests {
 		e[0] = floorMarked
 		e = append(binary.AppendUvarint(e, uint64(len(r.Key))), r.Key...)
 	}
 	c.entry = append(e, r.Value...)
-	out.Raw(int32(c.hash.Sum32()%uint32(c.partitions)), c.entry)
+	out.Raw(int32(uint32(fnv.New32().AddBytes(r.Key))%uint32(c.partitions)), c.entry)
 }
 
 func (c *floorCopy) Replay(*kgo.Record) {}

@@ -6,7 +6,6 @@ import (
 	"ridematch/event"
 	"ridematch/geo"
 	"ridematch/router"
-	"ridematch/simulator"
 )
 
 // quality is how well a matching served a load.
@@ -62,7 +61,7 @@ func measureQuality(cfg Config, partitions int32, drivers int, rate float64, spa
 	engineQ.pickupKM = nil
 	eng, err := newPipeline(cfg, partitions, func(part int32, e event.Output) {
 		collect(&engineQ)(part, e)
-		o := simulator.Outcome{Type: e.Type(), RequestID: e.Key()}
+		o := event.RideOutcome{Type: e.Type(), RequestID: e.Key()}
 		if m, ok := e.(*event.RideMatched); ok {
 			o.DriverID, o.Pickup, o.Drop = m.DriverID, m.PickupCoords, m.DropCoords
 		}

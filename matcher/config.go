@@ -26,8 +26,9 @@ type Config struct {
 	MaxPickupKM float64
 	// DriverTTL is how long a driver's last update keeps it matchable (default 30s).
 	DriverTTL time.Duration
-	// RequestTTL is how long an unmatched request waits for a driver, from its
-	// request_time, before it ends ride_unmatched (default 30s).
+	// RequestTTL is how long an unmatched request waits for a driver, in log time from
+	// when the engine received it (never from the device's request_time), before it ends
+	// ride_unmatched (default 30s).
 	RequestTTL time.Duration
 	// ReservationTimeout releases a matched driver whose own updates never showed it busy
 	// (default 60s).

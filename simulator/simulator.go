@@ -248,7 +248,7 @@ func (s *Simulator) outcomeReader(ctx context.Context, prod *kgo.Client, topic s
 // outcomeBatch is the outcomes of one fetch, stamped when they arrived.
 type outcomeBatch struct {
 	seen     time.Time
-	outcomes []Outcome
+	outcomes []event.RideOutcome
 }
 
 // readOutcomes hands the outcomes on ride-matches to the loop until ctx ends.

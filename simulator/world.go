@@ -341,7 +341,7 @@ func (w *World) cancel(t event.Time, emit func(*event.Input)) {
 // outcome stops its rider from cancelling; ride_matched sends one of the world's drivers
 // to the pickup and then the drop; match_cancelled frees it at once. Outcomes about
 // drivers and requests of other worlds are ignored.
-func (w *World) Apply(o Outcome) {
+func (w *World) Apply(o event.RideOutcome) {
 	if o.Final() {
 		delete(w.waiting, o.RequestID)
 	}

@@ -93,7 +93,7 @@ func TestReactionsOnlyChangeTheirDriver(t *testing.T) {
 	a, b := record(plain, mid), record(reacting, mid)
 	id := reacting.DriverIDs()[7]
 	d := reacting.byID[id]
-	reacting.Apply(Outcome{Type: event.TypeRideMatched, RequestID: "REQ-x", DriverID: id,
+	reacting.Apply(event.RideOutcome{Type: event.TypeRideMatched, RequestID: "REQ-x", DriverID: id,
 		Pickup: geo.Offset(d.pos, 1, 0), Drop: geo.Offset(d.pos, 4, 3)})
 	end := testStart.Add(20 * time.Minute)
 	a, b = append(a, record(plain, end)...), append(b, record(reacting, end)...)
@@ -277,7 +277,7 @@ func TestMatchedDriverDoesTheRide(t *testing.T) {
 	pickup := geo.Offset(d.pos, 1.5, 1)
 	drop := geo.Offset(pickup, 3, -2)
 	matchedAt := w.Now()
-	w.Apply(Outcome{Type: event.TypeRideMatched, RequestID: "REQ-9", DriverID: id, Pickup: pickup, Drop: drop})
+	w.Apply(event.RideOutcome{Type: event.TypeRideMatched, RequestID: "REQ-9", DriverID: id, Pickup: pickup, Drop: drop})
 	if c := w.Counts(); c.Busy != 1 || c.RidesStarted != 1 {
 		t.Fatalf("after the match: %+v", c)
 	}
@@ -323,29 +323,29 @@ func TestMatchedDriverDoesTheRide(t *testing.T) {
 }
 
 func TestApply(t *testing.T) {
-	match := func(id, req string) Outcome {
-		return Outcome{Type: event.TypeRideMatched, RequestID: req, DriverID: id, Pickup: geo.Point{Lat: 19.06, Lng: 72.84}, Drop: geo.Point{Lat: 19.1, Lng: 72.85}}
+	match := func(id, req string) event.RideOutcome {
+		return event.RideOutcome{Type: event.TypeRideMatched, RequestID: req, DriverID: id, Pickup: geo.Point{Lat: 19.06, Lng: 72.84}, Drop: geo.Point{Lat: 19.1, Lng: 72.85}}
 	}
 	tests := []struct {
 		name     string
-		give     func(driver string) []Outcome
+		give     func(driver string) []event.RideOutcome
 		wantBusy int
 		want     Counts
 	}{
-		{"match", func(d string) []Outcome { return []Outcome{match(d, "R1")} }, 1, Counts{RidesStarted: 1, Busy: 1}},
-		{"duplicate match", func(d string) []Outcome { return []Outcome{match(d, "R1"), match(d, "R1")} }, 1, Counts{RidesStarted: 1, Busy: 1}},
-		{"second ride for a busy driver", func(d string) []Outcome { return []Outcome{match(d, "R1"), match(d, "R2")} }, 1, Counts{RidesStarted: 1, Busy: 1, Conflicts: 1}},
-		{"unknown driver", func(string) []Outcome { return []Outcome{match("DRV-someone-else", "R1")} }, 0, Counts{}},
-		{"match without coordinates", func(d string) []Outcome {
-			return []Outcome{{Type: event.TypeRideMatched, RequestID: "R1", DriverID: d}}
+		{"match", func(d string) []event.RideOutcome { return []event.RideOutcome{match(d, "R1")} }, 1, Counts{RidesStarted: 1, Busy: 1}},
+		{"duplicate match", func(d string) []event.RideOutcome { return []event.RideOutcome{match(d, "R1"), match(d, "R1")} }, 1, Counts{RidesStarted: 1, Busy: 1}},
+		{"second ride for a busy driver", func(d string) []event.RideOutcome { return []event.RideOutcome{match(d, "R1"), match(d, "R2")} }, 1, Counts{RidesStarted: 1, Busy: 1, Conflicts: 1}},
+		{"unknown driver", func(string) []event.RideOutcome { return []event.RideOutcome{match("DRV-someone-else", "R1")} }, 0, Counts{}},
+		{"match without coordinates", func(d string) []event.RideOutcome {
+			return []event.RideOutcome{{Type: event.TypeRideMatched, RequestID: "R1", DriverID: d}}
 		}, 0, Counts{}},
-		{"match cancelled", func(d string) []Outcome {
-			return []Outcome{match(d, "R1"), {Type: event.TypeMatchCancelled, RequestID: "R1", DriverID: d}}
+		{"match cancelled", func(d string) []event.RideOutcome {
+			return []event.RideOutcome{match(d, "R1"), {Type: event.TypeMatchCancelled, RequestID: "R1", DriverID: d}}
 		}, 0, Counts{RidesStarted: 1, Released: 1}},
-		{"match cancelled for another ride", func(d string) []Outcome {
-			return []Outcome{match(d, "R1"), {Type: event.TypeMatchCancelled, RequestID: "R0", DriverID: d}}
+		{"match cancelled for another ride", func(d string) []event.RideOutcome {
+			return []event.RideOutcome{match(d, "R1"), {Type: event.TypeMatchCancelled, RequestID: "R0", DriverID: d}}
 		}, 1, Counts{RidesStarted: 1, Busy: 1}},
-		{"unmatched", func(d string) []Outcome { return []Outcome{{Type: event.TypeRideUnmatched, RequestID: "R1"}} }, 0, Counts{}},
+		{"unmatched", func(d string) []event.RideOutcome { return []event.RideOutcome{{Type: event.TypeRideUnmatched, RequestID: "R1"}} }, 0, Counts{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -396,7 +396,7 @@ func TestRidersCancelWhileWaiting(t *testing.T) {
 		// Every other request gets its outcome at once.
 		for id := range requested {
 			if !answered[id] && len(answered)%2 == 0 {
-				w.Apply(Outcome{Type: event.TypeRideUnmatched, RequestID: id})
+				w.Apply(event.RideOutcome{Type: event.TypeRideUnmatched, RequestID: id})
 			}
 			answered[id] = true
 		}
@@ -462,7 +462,7 @@ func TestEventsDecode(t *testing.T) {
 	w.Step(testStart.Add(time.Minute), check)
 	for i, id := range w.DriverIDs()[:20] {
 		d := w.byID[id]
-		w.Apply(Outcome{Type: event.TypeRideMatched, RequestID: fmt.Sprint("R", i), DriverID: id, Pickup: geo.Offset(d.pos, 1, 1), Drop: geo.Offset(d.pos, 5, 1)})
+		w.Apply(event.RideOutcome{Type: event.TypeRideMatched, RequestID: fmt.Sprint("R", i), DriverID: id, Pickup: geo.Offset(d.pos, 1, 1), Drop: geo.Offset(d.pos, 5, 1)})
 	}
 	w.Step(testStart.Add(10*time.Minute), check)
 	if kinds[event.KindDriverLocation] == 0 || kinds[event.KindRideRequest] == 0 || kinds[event.KindRideCancel] == 0 || busy == 0 {

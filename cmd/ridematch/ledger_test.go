@@ -204,7 +204,7 @@ func (l *ledger) missing() int {
 	return n
 }
 
-// check asserts what ../shared/acceptance/check_outcomes.py does: every request has
+// check asserts what the acceptance checks assert of a run's outcomes: every request has
 // exactly one final outcome and nothing else has one; every match is within 3 km of the
 // pickup and of a compatible vehicle; no driver has two rides; at least half matched.
 func (l *ledger) check(t *testing.T) {
