@@ -345,7 +345,9 @@ func TestApply(t *testing.T) {
 		{"match cancelled for another ride", func(d string) []event.RideOutcome {
 			return []event.RideOutcome{match(d, "R1"), {Type: event.TypeMatchCancelled, RequestID: "R0", DriverID: d}}
 		}, 1, Counts{RidesStarted: 1, Busy: 1}},
-		{"unmatched", func(d string) []event.RideOutcome { return []event.RideOutcome{{Type: event.TypeRideUnmatched, RequestID: "R1"}} }, 0, Counts{}},
+		{"unmatched", func(d string) []event.RideOutcome {
+			return []event.RideOutcome{{Type: event.TypeRideUnmatched, RequestID: "R1"}}
+		}, 0, Counts{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
