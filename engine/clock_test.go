@@ -12,6 +12,7 @@ import (
 	"ridematch"
 	"ridematch/event"
 	"ridematch/geo"
+	"ridematch/matcher"
 	"ridematch/router"
 )
 
@@ -216,7 +217,7 @@ func checkTimes(t *testing.T, h *harness, since time.Time) {
 // after it from being forgotten.
 func TestLegacyDecisionsStopWhereTheyWereWritten(t *testing.T) {
 	cfg := DefaultConfig()
-	m, err := newMatcherProcessor(Env{Config: &cfg, Stats: &Stats{}, Log: testLogger(t)})
+	m, err := newMatcherProcessor(Env{Config: &cfg, Stats: &Stats{}, Log: testLogger(t)}, matcher.NewShared())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,13 +23,15 @@ type matcherProcessor struct {
 	surge     string
 }
 
-func newMatcherProcessor(env Env) (Processor[*matcherState], error) {
+// newMatcherProcessor makes the matcher stage's processor for a session; shared holds
+// what the partitions of an engine share, kept across sessions.
+func newMatcherProcessor(env Env, shared *matcher.Shared) (Processor[*matcherState], error) {
 	cfg := env.Config
 	return &matcherProcessor{
 		cfg:       cfg,
 		stats:     env.Stats,
 		log:       env.Log.With().Str("stage", "matcher").Logger(),
-		shared:    matcher.NewShared(),
+		shared:    shared,
 		decisions: cfg.Topics.Name(ridematch.RoleDecisionLog),
 		matches:   cfg.Topics.Name(ridematch.RoleRideMatches),
 		surge:     cfg.Topics.Name(ridematch.RoleSurgePricing),

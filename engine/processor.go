@@ -109,6 +109,14 @@ func Build[S State](newProcessor func(Env) (Processor[S], error)) func(*Stage, E
 	}
 }
 
+// The router merges and holds; the matcher preloads. Checked here, as the stage finds
+// these by assertion.
+var (
+	_ Merger[*routerState] = (*routerProcessor)(nil)
+	_ Holder[*routerState] = (*routerProcessor)(nil)
+	_ Preloader            = (*matcherState)(nil)
+)
+
 // Runner runs a stage built for a session of the engine.
 type Runner interface {
 	run(ctx context.Context) error

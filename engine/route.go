@@ -67,14 +67,16 @@ type input struct {
 // applies to records older than CatchUpLag only: younger ones never wait.
 const idleWait = 5 * time.Second
 
-func newRouterProcessor(env Env) (Processor[*routerState], error) {
+// newRouterProcessor makes the router stage's processor for a session; locator is the
+// engine's, kept across sessions.
+func newRouterProcessor(env Env, locator *geo.Locator) (Processor[*routerState], error) {
 	cfg := env.Config
 	m := &routerProcessor{
 		cfg:        cfg,
 		partitions: env.Partitions[ridematch.RoleRegionLog],
 		stats:      env.Stats,
 		group:      cfg.RouterGroup,
-		locator:    geo.NewLocator(cfg.Router.Resolutions.Index),
+		locator:    locator,
 		drivers:    cfg.Topics.Name(ridematch.RoleDriverLocations),
 		inputs:     map[tp]*input{},
 		slack:      event.Unbounded,

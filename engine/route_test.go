@@ -29,7 +29,7 @@ type mergeRig struct {
 func newMergeRig(t *testing.T, inputs ...tp) *mergeRig {
 	cfg := DefaultConfig()
 	cfg.Clock = ClockProducer
-	p, err := newRouterProcessor(Env{Config: &cfg, Partitions: map[ridematch.Role]int32{ridematch.RoleRegionLog: 4}, Stats: &Stats{}})
+	p, err := newRouterProcessor(Env{Config: &cfg, Partitions: map[ridematch.Role]int32{ridematch.RoleRegionLog: 4}, Stats: &Stats{}}, geo.NewLocator(cfg.Router.Resolutions.Index))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,7 @@ type stage[S State] struct {
 	newProcessor func(Env) (Processor[S], error)
 	topics       []string        // the inputs' names
 	outputs      map[string]bool // the outputs' names
-	placed       map[string]bool // the outputs whose partitions the stage chooses
+	placedTopics map[string]bool // the outputs whose partitions the stage chooses
 
 	// Written by the group's callbacks, read by the loop.
 	mu       sync.Mutex
@@ -55,12 +55,12 @@ type stage[S State] struct {
 func newStage[S State](d *Stage, env Env, newProcessor func(Env) (Processor[S], error)) *stage[S] {
 	s := &stage[S]{
 		Stage: d, env: env, newProcessor: newProcessor,
-		log:      env.Log.With().Str("stage", d.Name).Logger(),
-		outputs:  map[string]bool{},
-		placed:   map[string]bool{},
-		assigned: map[tp]bool{},
-		revoked:  map[tp]bool{},
-		parts:    map[tp]S{},
+		log:          env.Log.With().Str("stage", d.Name).Logger(),
+		outputs:      map[string]bool{},
+		placedTopics: map[string]bool{},
+		assigned:     map[tp]bool{},
+		revoked:      map[tp]bool{},
+		parts:        map[tp]S{},
 	}
 	topics := env.Config.Topics
 	for _, in := range d.Inputs {
@@ -68,7 +68,7 @@ func newStage[S State](d *Stage, env Env, newProcessor func(Env) (Processor[S], 
 	}
 	for _, out := range d.Outputs {
 		s.outputs[topics.Name(out.Role)] = true
-		s.placed[topics.Name(out.Role)] = out.Placed
+		s.placedTopics[topics.Name(out.Role)] = out.Placed
 	}
 	return s
 }
@@ -126,8 +126,8 @@ func (s *stage[S]) session(ctx context.Context, attempt int) error {
 
 	adm := kadm.NewClient(sess.Client())
 	for {
-		fetches, err := s.poll(ctx, sess, adm)
-		if err != nil || ctx.Err() != nil {
+		fetches, stopped, err := s.poll(ctx, sess, adm)
+		if err != nil || stopped {
 			return err
 		}
 		// The batch in hand is finished and committed even if ctx ends meanwhile, within
@@ -173,7 +173,7 @@ func (s *stage[S]) client(attempt int) (*kgo.GroupTransactSession, error) {
 		kgo.FetchMaxBytes(cfg.FetchMaxBytes),
 		kgo.FetchMaxPartitionBytes(cfg.FetchMaxPartitionBytes),
 		kgo.WithPools(&s.records),
-		kgo.RecordPartitioner(partitioner{placed: s.placed, keyed: kgo.StickyKeyPartitioner(nil)}),
+		kgo.RecordPartitioner(partitioner{placed: s.placedTopics, keyed: kgo.StickyKeyPartitioner(nil)}),
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onRevoked),
@@ -207,16 +207,17 @@ func (s *stage[S]) leave(sess *kgo.GroupTransactSession, stopping *atomic.Int64)
 }
 
 // poll waits up to PollWait for records, and brings the partitions owned up to date with
-// the group's assignment.
-func (s *stage[S]) poll(ctx context.Context, sess *kgo.GroupTransactSession, adm *kadm.Client) (kgo.Fetches, error) {
+// the group's assignment. It reports whether the stage stopped while it waited: once
+// records are in hand, a stop lets their transaction finish.
+func (s *stage[S]) poll(ctx context.Context, sess *kgo.GroupTransactSession, adm *kadm.Client) (kgo.Fetches, bool, error) {
 	pollCtx, cancel := context.WithTimeout(ctx, s.PollWait)
 	fetches := sess.PollRecords(pollCtx, s.env.Config.MaxBatch)
 	cancel()
 	if ctx.Err() != nil {
-		return nil, nil
+		return nil, true, nil
 	}
 	if fetches.IsClientClosed() {
-		return nil, errors.New("client closed")
+		return nil, false, errors.New("client closed")
 	}
 	fetches.EachError(func(t string, p int32, err error) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
@@ -227,7 +228,7 @@ func (s *stage[S]) poll(ctx context.Context, sess *kgo.GroupTransactSession, adm
 	s.env.Stats.buffered(sess.Client().BufferedFetchRecords(), 0)
 	s.dropRevoked()
 	s.checkReady(ctx, sess.Client(), adm)
-	return fetches, nil
+	return fetches, false, nil
 }
 
 // aborted forgets the state an aborted transaction changed: its records will be consumed

@@ -11,6 +11,7 @@ import (
 
 	"ridematch"
 	"ridematch/event"
+	"ridematch/matcher"
 )
 
 // A partition's state is rebuilt whenever the partition is assigned, whether or not its
@@ -18,7 +19,9 @@ import (
 func TestAssignedStateIsRebuilt(t *testing.T) {
 	cfg := DefaultConfig()
 	d := DefaultTopology(&cfg).Stages[1]
-	s := newStage(&d, Env{Config: &cfg, Stats: &Stats{}, Log: zerolog.Nop()}, newMatcherProcessor)
+	s := newStage(&d, Env{Config: &cfg, Stats: &Stats{}, Log: zerolog.Nop()}, func(env Env) (Processor[*matcherState], error) {
+		return newMatcherProcessor(env, matcher.NewShared())
+	})
 	kept, regained, revoked := tp{"in", 0}, tp{"in", 1}, tp{"in", 2}
 	for _, p := range []tp{kept, regained, revoked} {
 		s.parts[p] = &matcherState{}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"ridematch"
+	"ridematch/geo"
+	"ridematch/matcher"
 )
 
 // Topology is the stages an engine runs: which group each is, which topics it reads and
@@ -66,6 +68,9 @@ type Preload struct {
 // region; the matcher runs one state machine per region-log partition and writes the
 // outcomes, surge prices and its decisions.
 func DefaultTopology(cfg *Config) Topology {
+	// Caches a new session keeps: the cell outlines the routers make, and what the
+	// matcher's partitions share.
+	locator, shared := geo.NewLocator(cfg.Router.Resolutions.Index), matcher.NewShared()
 	return Topology{Stages: []Stage{
 		{
 			Name:  "router",
@@ -76,7 +81,9 @@ func DefaultTopology(cfg *Config) Topology {
 			},
 			Outputs:  []Output{{Role: ridematch.RoleRegionLog, Placed: true}, {Role: ridematch.RoleDeadLetter}},
 			PollWait: cfg.TickInterval,
-			Build:    Build(newRouterProcessor),
+			Build: Build(func(env Env) (Processor[*routerState], error) {
+				return newRouterProcessor(env, locator)
+			}),
 		},
 		{
 			Name:   "matcher",
@@ -89,7 +96,9 @@ func DefaultTopology(cfg *Config) Topology {
 			},
 			Preload:  Preload{Role: ridematch.RoleDecisionLog, History: cfg.Matcher.DecisionHistory()},
 			PollWait: 250 * time.Millisecond,
-			Build:    Build(newMatcherProcessor),
+			Build: Build(func(env Env) (Processor[*matcherState], error) {
+				return newMatcherProcessor(env, shared)
+			}),
 		},
 	}}
 }
