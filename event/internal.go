@@ -133,15 +133,15 @@ type LogRecord struct {
 	// by the router (LogDriver, LogRequest).
 	Cell geo.Cell
 
-	DriverID    string      // LogLeft, LogToken, LogDecision, LogClaim, LogAnswer
-	To          int32       // LogLeft: the partition the driver moved to
+	DriverID string // LogLeft, LogToken, LogDecision, LogClaim, LogAnswer
+	To       int32  // LogLeft: the partition the driver moved to
 	// Reservation is, for LogToken, the driver's reservation (zero if none); for a
 	// LogAnswer refusing a claim, the one that held the driver at its owner.
 	Reservation Reservation
-	RequestID   string      // LogDecision, LogAnswer
-	CustomerID  string      // LogDecision
-	Outcome     Outcome     // LogDecision, LogAnswer
-	Mark        Mark        // LogMark
+	RequestID   string  // LogDecision, LogAnswer
+	CustomerID  string  // LogDecision
+	Outcome     Outcome // LogDecision, LogAnswer
+	Mark        Mark    // LogMark
 	// Multiplier is, for LogClaim, the surge multiplier of the pickup's cell in the
 	// claimant's partition, which prices the fare; Deadline is the request's (its log
 	// time plus the request TTL): an owner refuses a claim its clock has passed.
