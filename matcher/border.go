@@ -119,8 +119,10 @@ func (p *Partition) sendClaim(r *request, id string, d *driver) {
 
 // claimed answers a claim for one of this partition's drivers: granted, the first
 // claim in log order for a driver that is still owned here, matchable, fresh,
-// compatible and within reach of the pickup, before the request's deadline; the match is
-// made here, and written here. A replay grants exactly the claims recorded as matches.
+// compatible and within reach of the pickup; the match is made here, and written here.
+// The claimant keeps the request's time: a claim out when the request's TTL runs out is
+// still answered, and a grant then still matches it. A replay grants exactly the claims
+// recorded as matches.
 func (p *Partition) claimed(c *event.LogRecord) {
 	q := &c.Request
 	answer := func(o event.Outcome) {
@@ -174,7 +176,7 @@ func (p *Partition) claimed(c *event.LogRecord) {
 // grantable returns the driver id and its pickup distance if r may have it.
 func (p *Partition) grantable(r *request, id string) (*driver, float64, bool) {
 	d := p.driver(id)
-	if d == nil || !matchable(d) || !p.fresh(d) || p.clock >= r.deadline {
+	if d == nil || !matchable(d) || !p.fresh(d) {
 		return nil, 0, false
 	}
 	if !r.RideType.Compatible(d.vehicle) && !p.cfg.SoftCompatibility {

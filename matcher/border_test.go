@@ -192,18 +192,28 @@ func TestCancelDuringClaim(t *testing.T) {
 	}
 }
 
-// TestClaimPastDeadline: an owner whose clock has passed the request's deadline refuses,
-// and the claimant ends the request unmatched.
+// TestClaimPastDeadline: a claim still out when the request's TTL runs out is answered,
+// and the request is matched or, refused, ends unmatched at once.
 func TestClaimPastDeadline(t *testing.T) {
-	pr := newPair(t)
-	d := driverAt("D1", across, t0)
-	pr.apply(0, shadowOf(d, 1))
-	pr.apply(0, requestAt("R1", bandra, event.Mini, t0.Add(sec(1))))
-	pr.apply(1, d)
-	pr.to(1, tickAt(t0.Add(sec(40))))
-	pr.to(0, tickAt(t0.Add(sec(40))))
-	if len(pr.out) != 1 || pr.out[0].Type() != event.TypeRideUnmatched {
-		t.Fatalf("got %s", describe(pr.out))
+	for _, taken := range []bool{false, true} {
+		pr := newPair(t)
+		d := driverAt("D1", across, t0)
+		pr.apply(0, shadowOf(d, 1))
+		pr.apply(0, requestAt("R1", bandra, event.Mini, t0.Add(sec(1))))
+		pr.apply(1, d)
+		if taken {
+			pr.apply(1, requestAt("R0", across, event.Mini, t0.Add(sec(1.5))))
+		}
+		pr.apply(0, tickAt(t0.Add(sec(40)))) // the claimant's clock passes the TTL
+		pr.to(1, tickAt(t0.Add(sec(5))))     // the owner's lags
+		want := event.TypeRideMatched
+		if taken {
+			want = event.TypeRideUnmatched
+		}
+		if last := pr.out[len(pr.out)-1]; last.Key() != "R1" || last.Type() != want {
+			t.Fatalf("taken %v: got %s", taken, describe(pr.out))
+		}
+		pr.matched()
 	}
 }
 
