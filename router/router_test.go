@@ -383,6 +383,7 @@ func find(t *testing.T, places []place, what string, ok func(place) bool) place 
 func TestDriverRouting(t *testing.T) {
 	const n = 4
 	cfg := DefaultConfig()
+	cfg.ReachKM = 0 // ownership alone: TestShadows has the shadows
 	places := placesAround(bandra, n)
 	home := places[0]
 	if home.region != regionOf(bandra) || home.part != PartitionOf(regionOf(bandra), n) {
@@ -549,6 +550,8 @@ func TestRequestsAndCancels(t *testing.T) {
 func TestLogTimeIsTheClock(t *testing.T) {
 	const n = 4
 	cfg := DefaultConfig()
+	cfg.ReachKM = 0 // ownership alone: TestShadows has the shadows
+	cfg.ReachKM = 0 // ownership alone: TestShadows has the shadows
 	places := placesAround(bandra, n)
 	home := places[0]
 	away := find(t, places, "in another partition", func(pl place) bool { return pl.part != home.part })
