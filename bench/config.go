@@ -233,14 +233,23 @@ type Result struct {
 	RestoreSeconds    float64     `json:"restore_seconds"`
 	RestoredRecords   int         `json:"restored_records"`
 
-	MatchRate           float64 `json:"match_rate"`
-	MeanPickupKM        float64 `json:"mean_pickup_km"`
-	P95PickupKM         float64 `json:"p95_pickup_km"`
-	OracleMatchRate     float64 `json:"oracle_match_rate"`
-	OracleMeanPickupKM  float64 `json:"oracle_mean_pickup_km"`
-	OracleP95PickupKM   float64 `json:"oracle_p95_pickup_km"`
+	MatchRate          float64 `json:"match_rate"`
+	MeanPickupKM       float64 `json:"mean_pickup_km"`
+	P95PickupKM        float64 `json:"p95_pickup_km"`
+	OracleMatchRate    float64 `json:"oracle_match_rate"`
+	OracleMeanPickupKM float64 `json:"oracle_mean_pickup_km"`
+	OracleP95PickupKM  float64 `json:"oracle_p95_pickup_km"`
+	// CrossRegionMissRate is the share of the requests whose oracle driver stood in a
+	// region-log partition other than the pickup's and that the partitioned engine served
+	// worse: left unmatched or cancelled, or matched at a lower score.
 	CrossRegionMissRate float64 `json:"cross_region_miss_rate"`
 	QualityRequests     int     `json:"quality_requests"`
+	// BorderRequests are the requests that arrived with a driver within reach (available,
+	// of a vehicle the ride type takes, fresh, within the pickup radius) in another
+	// region-log partition, or whose oracle driver stood in one; BorderMissRate is the
+	// cross-region misses, a share of them.
+	BorderRequests int     `json:"border_requests"`
+	BorderMissRate float64 `json:"border_miss_rate"`
 
 	// The spreads behind the in-process figures, and how the run was set up.
 	IndexUpdatesSpread Spread `json:"index_updates_spread"`

@@ -157,4 +157,5 @@ func printQuality(tw io.Writer, r bench.Result) {
 	fmt.Fprintf(tw, "match rate\t%.3f (oracle %.3f)\n", r.MatchRate, r.OracleMatchRate)
 	fmt.Fprintf(tw, "pickup distance\tmean %.3f km, p95 %.3f km (oracle mean %.3f, p95 %.3f)\n", r.MeanPickupKM, r.P95PickupKM, r.OracleMeanPickupKM, r.OracleP95PickupKM)
 	fmt.Fprintf(tw, "cross-region misses\t%.4f of %d requests\n", r.CrossRegionMissRate, r.QualityRequests)
+	fmt.Fprintf(tw, "border requests\t%d, %.4f of them missed\n", r.BorderRequests, r.BorderMissRate)
 }
