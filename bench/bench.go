@@ -70,6 +70,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				res.E2ELatencyCurve = append(res.E2ELatencyCurve, LatencyPoint{OfferedPerSec: offered, Percentiles: lat, Cost: run.cost})
 			}
 			res.E2ELatencyMS, res.E2ELatencyHistogram, res.OfferedPerSec, res.LatencyCost = lat, run.hist, offered, run.cost
+			res.BorderE2ELatencyMS, res.BorderMatches = run.border, run.borderMatches
 			res.TransactionStepsMS = run.steps
 			runtime.GC()
 		}

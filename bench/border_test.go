@@ -1,11 +1,13 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
 
+	"ridematch"
 	"ridematch/event"
 	"ridematch/geo"
 )
@@ -194,5 +196,45 @@ func TestCrossRegionMisses(t *testing.T) {
 		if got := lost(tc.s, tc.score); got != tc.want {
 			t.Errorf("lost(%+v, %v) = %v, want %v", tc.s, tc.score, got, tc.want)
 		}
+	}
+}
+
+// The latency phase times the border matches apart: a ride_matched whose driver stood in
+// another partition than its pickup. Every other outcome, and anything else read, is timed
+// with the rest.
+func TestBorderMatchesTimedApart(t *testing.T) {
+	cfg := DefaultConfig()
+	pickup := borderPickup(t, partitionFunc(cfg, cfg.Engine.Topics.Get(ridematch.RoleRegionLog).Partitions))
+	encode := func(e any) []byte {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	matched := func(id string, east float64) []byte {
+		return encode(&event.RideMatched{EventType: event.TypeRideMatched, RequestID: id, PickupCoords: pickup, DriverLocation: geo.Offset(pickup, 0, east)})
+	}
+	border := borderMatcher(cfg)
+	start := time.Now().Add(-time.Second)
+	clock := &requestClock{start: start, warm: start, sent: map[string]time.Time{}}
+	for _, tc := range []struct {
+		id    string
+		value []byte
+		want  bool
+	}{
+		{"across", matched("across", 0.6), true},
+		{"own side", matched("own side", -0.6), false},
+		{"unmatched", encode(&event.RideUnmatched{EventType: event.TypeRideUnmatched, RequestID: "unmatched", PickupCoords: pickup}), false},
+		{"not an outcome", []byte(`{"event_type":"ride_requested"}`), false},
+	} {
+		if got := border(tc.value); got != tc.want {
+			t.Errorf("%s: border match %v, want %v", tc.id, got, tc.want)
+		}
+		clock.produced(tc.id)
+		clock.read(tc.id, border(tc.value), time.Now())
+	}
+	if others, borders := clock.latencies(); len(others) != 3 || len(borders) != 1 {
+		t.Errorf("%d outcomes timed with the rest and %d as border matches, want 3 and 1", len(others), len(borders))
 	}
 }
