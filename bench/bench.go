@@ -70,6 +70,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 				res.E2ELatencyCurve = append(res.E2ELatencyCurve, LatencyPoint{OfferedPerSec: offered, Percentiles: lat, Cost: run.cost})
 			}
 			res.E2ELatencyMS, res.E2ELatencyHistogram, res.OfferedPerSec, res.LatencyCost = lat, run.hist, offered, run.cost
+			res.BorderE2ELatencyMS, res.BorderMatches = run.border, run.borderMatches
 			res.TransactionStepsMS = run.steps
 			runtime.GC()
 		}
@@ -122,15 +123,17 @@ func runCore(cfg Config, res *Result, progress progressFunc) error {
 // runQuality compares the partitioned engine's matches with a global oracle's.
 func runQuality(cfg Config, res *Result, progress progressFunc) error {
 	progress("match quality: the partitioned engine against a global oracle")
-	eq, oq, miss, err := measureQuality(cfg, res.Setup.Partitions, 20_000, 20, 5*time.Minute)
+	run, err := measureQuality(cfg, res.Setup.Partitions, 20_000, 20, 5*time.Minute)
 	if err != nil {
 		return err
 	}
+	eq, oq := run.engine, run.oracle
 	res.MatchRate, res.MeanPickupKM, res.P95PickupKM = eq.rate(), eq.mean(), percentiles(eq.pickupKM).P95
 	res.OracleMatchRate, res.OracleMeanPickupKM, res.OracleP95PickupKM = oq.rate(), oq.mean(), percentiles(oq.pickupKM).P95
-	res.CrossRegionMissRate, res.QualityRequests = miss, eq.requests
-	progress("  match rate %.3f (oracle %.3f), mean pickup %.3f km (oracle %.3f), cross-region misses %.4f",
-		res.MatchRate, res.OracleMatchRate, res.MeanPickupKM, res.OracleMeanPickupKM, res.CrossRegionMissRate)
+	res.CrossRegionMissRate, res.QualityRequests = run.missRate(), eq.requests
+	res.BorderRequests, res.BorderMissRate = run.border, run.borderMissRate()
+	progress("  match rate %.3f (oracle %.3f), mean pickup %.3f km (oracle %.3f), cross-region misses %.4f; %d border requests of %d, %.4f of them missed",
+		res.MatchRate, res.OracleMatchRate, res.MeanPickupKM, res.OracleMeanPickupKM, res.CrossRegionMissRate, res.BorderRequests, res.QualityRequests, res.BorderMissRate)
 
 	return nil
 }

@@ -197,10 +197,18 @@ type Spread struct {
 // Result is everything a run measured. The JSON keys are the ones `ridematch bench
 // --json` promises.
 type Result struct {
-	EngineEventsPerSec float64     `json:"engine_events_per_sec"`
-	FloorEventsPerSec  float64     `json:"floor_events_per_sec"`
-	RawConsumePerSec   float64     `json:"raw_consume_per_sec"`
-	E2ELatencyMS       Percentiles `json:"e2e_latency_ms"`
+	EngineEventsPerSec float64 `json:"engine_events_per_sec"`
+	FloorEventsPerSec  float64 `json:"floor_events_per_sec"`
+	RawConsumePerSec   float64 `json:"raw_consume_per_sec"`
+	// E2ELatencyMS is the end-to-end latency of every outcome but the border matches:
+	// unmatched, cancelled, and matched with a driver in the pickup's own region-log
+	// partition.
+	E2ELatencyMS Percentiles `json:"e2e_latency_ms"`
+	// BorderE2ELatencyMS is the end-to-end latency of the border matches: ride_matched
+	// whose driver_location lies in another region-log partition than its pickup; there
+	// were BorderMatches of them in the measured window.
+	BorderE2ELatencyMS Percentiles `json:"border_e2e_latency_ms"`
+	BorderMatches      int         `json:"border_matches"`
 	// OfferedPerSec is the load the latency phase actually offered.
 	OfferedPerSec float64 `json:"offered_events_per_sec"`
 	// LatencyCost is what the process spent while the latency was measured.
@@ -210,7 +218,8 @@ type Result struct {
 	// process spent meanwhile.
 	FloorE2ELatencyMS Percentiles `json:"floor_e2e_latency_ms"`
 	FloorLatencyCost  Cost        `json:"floor_latency_cost"`
-	// E2ELatencyCurve is the latency at each rate of the latency curve, then LatencyRate.
+	// E2ELatencyCurve is the latency at each rate of the latency curve, then LatencyRate,
+	// of every outcome but the border matches.
 	E2ELatencyCurve []LatencyPoint `json:"e2e_latency_curve,omitempty"`
 	// E2ELatencyHistogram is the distribution behind E2ELatencyMS.
 	E2ELatencyHistogram []Bucket `json:"e2e_latency_histogram,omitempty"`
@@ -233,14 +242,23 @@ type Result struct {
 	RestoreSeconds    float64     `json:"restore_seconds"`
 	RestoredRecords   int         `json:"restored_records"`
 
-	MatchRate           float64 `json:"match_rate"`
-	MeanPickupKM        float64 `json:"mean_pickup_km"`
-	P95PickupKM         float64 `json:"p95_pickup_km"`
-	OracleMatchRate     float64 `json:"oracle_match_rate"`
-	OracleMeanPickupKM  float64 `json:"oracle_mean_pickup_km"`
-	OracleP95PickupKM   float64 `json:"oracle_p95_pickup_km"`
+	MatchRate          float64 `json:"match_rate"`
+	MeanPickupKM       float64 `json:"mean_pickup_km"`
+	P95PickupKM        float64 `json:"p95_pickup_km"`
+	OracleMatchRate    float64 `json:"oracle_match_rate"`
+	OracleMeanPickupKM float64 `json:"oracle_mean_pickup_km"`
+	OracleP95PickupKM  float64 `json:"oracle_p95_pickup_km"`
+	// CrossRegionMissRate is the share of the requests whose oracle driver stood in a
+	// region-log partition other than the pickup's and that the partitioned engine served
+	// worse: left unmatched or cancelled, or matched at a lower score.
 	CrossRegionMissRate float64 `json:"cross_region_miss_rate"`
 	QualityRequests     int     `json:"quality_requests"`
+	// BorderRequests are the requests that arrived with a driver within reach (available,
+	// of a vehicle the ride type takes, fresh, within the pickup radius) in another
+	// region-log partition, or whose oracle driver stood in one; BorderMissRate is the
+	// cross-region misses, a share of them.
+	BorderRequests int     `json:"border_requests"`
+	BorderMissRate float64 `json:"border_miss_rate"`
 
 	// The spreads behind the in-process figures, and how the run was set up.
 	IndexUpdatesSpread Spread `json:"index_updates_spread"`

@@ -321,10 +321,11 @@ func consumedTo(ctx context.Context, adm *kadm.Client, group string, ends kadm.L
 
 // measureLatency offers a steady load, rate input events a second, to running
 // engines, and times each request from its produce call to its outcome read back
-// through read_committed. The load is the scenario's, generated before the clock starts
-// (so that making it costs the measurement nothing) and produced at the offered pace; its
-// simulated time runs as much faster than the wall clock as the pace needs. The first
-// two seconds are warm-up; the measured window is the duration, at most ten seconds.
+// through read_committed, the border matches (see borderMatcher) apart from the rest.
+// The load is the scenario's, generated before the clock starts (so that making it costs
+// the measurement nothing) and produced at the offered pace; its simulated time runs as
+// much faster than the wall clock as the pace needs. The first two seconds are warm-up;
+// the measured window is the duration, at most ten seconds.
 //
 // With noop it times the plumbing floor instead: the same topology with no processing,
 // whose matcher writes each request, copied, as its outcome.
@@ -390,10 +391,8 @@ func measureLatency(ctx context.Context, cfg Config, rate float64, noop bool) (l
 	warm = start.Add(warmup)
 	mu.Unlock()
 	clock := &requestClock{start: start, warm: warm, sent: map[string]time.Time{}}
-	readerDone := make(chan error, 1)
-	rctx, stopReader := context.WithCancel(ctx)
+	stopReader := timeOutcomes(ctx, cfg, b.Addr(), clock, noop)
 	defer stopReader()
-	go func() { readerDone <- readOutcomes(rctx, b.Addr(), cfg.Engine.Topics, clock.read) }()
 
 	p, err := newLoadProducers(b.Addr(), cfg)
 	if err != nil {
@@ -409,11 +408,44 @@ func measureLatency(ctx context.Context, cfg Config, rate float64, noop bool) (l
 	// Let the last requests come back.
 	time.Sleep(time.Second)
 	stopReader()
-	<-readerDone
-	lat := clock.latencies()
+	lat, borderLat := clock.latencies()
 	mu.Lock()
 	defer mu.Unlock()
-	return latencyRun{lat: percentiles(lat), hist: histogram(lat), offered: offered, cost: cost, steps: stepPercentiles(steps)}, nil
+	return latencyRun{
+		lat: percentiles(lat), hist: histogram(lat), border: percentiles(borderLat), borderMatches: len(borderLat),
+		floor: noop, offered: offered, cost: cost, steps: stepPercentiles(steps),
+	}, nil
+}
+
+// timeOutcomes reads the outcomes back into clock until the stop it returns is called;
+// with noop, the plumbing floor's, which are its requests, copied: none is a match.
+func timeOutcomes(ctx context.Context, cfg Config, addr string, clock *requestClock, noop bool) (stop func()) {
+	border := borderMatcher(cfg)
+	if noop {
+		border = func([]byte) bool { return false }
+	}
+	done := make(chan error, 1)
+	rctx, cancel := context.WithCancel(ctx)
+	go func() {
+		done <- readOutcomes(rctx, addr, cfg.Engine.Topics, func(id string, value []byte, at time.Time) {
+			clock.read(id, border(value), at)
+		})
+	}()
+	return sync.OnceFunc(func() {
+		cancel()
+		<-done
+	})
+}
+
+// borderMatcher returns a function that reports whether an outcome record is a border
+// match: a ride_matched whose driver_location lies in another region-log partition than
+// its pickup_coordinates, among as many partitions as the engines' region log has.
+func borderMatcher(cfg Config) func(value []byte) bool {
+	partitionOf := partitionFunc(cfg, cfg.Engine.Topics.Get(ridematch.RoleRegionLog).Partitions)
+	return func(value []byte) bool {
+		o, err := event.DecodeOutcome(value)
+		return err == nil && o.Type == event.TypeRideMatched && partitionOf(o.DriverLocation) != partitionOf(o.Pickup)
+	}
 }
 
 // stepPercentiles are the percentiles of each step of each stage's transactions.
@@ -429,14 +461,15 @@ func stepPercentiles(steps map[string]map[string][]float64) map[string]map[strin
 }
 
 // requestClock times each request of the latency phase's load from its produce call to
-// its outcome read back (ms). The load starts at start; requests produced before warm are
-// warm-up and not counted.
+// its outcome read back (ms), the border matches' apart. The load starts at start;
+// requests produced before warm are warm-up and not counted.
 type requestClock struct {
 	start, warm time.Time
 
-	mu   sync.Mutex
-	sent map[string]time.Time // requests produced, by id, until their outcome is read
-	lat  []float64
+	mu     sync.Mutex
+	sent   map[string]time.Time // requests produced, by id, until their outcome is read
+	lat    []float64            // every outcome's but the border matches'
+	border []float64            // the border matches'
 }
 
 // produced notes that the request id is produced now.
@@ -446,22 +479,32 @@ func (c *requestClock) produced(id string) {
 	c.sent[id] = time.Now()
 }
 
-// read takes the outcome of the request id, read at at.
-func (c *requestClock) read(id string, at time.Time) {
+// read takes the outcome of the request id, read at at; border says whether it is a
+// border match.
+func (c *requestClock) read(id string, border bool, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t, ok := c.sent[id]; ok {
-		delete(c.sent, id)
-		if t.After(c.warm) {
-			c.lat = append(c.lat, float64(at.Sub(t).Microseconds())/1000)
-		}
+	t, ok := c.sent[id]
+	if !ok {
+		return
+	}
+	delete(c.sent, id)
+	if !t.After(c.warm) {
+		return
+	}
+	ms := float64(at.Sub(t).Microseconds()) / 1000
+	if border {
+		c.border = append(c.border, ms)
+	} else {
+		c.lat = append(c.lat, ms)
 	}
 }
 
-func (c *requestClock) latencies() []float64 {
+// latencies returns the latencies of every outcome but the border matches, and of those.
+func (c *requestClock) latencies() (others, border []float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return slices.Clone(c.lat)
+	return slices.Clone(c.lat), slices.Clone(c.border)
 }
 
 // loadProducers are the latency phase's two producers, as the two sources are: the
@@ -520,24 +563,33 @@ func (p *loadProducers) offer(ctx context.Context, in *input, n int, rate float6
 }
 
 // latencyRun is what one offered load of the latency phase measured: the end-to-end
-// latency (ms), its distribution, the load actually offered, what the process spent on
-// it, and the steps of the stages' transactions (ms) by stage and step.
+// latency (ms) of every outcome but the border matches, and its distribution; the border
+// matches' latency (ms), and how many there were (none for the plumbing floor, which
+// matches nothing); the load actually offered, what the process spent on it, and the
+// steps of the stages' transactions (ms) by stage and step.
 type latencyRun struct {
-	lat     Percentiles
-	hist    []Bucket
-	offered float64
-	cost    Cost
-	steps   map[string]map[string]Percentiles
+	lat           Percentiles
+	hist          []Bucket
+	border        Percentiles
+	borderMatches int
+	floor         bool
+	offered       float64
+	cost          Cost
+	steps         map[string]map[string]Percentiles
 }
 
 // report writes the run's progress line.
 func (r latencyRun) report(progress progressFunc) {
-	progress("  offered %.0f events/s: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms; %.2f cores, %d collections, %.0f MB/s allocated",
-		r.offered, r.lat.P50, r.lat.P95, r.lat.P99, r.lat.Max, r.cost.CPUCores, r.cost.GCCycles, r.cost.AllocMBPerSec)
+	border := ""
+	if !r.floor {
+		border = fmt.Sprintf("; %d border matches: p50 %.1fms p99 %.1fms", r.borderMatches, r.border.P50, r.border.P99)
+	}
+	progress("  offered %.0f events/s: p50 %.1fms p95 %.1fms p99 %.1fms max %.1fms%s; %.2f cores, %d collections, %.0f MB/s allocated",
+		r.offered, r.lat.P50, r.lat.P95, r.lat.P99, r.lat.Max, border, r.cost.CPUCores, r.cost.GCCycles, r.cost.AllocMBPerSec)
 }
 
-// readOutcomes calls fn with each final outcome's request id as it is read.
-func readOutcomes(ctx context.Context, addr string, topics ridematch.Topics, fn func(string, time.Time)) error {
+// readOutcomes calls fn with each outcome's request id and value as it is read.
+func readOutcomes(ctx context.Context, addr string, topics ridematch.Topics, fn func(id string, value []byte, at time.Time)) error {
 	cl, err := client(addr, kgo.ConsumeTopics(topics.Name(ridematch.RoleRideMatches)),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(50*time.Millisecond))
@@ -551,7 +603,7 @@ func readOutcomes(ctx context.Context, addr string, topics ridematch.Topics, fn 
 		fs.EachRecord(func(r *kgo.Record) {
 			// The outcome's key is its request id; match_cancelled is not a final outcome
 			// but comes only after a ride_matched, which was timed.
-			fn(string(r.Key), now)
+			fn(string(r.Key), r.Value, now)
 		})
 	}
 	return nil

@@ -121,7 +121,7 @@ func printThroughput(tw io.Writer, r bench.Result) {
 }
 
 func printLatency(tw io.Writer, r bench.Result) {
-	fmt.Fprintf(tw, "end-to-end latency\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f events/s offered\n",
+	fmt.Fprintf(tw, "end-to-end latency\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms at %.0f events/s offered (every outcome but the border matches)\n",
 		r.E2ELatencyMS.P50, r.E2ELatencyMS.P95, r.E2ELatencyMS.P99, r.E2ELatencyMS.Max, r.OfferedPerSec)
 	if c := r.LatencyCost; c.CPUCores > 0 {
 		fmt.Fprintf(tw, "\tthe process meanwhile: %.2f of %d cores, %d collections, %.0f MB/s allocated\n", c.CPUCores, r.Machine.Cores, c.GCCycles, c.AllocMBPerSec)
@@ -131,6 +131,12 @@ func printLatency(tw io.Writer, r bench.Result) {
 	}
 	for _, line := range bench.HistogramBars(r.E2ELatencyHistogram, 40) {
 		fmt.Fprintf(tw, "\t%s\n", line)
+	}
+	if b := r.BorderE2ELatencyMS; r.BorderMatches > 0 {
+		fmt.Fprintf(tw, "border matches\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms over %d matches with the driver in another region partition\n",
+			b.P50, b.P95, b.P99, b.Max, r.BorderMatches)
+	} else {
+		fmt.Fprintf(tw, "border matches\tnone: no match had its driver in another region partition\n")
 	}
 	if f, c := r.FloorE2ELatencyMS, r.FloorLatencyCost; f.P50 > 0 {
 		fmt.Fprintf(tw, "latency floor\tp50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms at the same load, no processing (the process: %.2f cores, %d collections, %.0f MB/s allocated)\n",
@@ -157,4 +163,5 @@ func printQuality(tw io.Writer, r bench.Result) {
 	fmt.Fprintf(tw, "match rate\t%.3f (oracle %.3f)\n", r.MatchRate, r.OracleMatchRate)
 	fmt.Fprintf(tw, "pickup distance\tmean %.3f km, p95 %.3f km (oracle mean %.3f, p95 %.3f)\n", r.MeanPickupKM, r.P95PickupKM, r.OracleMeanPickupKM, r.OracleP95PickupKM)
 	fmt.Fprintf(tw, "cross-region misses\t%.4f of %d requests\n", r.CrossRegionMissRate, r.QualityRequests)
+	fmt.Fprintf(tw, "border requests\t%d, %.4f of them missed\n", r.BorderRequests, r.BorderMissRate)
 }

@@ -57,8 +57,13 @@ func TestBenchJSON(t *testing.T) {
 	if v := num("restore_seconds"); v != 0 {
 		t.Errorf("restore_seconds = %v without the restore phase", v)
 	}
-	if v := num("e2e_latency_ms", "p99"); v != 0 {
-		t.Errorf("e2e p99 = %v without the latency phase", v)
+	for _, p := range [][]string{
+		{"e2e_latency_ms", "p99"}, {"border_e2e_latency_ms", "p50"}, {"border_e2e_latency_ms", "p99"}, {"border_matches"},
+		{"cross_region_miss_rate"}, {"quality_requests"}, {"border_requests"}, {"border_miss_rate"},
+	} {
+		if v := num(p...); v != 0 {
+			t.Errorf("%v = %v without its phase", p, v)
+		}
 	}
 }
 
@@ -94,9 +99,9 @@ func TestBenchTableShowsOnlyPhasesRun(t *testing.T) {
 		phases    []string
 		want, not []string
 	}{
-		{[]string{"core"}, []string{"index updates", "match latency", "memory"}, []string{"engine throughput", "end-to-end latency", "restore", "match rate"}},
+		{[]string{"core"}, []string{"index updates", "match latency", "memory"}, []string{"engine throughput", "end-to-end latency", "border", "restore", "match rate"}},
 		{[]string{"throughput", "restore"}, []string{"engine throughput", "plumbing floor", "unfinished: floor round 2: stalled", "raw consume", "restore"}, []string{"index updates", "end-to-end latency", "match rate"}},
-		{bench.AllPhases(), []string{"engine throughput", "end-to-end latency", "index updates", "restore", "match rate"}, nil},
+		{bench.AllPhases(), []string{"engine throughput", "end-to-end latency", "border matches", "index updates", "restore", "match rate", "cross-region misses", "border requests"}, nil},
 	} {
 		var b strings.Builder
 		printBench(&b, bench.Result{Setup: bench.Setup{Phases: tc.phases}, Unfinished: []string{"floor round 2: stalled"}})
