@@ -92,6 +92,34 @@
 // position there is older than the silence). Silence is measured in log time, never by
 // the device's stamps, which a phone could move.
 //
+// # Borders
+//
+// A request must see every driver within reach, whichever partition owns it. The router
+// also sends each update of a driver within MaxPickupKM of a region another partition
+// owns to that partition, as a shadow (event.RouteShadow, naming the owner); a driver
+// leaving a partition's reach is withdrawn there by a shadow gone offline, and one that
+// stays unavailable sends no shadow news. A shadow lives apart from the partition's own
+// drivers, in the same index: the search sees both, and it never counts as supply.
+//
+// When a request's best candidate is a shadow, the partition claims it: it writes a
+// LogClaim, carrying the request, the multiplier it quotes and the request's deadline,
+// to the owner's partition, holds the shadow so that no other request of its own claims
+// it too, and records the claim on its decision log. The request waits for the answer;
+// its TTL does not end it meanwhile. The owner grants the first claim in its log order
+// for a driver it still owns, matchable, fresh, compatible and within reach of the
+// pickup: it reserves the driver, writes ride_matched itself and records the match;
+// otherwise it refuses, naming the reservation that holds the driver, if any. The answer
+// (LogAnswer) goes back through the claimant's log. Granted, the request is done there;
+// refused, the shadow is held as the owner holds it, or passed over until its next
+// update, and the request searches again, or ends unmatched if its TTL has run out. A
+// cancel meanwhile waits for the answer: the owner, which sees every cancel too, writes
+// match_cancelled after a grant; a cancel it saw before the claim makes it refuse, and
+// the claimant writes ride_cancelled. Claims and answers, like tokens, move no clock.
+//
+// So no driver is given two rides (only its owner matches it), and every request one
+// final outcome (its own partition's, or its owner's grant). A border request pays one
+// more trip through the region log: the owner's transaction, read by the claimant.
+//
 // # Restore
 //
 // A Partition's state is a function of the last History() of its log: drivers are
@@ -99,7 +127,8 @@
 // outcome, reservations expire, held cancels lapse, surge depends on the last surge window
 // plus its smoothing, and every source is named in the ticks of any few seconds. So
 // replaying the partition from History() before the committed offset, with
-// outputs discarded, rebuilds the state that handled the records up to there (the index,
+// outputs discarded, rebuilds the state that handled the records up to there; the
+// replay makes exactly the matches, claims and grants its decision log recorded (the index,
 // which nothing reads while replaying, is built once at the end). Two limits
 // are documented where they bite: a request id repeated after DedupWindow gets a second
 // outcome, and a driver that owned its partition since before the replayed span is taken
