@@ -168,10 +168,11 @@ func (c Config) Validate() error {
 	if err := c.Topics.Validate(); err != nil {
 		return err
 	}
-	if err := c.Router.Validate(); err != nil {
+	// The matcher's first: its errors name the flags the router's settings follow.
+	if err := c.Matcher.Validate(); err != nil {
 		return err
 	}
-	return c.Matcher.Validate()
+	return c.Router.Validate()
 }
 
 func (c *Config) instance() string {

@@ -189,7 +189,8 @@ func (p *Partition) grantable(r *request, id string) (*driver, float64, bool) {
 // answered takes the owner's answer to a claim of ours. Granted, the request is done: the
 // owner wrote its ride_matched. Refused, the shadow is held as the owner holds it, or,
 // held by nothing, passed over until its next update; and the request searches again,
-// unless the rider cancelled meanwhile or its time is up.
+// unless the rider cancelled meanwhile; if its time is up, it takes the best of this
+// partition's own drivers, or ends unmatched.
 func (p *Partition) answered(a *event.LogRecord) {
 	requestID, driverID, o := a.RequestID, a.DriverID, a.Outcome
 	r := p.requests[requestID]
@@ -223,7 +224,17 @@ func (p *Partition) answered(a *event.LogRecord) {
 	case r.cancel || o == event.OutcomeCancelled:
 		p.cancelWaiting(r, r.reason)
 	case p.clock >= r.deadline:
-		p.unmatched(r)
+		// Its time ran out while the claim was out: one last search, among this
+		// partition's own drivers, which need no claim.
+		if p.replaying {
+			if !p.tryMatch(r) {
+				p.unmatched(r)
+			}
+		} else if d, dist, score := p.search(r); d != nil && d.own != ownShadow {
+			p.match(r, d, dist, score)
+		} else {
+			p.unmatched(r)
+		}
 	case !p.tryMatch(r):
 		if len(p.pending) == 0 || r.deadline < p.nextExpiry {
 			p.nextExpiry = r.deadline
