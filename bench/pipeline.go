@@ -5,7 +5,6 @@ import (
 
 	"ridematch"
 	"ridematch/event"
-	"ridematch/geo"
 	"ridematch/matcher"
 	"ridematch/router"
 )
@@ -36,12 +35,12 @@ func newPipeline(cfg Config, partitions int32, outcome func(int32, event.Output)
 		}
 		p.parts = append(p.parts, part)
 	}
-	// The routers of a process share one locator, as an engine's do.
-	loc := geo.NewLocator(cfg.Engine.Router.Resolutions.Index)
+	// The routers of a process share their caches, as an engine's do.
+	shared := router.NewShared(cfg.Engine.Router)
 	mk := func(n int) ([]*router.Router, error) {
 		rs := make([]*router.Router, n)
 		for i := range rs {
-			r, err := router.New(cfg.Engine.Router, partitions, loc)
+			r, err := router.New(cfg.Engine.Router, partitions, shared)
 			if err != nil {
 				return nil, err
 			}

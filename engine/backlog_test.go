@@ -9,6 +9,8 @@ import (
 
 	"ridematch"
 	"ridematch/event"
+	"ridematch/geo"
+	"ridematch/router"
 	"ridematch/simulator"
 )
 
@@ -52,7 +54,8 @@ func backlog(t *testing.T, start time.Time) (recs []*kgo.Record, requests map[st
 // came ended 922 of these 1,635 requests unmatched, a different number every run.)
 // Caught up by one instance, twice, the outcomes are the same, byte for byte; caught up
 // by three, whose routers' writes interleave in the region log as they happen to, every
-// request gets the same kind of outcome.
+// request gets the same kind of outcome. Requests near a border are held to the match
+// rate alone.
 func TestBacklogReplaysAsItHappened(t *testing.T) {
 	start := time.Now().Add(-10 * time.Minute).Truncate(time.Minute)
 	recs, requests := backlog(t, start)
@@ -89,6 +92,19 @@ func TestBacklogReplaysAsItHappened(t *testing.T) {
 		return got
 	}
 	one, again, three := run(1), run(1), run(3)
+	// A request within reach of another partition's region may claim a driver there; where
+	// the claim and its answer land in the region log among the routers' frames depends on
+	// how the stages' transactions interleave, so such requests are held to the match rate
+	// above, not to the same outcome (RELIABILITY.md, "Not promised").
+	halo := router.NewHalo(geo.DefaultResolutions(), ridematch.DefaultTopics().Get(ridematch.RoleRegionLog).Partitions, router.DefaultConfig().ReachKM)
+	border := 0
+	for id, q := range requests {
+		if halo.Of(geo.CellOf(q.Pickup, geo.DefaultResolutions().Index)) != 0 {
+			delete(one, id)
+			border++
+		}
+	}
+	t.Logf("%d of %d requests near a border, held to the match rate alone", border, len(requests))
 	differ := 0
 	for id, o := range one {
 		if again[id] != o {

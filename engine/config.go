@@ -160,6 +160,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the router's and matcher's driver TTLs differ", ErrConfig)
 	case c.Router.Resolutions != c.Matcher.Resolutions:
 		return fmt.Errorf("%w: the router's and matcher's H3 resolutions differ", ErrConfig)
+	case c.Router.ReachKM != 0 && c.Router.ReachKM < c.Matcher.MaxPickupKM:
+		return fmt.Errorf("%w: the router's reach (%g km) is short of the matcher's pickup distance (%g km): drivers across a border would be missed", ErrConfig, c.Router.ReachKM, c.Matcher.MaxPickupKM)
 	case c.RouterGroup == "" || c.MatcherGroup == "" || c.RouterGroup == c.MatcherGroup:
 		return fmt.Errorf("%w: the two stages need two distinct group names", ErrConfig)
 	}

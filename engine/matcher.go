@@ -66,18 +66,19 @@ type matcherState struct {
 	rec      event.LogRecord
 	reported matcher.Stats // what done last added to the engine's counters
 
-	// While restoring: where the replay starts, and the recorded matches by the position
-	// of the record that made them.
+	// While restoring: where the replay starts, and the recorded matches and claims by
+	// the position of the record that made them.
 	replayFrom event.Position
-	decided    map[event.Position]map[string]string
+	decided    matcher.Decisions
 }
 
 func (s *matcherState) StartReplay(offset int64) {
-	s.replayFrom, s.decided = event.PositionOf(offset, 0), map[event.Position]map[string]string{}
+	s.replayFrom, s.decided = event.PositionOf(offset, 0), matcher.Decisions{}
 }
 
 // Preload takes one recorded decision: about a request from before the replay, it is
-// remembered; a match made during the replay is made again when its record comes.
+// remembered; a match or claim made during the replay is made again when its record
+// comes.
 func (s *matcherState) Preload(r *kgo.Record) {
 	var d event.LogRecord
 	if event.DecodeLog(r.Value, &d) != nil || d.Kind != event.LogDecision {
@@ -88,15 +89,11 @@ func (s *matcherState) Preload(r *kgo.Record) {
 		// a decision it wrote is no later than when it wrote it (see matcher/doc.go, Time).
 		d.Time = min(d.Time, event.TimeOf(r.Timestamp))
 	}
-	at := d.Position
 	switch {
 	case d.RequestPosition < s.replayFrom:
 		s.p.Remember(&d)
-	case d.Outcome == event.OutcomeMatched && at >= s.replayFrom:
-		if s.decided[at] == nil {
-			s.decided[at] = map[string]string{}
-		}
-		s.decided[at][d.RequestID] = d.DriverID
+	case d.Position >= s.replayFrom:
+		s.decided.Add(&d)
 	}
 }
 

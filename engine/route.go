@@ -11,7 +11,6 @@ import (
 
 	"ridematch"
 	"ridematch/event"
-	"ridematch/geo"
 	"ridematch/router"
 )
 
@@ -27,9 +26,9 @@ type routerProcessor struct {
 	stats      *Stats
 	group      string
 	drivers    string
-	// locator finds drivers' index cells for all the routers of the stage, sharing the
-	// cell outlines it makes.
-	locator *geo.Locator
+	// shared is what the routers of the stage share: the cell outlines that locate
+	// drivers, and the halos that find their shadows.
+	shared *router.Shared
 
 	// inputs are the input partitions this member has been assigned, as far as the merge
 	// needs to know them; checked is when those of unknown lag were last looked up.
@@ -67,16 +66,16 @@ type input struct {
 // applies to records older than CatchUpLag only: younger ones never wait.
 const idleWait = 5 * time.Second
 
-// newRouterProcessor makes the router stage's processor for a session; locator is the
+// newRouterProcessor makes the router stage's processor for a session; shared is the
 // engine's, kept across sessions.
-func newRouterProcessor(env Env, locator *geo.Locator) (Processor[*routerState], error) {
+func newRouterProcessor(env Env, shared *router.Shared) (Processor[*routerState], error) {
 	cfg := env.Config
 	m := &routerProcessor{
 		cfg:        cfg,
 		partitions: env.Partitions[ridematch.RoleRegionLog],
 		stats:      env.Stats,
 		group:      cfg.RouterGroup,
-		locator:    locator,
+		shared:     shared,
 		drivers:    cfg.Topics.Name(ridematch.RoleDriverLocations),
 		inputs:     map[tp]*input{},
 		slack:      event.Unbounded,
@@ -90,7 +89,7 @@ func newRouterProcessor(env Env, locator *geo.Locator) (Processor[*routerState],
 // Open returns the router of an input partition. Only driver-locations partitions carry
 // state, rebuilt from their history: where each driver was sent.
 func (m *routerProcessor) Open(t TopicPartition) (*routerState, error) {
-	rt, err := router.New(m.cfg.Router, m.partitions, m.locator)
+	rt, err := router.New(m.cfg.Router, m.partitions, m.shared)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"ridematch"
 	"ridematch/event"
 	"ridematch/geo"
+	"ridematch/router"
 )
 
 // mergeRig is a router processor in producer mode with its states and a region-log outbox,
@@ -29,7 +30,7 @@ type mergeRig struct {
 func newMergeRig(t *testing.T, inputs ...tp) *mergeRig {
 	cfg := DefaultConfig()
 	cfg.Clock = ClockProducer
-	p, err := newRouterProcessor(Env{Config: &cfg, Partitions: map[ridematch.Role]int32{ridematch.RoleRegionLog: 4}, Stats: &Stats{}}, geo.NewLocator(cfg.Router.Resolutions.Index))
+	p, err := newRouterProcessor(Env{Config: &cfg, Partitions: map[ridematch.Role]int32{ridematch.RoleRegionLog: 4}, Stats: &Stats{}}, router.NewShared(cfg.Router))
 	if err != nil {
 		t.Fatal(err)
 	}

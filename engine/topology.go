@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"ridematch"
-	"ridematch/geo"
 	"ridematch/matcher"
+	"ridematch/router"
 )
 
 // Topology is the stages an engine runs: which group each is, which topics it reads and
@@ -70,7 +70,7 @@ type Preload struct {
 func DefaultTopology(cfg *Config) Topology {
 	// Caches a new session keeps: the cell outlines the routers make, and what the
 	// matcher's partitions share.
-	locator, shared := geo.NewLocator(cfg.Router.Resolutions.Index), matcher.NewShared()
+	routers, shared := router.NewShared(cfg.Router), matcher.NewShared()
 	return Topology{Stages: []Stage{
 		{
 			Name:  "router",
@@ -82,7 +82,7 @@ func DefaultTopology(cfg *Config) Topology {
 			Outputs:  []Output{{Role: ridematch.RoleRegionLog, Placed: true}, {Role: ridematch.RoleDeadLetter}},
 			PollWait: cfg.TickInterval,
 			Build: Build(func(env Env) (Processor[*routerState], error) {
-				return newRouterProcessor(env, locator)
+				return newRouterProcessor(env, routers)
 			}),
 		},
 		{

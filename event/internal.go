@@ -39,6 +39,15 @@ const (
 	// also says how far they all are, within the mark's slack. A frame of a mark alone is
 	// a tick: time passing while no records do.
 	LogMark
+	// LogClaim asks the partition that owns a driver, which a shadow of it showed to
+	// another partition, for that driver: the request, the price it was quoted and its
+	// deadline travel with it (see matcher/doc.go, Borders).
+	LogClaim
+	// LogAnswer is the owner's answer to a claim, in the claimant's partition: granted
+	// (OutcomeMatched: the owner wrote ride_matched), refused (OutcomeUnmatched, with the
+	// reservation that holds the driver, if one does), or refused because the rider had
+	// cancelled (OutcomeCancelled).
+	LogAnswer
 )
 
 // SourceID names an input partition, the source of a router's records: the
@@ -88,6 +97,10 @@ const (
 	RouteGenesis
 	// RouteArrival: the driver came from partition From, which will send its token.
 	RouteArrival
+	// RouteShadow: a copy for a partition within reach of the driver that does not own
+	// it; From owns it. A shadow may be proposed, by a claim to From, never matched.
+	// Availability offline withdraws it: the driver moved out of reach.
+	RouteShadow
 )
 
 // Reservation is a driver held for a match until its own updates show it busy.
@@ -109,22 +122,31 @@ type LogRecord struct {
 	// could be anything a producer wrote (see matcher/doc.go, Time).
 	Legacy bool
 
-	Driver  DriverLocation // LogDriver
-	Route   Route          // LogDriver
-	From    int32          // LogDriver with RouteArrival
-	Request RideRequest    // LogRequest
-	Cancel  RideCancel     // LogCancel
+	Driver DriverLocation // LogDriver
+	Route  Route          // LogDriver
+	// From is, for LogDriver with RouteArrival, the partition the driver left; with
+	// RouteShadow the partition that owns it; for LogClaim the claimant's partition.
+	From    int32
+	Request RideRequest // LogRequest, LogClaim
+	Cancel  RideCancel  // LogCancel
 	// Cell is the index cell of the driver's location or the request's pickup, found once
 	// by the router (LogDriver, LogRequest).
 	Cell geo.Cell
 
-	DriverID    string      // LogLeft, LogToken, LogDecision
-	To          int32       // LogLeft: the partition the driver moved to
-	Reservation Reservation // LogToken; zero when the driver was not reserved
-	RequestID   string      // LogDecision
-	CustomerID  string      // LogDecision
-	Outcome     Outcome     // LogDecision
-	Mark        Mark        // LogMark
+	DriverID string // LogLeft, LogToken, LogDecision, LogClaim, LogAnswer
+	To       int32  // LogLeft: the partition the driver moved to
+	// Reservation is, for LogToken, the driver's reservation (zero if none); for a
+	// LogAnswer refusing a claim, the one that held the driver at its owner.
+	Reservation Reservation
+	RequestID   string  // LogDecision, LogAnswer
+	CustomerID  string  // LogDecision
+	Outcome     Outcome // LogDecision, LogAnswer
+	Mark        Mark    // LogMark
+	// Multiplier is, for LogClaim, the surge multiplier of the pickup's cell in the
+	// claimant's partition, which prices the fare; Deadline is the request's (its log
+	// time plus the request TTL): an owner refuses a claim its clock has passed.
+	Multiplier float64
+	Deadline   Time
 	// Position is, for LogDecision, the region-log position of the record whose handling
 	// made the decision; RequestPosition that of the request's own record.
 	Position, RequestPosition Position
@@ -141,6 +163,12 @@ const (
 	// OutcomeMatchCancelled: the rider cancelled after the match; the request's final
 	// outcome stays its ride_matched.
 	OutcomeMatchCancelled
+	// OutcomeClaimed: the request claimed a shadow driver (DriverID) from the partition
+	// that owns it. It is not final: the answer, in the log, decides.
+	OutcomeClaimed
+	// OutcomeGranted: the owner granted the claim and wrote the request's ride_matched;
+	// the claimant's partition keeps the request only to know it is done.
+	OutcomeGranted
 )
 
 // logVersion 2 added the index cell to driver and request records; 3 made Time the log
@@ -167,15 +195,16 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 	b = append(b, logMagic, v, byte(r.Kind))
 	b = binary.AppendVarint(b, int64(r.Time))
 	// The device's time, as its distance from the log time (wrapping, like the decoder).
-	device := func(t Time) {
+	device := func(b []byte, t Time) []byte {
 		if !r.Legacy {
 			b = binary.AppendVarint(b, int64(t)-int64(r.Time))
 		}
+		return b
 	}
 	switch r.Kind {
 	case LogDriver:
 		d := &r.Driver
-		device(d.Time)
+		b = device(b, d.Time)
 		b = appendString(b, d.DriverID)
 		b = appendPoint(b, d.Location)
 		b = appendF64(b, d.SpeedKMH)
@@ -185,20 +214,10 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 		b = binary.AppendVarint(b, int64(r.From))
 		b = binary.LittleEndian.AppendUint64(b, uint64(r.Cell))
 	case LogRequest:
-		q := &r.Request
-		device(q.Time)
-		b = appendString(b, q.RequestID)
-		b = appendString(b, q.CustomerID)
-		b = appendString(b, q.PickupName)
-		b = appendString(b, q.DropName)
-		b = appendPoint(b, q.Pickup)
-		b = appendPoint(b, q.Drop)
-		b = append(b, byte(q.RideType))
-		b = appendF64(b, q.EstimatedKM)
-		b = binary.LittleEndian.AppendUint64(b, uint64(r.Cell))
+		b = appendRequest(b, &r.Request, r.Cell, device)
 	case LogCancel:
 		c := &r.Cancel
-		device(c.Time)
+		b = device(b, c.Time)
 		b = appendString(b, c.RequestID)
 		b = appendString(b, c.CustomerID)
 		b = appendString(b, c.Reason)
@@ -218,6 +237,19 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 		b = append(b, byte(r.Outcome))
 		b = binary.AppendVarint(b, int64(r.Position))
 		b = binary.AppendVarint(b, int64(r.RequestPosition))
+	case LogClaim:
+		b = appendRequest(b, &r.Request, r.Cell, device)
+		b = appendString(b, r.DriverID)
+		b = binary.AppendVarint(b, int64(r.From))
+		b = appendF64(b, r.Multiplier)
+		b = binary.AppendVarint(b, int64(r.Deadline)-int64(r.Time))
+	case LogAnswer:
+		b = appendString(b, r.RequestID)
+		b = appendString(b, r.DriverID)
+		b = append(b, byte(r.Outcome))
+		b = appendString(b, r.Reservation.RequestID)
+		b = appendString(b, r.Reservation.MatchID)
+		b = binary.AppendVarint(b, int64(r.Reservation.Until))
 	case LogMark:
 		m := &r.Mark
 		slack := int64(m.Slack / time.Microsecond)
@@ -273,17 +305,7 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		r.From = int32(d.varint())
 		r.Cell = geo.Cell(d.u64())
 	case LogRequest:
-		q := &r.Request
-		q.Time = device()
-		q.RequestID = d.string()
-		q.CustomerID = d.string()
-		q.PickupName = d.string()
-		q.DropName = d.string()
-		q.Pickup = d.point()
-		q.Drop = d.point()
-		q.RideType = RideType(d.byte())
-		q.EstimatedKM = d.f64()
-		r.Cell = geo.Cell(d.u64())
+		d.request(r, device())
 	case LogCancel:
 		c := &r.Cancel
 		c.Time = device()
@@ -306,6 +328,19 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		r.Outcome = Outcome(d.byte())
 		r.Position = Position(d.varint())
 		r.RequestPosition = Position(d.varint())
+	case LogClaim:
+		d.request(r, device())
+		r.DriverID = d.string()
+		r.From = int32(d.varint())
+		r.Multiplier = d.f64()
+		r.Deadline = Time(int64(r.Time) + d.varint())
+	case LogAnswer:
+		r.RequestID = d.string()
+		r.DriverID = d.string()
+		r.Outcome = Outcome(d.byte())
+		r.Reservation.RequestID = d.string()
+		r.Reservation.MatchID = d.string()
+		r.Reservation.Until = Time(d.varint())
 	case LogMark:
 		if r.Legacy {
 			return errors.Join(ErrLogRecord, errors.New("a mark in a version 2 record"))
@@ -320,6 +355,35 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		return ErrLogRecord
 	}
 	return nil
+}
+
+// appendRequest appends a request's fields, its device time first.
+func appendRequest(b []byte, q *RideRequest, cell geo.Cell, device func([]byte, Time) []byte) []byte {
+	b = device(b, q.Time)
+	b = appendString(b, q.RequestID)
+	b = appendString(b, q.CustomerID)
+	b = appendString(b, q.PickupName)
+	b = appendString(b, q.DropName)
+	b = appendPoint(b, q.Pickup)
+	b = appendPoint(b, q.Drop)
+	b = append(b, byte(q.RideType))
+	b = appendF64(b, q.EstimatedKM)
+	return binary.LittleEndian.AppendUint64(b, uint64(cell))
+}
+
+// request reads what appendRequest wrote after the device time, which is at.
+func (d *decoder) request(r *LogRecord, at Time) {
+	q := &r.Request
+	q.Time = at
+	q.RequestID = d.string()
+	q.CustomerID = d.string()
+	q.PickupName = d.string()
+	q.DropName = d.string()
+	q.Pickup = d.point()
+	q.Drop = d.point()
+	q.RideType = RideType(d.byte())
+	q.EstimatedKM = d.f64()
+	r.Cell = geo.Cell(d.u64())
 }
 
 // mark reads a mark's slack and sources after r's time, the sources into sources' array.

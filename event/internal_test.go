@@ -13,7 +13,7 @@ import (
 	"ridematch/geo"
 )
 
-var logKinds = []LogKind{LogDriver, LogRequest, LogCancel, LogTick, LogLeft, LogToken, LogMark}
+var logKinds = []LogKind{LogDriver, LogRequest, LogCancel, LogTick, LogLeft, LogToken, LogMark, LogClaim, LogAnswer}
 
 // randomBytes is any string: the region log carries what the router validated, but the
 // codec itself must not care.
@@ -88,7 +88,7 @@ func randomLog(rnd *rand.Rand, k LogKind) LogRecord {
 		}
 		r.Route = Route(rnd.Uint32())
 		r.From = int32(randomInt64(rnd))
-	case LogRequest:
+	case LogRequest, LogClaim:
 		r.Request = RideRequest{
 			RequestID:   randomBytes(rnd),
 			CustomerID:  randomBytes(rnd),
@@ -100,6 +100,16 @@ func randomLog(rnd *rand.Rand, k LogKind) LogRecord {
 			RideType:    RideType(rnd.Uint32()),
 			EstimatedKM: randomAnyFloat(rnd),
 		}
+		r.Cell = geo.Cell(rnd.Uint64())
+		if k == LogClaim {
+			r.DriverID = randomBytes(rnd)
+			r.From = int32(randomInt64(rnd))
+			r.Multiplier = randomAnyFloat(rnd)
+			r.Deadline = Time(randomInt64(rnd))
+		}
+	case LogAnswer:
+		r.RequestID, r.DriverID, r.Outcome = randomBytes(rnd), randomBytes(rnd), Outcome(rnd.Uint32())
+		r.Reservation = Reservation{RequestID: randomBytes(rnd), MatchID: randomBytes(rnd), Until: Time(randomInt64(rnd))}
 	case LogCancel:
 		r.Cancel = RideCancel{RequestID: randomBytes(rnd), CustomerID: randomBytes(rnd), Time: device, Reason: randomBytes(rnd)}
 	case LogTick:

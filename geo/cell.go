@@ -478,3 +478,12 @@ func unitVector(p Point) (x, y, z float64) {
 	lat, lng := p.Lat*degToRad, p.Lng*degToRad
 	return math.Cos(lat) * math.Cos(lng), math.Cos(lat) * math.Sin(lng), math.Sin(lat)
 }
+
+// RadiusKM is the distance from c's centre to its farthest vertex.
+func RadiusKM(c Cell) float64 {
+	center, r := c.Center(), 0.0
+	for _, v := range c.Boundary() {
+		r = max(r, DistanceKM(center, v))
+	}
+	return r
+}

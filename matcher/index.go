@@ -105,11 +105,7 @@ func newIndex(shared *Shared, res int) index {
 
 func geomOf(c geo.Cell) cellGeom {
 	center := c.Center()
-	g := cellGeom{lat: center.Lat, lng: center.Lng, cosLat: math.Cos(center.Lat * math.Pi / 180)}
-	for _, v := range c.Boundary() {
-		g.radiusKM = max(g.radiusKM, geo.DistanceKM(center, v))
-	}
-	return g
+	return cellGeom{lat: center.Lat, lng: center.Lng, cosLat: math.Cos(center.Lat * math.Pi / 180), radiusKM: geo.RadiusKM(c)}
 }
 
 // add puts d in the bucket of its cell and vehicle, remembering where.
@@ -266,7 +262,7 @@ func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float6
 						continue
 					}
 					s := w.Score(dist, d.rating, compatible)
-					if best == nil || s > bestScore || (s == bestScore && (dist < bestDist || (dist == bestDist && p.drivers.String(d.id) < p.drivers.String(best.id)))) {
+					if best == nil || s > bestScore || (s == bestScore && (dist < bestDist || (dist == bestDist && p.nameOf(d) < p.nameOf(best)))) {
 						best, bestDist, bestScore = d, dist, s
 					}
 				}

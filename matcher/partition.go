@@ -49,6 +49,14 @@ type Stats struct {
 	// requests such a cancel ended as they came.
 	HeldCancels        uint64
 	CancelledOnArrival uint64
+	// Borders (doc.go): ShadowUpdates counts shadow driver updates applied, Claims the
+	// claims this partition sent, StrayAnswers answers to no claim it has open. As the
+	// owner, ClaimsGranted and ClaimsRefused count its answers.
+	ShadowUpdates uint64
+	Claims        uint64
+	StrayAnswers  uint64
+	ClaimsGranted uint64
+	ClaimsRefused uint64
 }
 
 type ownership uint8
@@ -58,6 +66,7 @@ const (
 	ownOwned                     // this partition may match the driver
 	ownIncoming                  // arrived from another partition; waiting for its token
 	ownGone                      // left for another partition with its token
+	ownShadow                    // owned by partition owner: may be claimed, never matched here
 )
 
 type forward struct {
@@ -79,6 +88,7 @@ type driver struct {
 	ts       event.Time
 	seen     event.Time // last time any record touched it
 	arrival  event.Time // ownIncoming: the arrival whose token we wait for
+	owner    int32      // ownShadow: the partition that owns it
 	rating   float64
 	vehicle  event.Vehicle
 	avail    event.Availability
@@ -87,6 +97,7 @@ type driver struct {
 	queued   bool // in Partition.unindexed
 	dropped  bool // forgotten while queued: its place is freed once the queue is done
 	reserved bool // holds Partition.reservations[ref]
+	refused  bool // ownShadow: its owner refused a claim since its last update
 }
 
 type request struct {
@@ -99,6 +110,12 @@ type request struct {
 	state    event.Outcome // zero while waiting
 	driverID string
 	matchID  string
+	// A request that claimed a shadow driver waits for the answer (claiming, claim the
+	// driver's id), and a cancel meanwhile waits with it (cancel, reason). A request
+	// another partition claimed a driver of ours for is remote, priced by its multiplier.
+	claiming, cancel, remote bool
+	claim, reason            string
+	multiplier               float64
 	// After a search that found no one outside a replay: the index's write count then
 	// (zero before), and the areas the search reaches, found at the first retry.
 	reach    []areaRef
@@ -129,6 +146,7 @@ type Partition struct {
 	held map[string]heldCancel
 
 	drivers    ids.Map[driverRef] // by id
+	shadows    ids.Map[driverRef] // shadows of other partitions' drivers, by id
 	index      index
 	requests   map[string]*request
 	pending    []*request // waiting for a driver, oldest first
@@ -152,7 +170,7 @@ type Partition struct {
 
 	// replaying is set by Replay: matches come from decided, not from the search.
 	replaying bool
-	decided   map[string]string
+	decided   map[string]Decision
 	// unindexed are the drivers a replay found matchable at some point and left out of
 	// the index, which nothing reads while replaying: the first Apply after it indexes
 	// them as they then stand, once, rather than on every update replayed.
@@ -249,17 +267,17 @@ func (p *Partition) indexReplayed() {
 }
 
 // Replay applies a record as Apply did when it was first applied, but makes no choice of
-// its own: it makes exactly the matches in decided (request id to driver id), which are
-// the matched Decisions Apply output for this record, and writes nothing. The search's
+// its own: it makes exactly the matches and claims in decided, by request id, which are
+// the Decisions Apply output for this record (Decisions.Add), and writes nothing. The search's
 // results depend, through reservations, on all of history; recorded decisions do not, so
 // a partition rebuilt by Replay from a bounded span of the log is the one it replaces.
-func (p *Partition) Replay(r *event.LogRecord, pos event.Position, decided map[string]string) {
+func (p *Partition) Replay(r *event.LogRecord, pos event.Position, decided map[string]Decision) {
 	p.pos, p.replaying, p.decided = pos, true, decided
 	p.apply(r)
 	// A match of a request from before the replayed span still reserved its driver.
-	for req, id := range p.decided {
-		if d := p.driver(id); d != nil && !d.reserved {
-			p.reserve(d, req, matchID(req, id, p.now))
+	for req, dec := range p.decided {
+		if d := p.driver(dec.DriverID); d != nil && !d.reserved && !dec.Claim {
+			p.reserve(d, req, matchID(req, dec.DriverID, p.now))
 		}
 	}
 	p.replaying, p.decided = false, nil
@@ -270,16 +288,21 @@ func (p *Partition) Replay(r *event.LogRecord, pos event.Position, decided map[s
 // that a duplicate of it gets no outcome and a late cancel finds it. Call it in decision
 // log order, before any Replay.
 func (p *Partition) Remember(d *event.LogRecord) {
-	if r := p.requests[d.RequestID]; r != nil {
-		r.state = d.Outcome // a cancel after the match
+	r := p.requests[d.RequestID]
+	if r == nil {
+		r = &request{RideRequest: event.RideRequest{RequestID: d.RequestID, CustomerID: d.CustomerID}, pos: d.RequestPosition, finished: d.Time}
+		p.requests[d.RequestID] = r
+		p.done = append(p.done, r)
+	}
+	if d.Outcome == event.OutcomeClaimed {
+		// Its answer may still come: it waits for it, as it did.
+		r.claiming, r.claim = true, d.DriverID
 		return
 	}
-	r := &request{RideRequest: event.RideRequest{RequestID: d.RequestID, CustomerID: d.CustomerID}, pos: d.RequestPosition, state: d.Outcome, finished: d.Time}
-	if d.Outcome == event.OutcomeMatched || d.Outcome == event.OutcomeMatchCancelled {
+	r.state, r.claiming = d.Outcome, false
+	if r.driverID == "" && (d.Outcome == event.OutcomeMatched || d.Outcome == event.OutcomeMatchCancelled) {
 		r.driverID, r.matchID = d.DriverID, matchID(d.RequestID, d.DriverID, d.Time)
 	}
-	p.requests[d.RequestID] = r
-	p.done = append(p.done, r)
 }
 
 func (p *Partition) apply(r *event.LogRecord) {
@@ -287,15 +310,19 @@ func (p *Partition) apply(r *event.LogRecord) {
 	case event.LogMark:
 		p.mark(r)
 		return
-	case event.LogToken:
-		// A hand-off another partition wrote: its time is the driver's arrival, which says
-		// nothing of how far the routers have got.
+	case event.LogToken, event.LogClaim, event.LogAnswer:
+		// What another partition wrote: its time is that partition's, which says nothing
+		// of how far the routers have got.
 		p.now = p.clock
 	default:
 		p.arrive(r.Time)
 	}
 	switch r.Kind {
 	case event.LogDriver:
+		if r.Route == event.RouteShadow {
+			p.shadowUpdate(&r.Driver, r.Time, r.From, r.Cell)
+			break
+		}
 		p.driverUpdate(&r.Driver, r.Time, r.Route, r.Cell)
 	case event.LogRequest:
 		p.request(&r.Request, r.Time, r.Cell)
@@ -307,6 +334,10 @@ func (p *Partition) apply(r *event.LogRecord) {
 		p.left(r.DriverID, r.Time, r.To)
 	case event.LogToken:
 		p.token(r.DriverID, r.Time, r.Reservation)
+	case event.LogClaim:
+		p.claimed(r)
+	case event.LogAnswer:
+		p.answered(r)
 	}
 }
 
@@ -546,7 +577,7 @@ func (p *Partition) supply() map[geo.Cell]int {
 
 // matchable is whether d belongs in the index: the search then checks freshness.
 func matchable(d *driver) bool {
-	return d.own == ownOwned && d.avail == event.Available && !d.reserved && d.located
+	return (d.own == ownOwned || d.own == ownShadow && !d.refused) && d.avail == event.Available && !d.reserved && d.located
 }
 
 func (p *Partition) fresh(d *driver) bool { return p.clock.Sub(d.ts) <= p.cfg.DriverTTL }
@@ -627,6 +658,7 @@ func (p *Partition) driverUpdate(u *event.DriverLocation, at event.Time, route e
 	case event.RouteGenesis:
 		d.own = ownOwned
 		delete(p.forwards, d.ref)
+		p.dropShadow(u.DriverID)
 	case event.RouteArrival:
 		if d.own != ownOwned {
 			d.own, d.arrival = ownIncoming, at
@@ -638,15 +670,22 @@ func (p *Partition) driverUpdate(u *event.DriverLocation, at event.Time, route e
 			d.own = ownOwned
 		}
 	}
+	if p.locate(d, u, at, cell) {
+		p.stats.DriverUpdates++
+	}
+	p.reindex(d)
+}
+
+// locate takes a driver's update of log time at, unless it is older than the one held,
+// which it counts and reports.
+func (p *Partition) locate(d *driver, u *event.DriverLocation, at event.Time, cell geo.Cell) bool {
 	// The router drops an update stamped no later than the driver's last; what is left
 	// can only tie here, where the position's time is capped by the log time.
 	ts := min(u.Time, at)
 	if d.located && ts < d.ts {
 		p.stats.StaleUpdates++
-		p.reindex(d)
-		return
+		return false
 	}
-	p.stats.DriverUpdates++
 	if !d.located || u.Location != d.pos {
 		d.pos = u.Location
 		d.cell = p.cellOf(u.Location, cell)
@@ -658,9 +697,9 @@ func (p *Partition) driverUpdate(u *event.DriverLocation, at event.Time, route e
 	d.avail = u.Availability
 	if d.avail != event.Available && d.reserved {
 		// The driver's own update shows it took the ride (or went offline).
-		p.release(d)
+		p.unreserve(d)
 	}
-	p.reindex(d)
+	return true
 }
 
 func (p *Partition) release(d *driver) {
@@ -738,32 +777,48 @@ func (p *Partition) request(q *event.RideRequest, at event.Time, cell geo.Cell) 
 
 func (p *Partition) tryMatch(r *request) bool {
 	if p.replaying {
-		id, ok := p.decided[r.RequestID]
+		dec, ok := p.decided[r.RequestID]
 		if !ok {
 			return false
 		}
 		delete(p.decided, r.RequestID)
-		d := p.driver(id)
-		if d == nil {
-			// Forgotten or never known here: the record of the match still holds.
-			d = p.newDriver(id)
-			d.seen = p.now
+		if dec.Claim {
+			p.sendClaim(r, dec.DriverID, p.shadow(dec.DriverID))
+			return true
 		}
-		dist := geo.DistanceKM(r.Pickup, d.pos)
-		p.match(r, d, dist, p.cfg.Weights.Score(dist, d.rating, r.RideType.Compatible(d.vehicle)))
+		p.matchRecorded(r, dec.DriverID)
 		return true
 	}
 	d, dist, score := p.search(r)
-	if d == nil {
+	switch {
+	case d == nil:
 		p.searchedInVain(r)
 		return false
+	case d.own == ownShadow:
+		p.sendClaim(r, p.shadows.String(d.id), d)
+	default:
+		p.match(r, d, dist, score)
 	}
-	p.match(r, d, dist, score)
 	return true
+}
+
+// matchRecorded makes a match a replayed decision recorded.
+func (p *Partition) matchRecorded(r *request, id string) {
+	d := p.driver(id)
+	if d == nil {
+		// Forgotten or never known here: the record of the match still holds.
+		d = p.newDriver(id)
+		d.seen = p.now
+	}
+	dist := geo.DistanceKM(r.Pickup, d.pos)
+	p.match(r, d, dist, p.cfg.Weights.Score(dist, d.rating, r.RideType.Compatible(d.vehicle)))
 }
 
 func (p *Partition) match(r *request, d *driver, dist, score float64) {
 	multiplier := p.pricer.Multiplier(r.surge)
+	if r.remote {
+		multiplier = r.multiplier // the price its own partition quoted
+	}
 	tripKM := r.EstimatedKM
 	if tripKM <= 0 {
 		tripKM = geo.DistanceKM(r.Pickup, r.Drop)
@@ -941,8 +996,11 @@ func (p *Partition) cancel(c *event.RideCancel) {
 		p.held[c.RequestID] = heldCancel{until: p.now.Add(p.cfg.CancelHold), reason: c.Reason}
 		return
 	}
-	switch r.state {
-	case 0:
+	switch {
+	case r.state == 0 && r.claiming:
+		// The owner may grant the claim, or has: the answer decides (answered).
+		r.cancel, r.reason = true, c.Reason
+	case r.state == 0:
 		for i, q := range p.pending {
 			if q == r {
 				p.pending = append(p.pending[:i], p.pending[i+1:]...)
@@ -950,7 +1008,7 @@ func (p *Partition) cancel(c *event.RideCancel) {
 			}
 		}
 		p.cancelWaiting(r, c.Reason)
-	case event.OutcomeMatched:
+	case r.state == event.OutcomeMatched:
 		r.state = event.OutcomeMatchCancelled
 		p.decide(r)
 		p.stats.MatchCancelled++
@@ -1057,6 +1115,7 @@ func (p *Partition) token(id string, arrival event.Time, res event.Reservation) 
 	}
 	d.own = ownOwned
 	delete(p.forwards, d.ref)
+	p.dropShadow(id)
 	if res.RequestID != "" && res.Until > p.clock {
 		r := res
 		p.unreserve(d)
@@ -1090,6 +1149,7 @@ func (p *Partition) sweep() {
 			}
 		}
 		p.drivers.Compact(func(id ids.ID, r driverRef) { p.table.at(r).id = id })
+		p.forgetShadows()
 	}
 	n := 0
 	for _, r := range p.done {

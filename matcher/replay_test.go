@@ -222,8 +222,15 @@ func TestSameLogSameOutputs(t *testing.T) {
 // saw the whole log produces.
 func TestRestoreFromHistory(t *testing.T) {
 	log := randomLog(7, 25*time.Minute, 300, 3)
+	checkRestore(t, log, []int{len(log) / 2, len(log) * 3 / 4, len(log) - 500})
+}
+
+// checkRestore checks that a partition rebuilt from the last History() of log before
+// each cut produces what the partition that saw the whole log produces.
+func checkRestore(t *testing.T, log []*event.LogRecord, cuts []int) {
+	t.Helper()
 	cfg := DefaultConfig()
-	for _, cut := range []int{len(log) / 2, len(log) * 3 / 4, len(log) - 500} {
+	for _, cut := range cuts {
 		full := newPartition(t)
 		var want []string
 		var decisions []*event.LogRecord // the decision log
@@ -248,17 +255,14 @@ func TestRestoreFromHistory(t *testing.T) {
 			start++
 		}
 		restored := newPartition(t)
-		decided := map[event.Position]map[string]string{}
+		decided := Decisions{}
 		for _, d := range decisions {
 			switch {
 			case d.Time < log[cut].Time.Add(-cfg.DecisionHistory()):
 			case d.RequestPosition < event.Position(start):
 				restored.Remember(d)
-			case d.Outcome == event.OutcomeMatched && d.Position >= event.Position(start):
-				if decided[d.Position] == nil {
-					decided[d.Position] = map[string]string{}
-				}
-				decided[d.Position][d.RequestID] = d.DriverID
+			case d.Position >= event.Position(start):
+				decided.Add(d)
 			}
 		}
 		for i := start; i < cut; i++ {
@@ -349,9 +353,9 @@ func TestForgottenDriversAreReused(t *testing.T) {
 // once the driver is forgotten, the driver that reuses its struct.
 func TestCancelReleasesOnlyItsReservation(t *testing.T) {
 	p := newPartition(t)
-	p.Replay(requestAt("R1", bandra, event.Mini, t0), 1, map[string]string{"R1": "D1"})
+	p.Replay(requestAt("R1", bandra, event.Mini, t0), 1, map[string]Decision{"R1": {DriverID: "D1"}})
 	p.Replay(&event.LogRecord{Kind: event.LogLeft, Time: t0.Add(sec(1)), DriverID: "D1", To: 1}, 2, nil)
-	p.Replay(requestAt("R2", bandra, event.Mini, t0.Add(sec(2))), 3, map[string]string{"R2": "D1"})
+	p.Replay(requestAt("R2", bandra, event.Mini, t0.Add(sec(2))), 3, map[string]Decision{"R2": {DriverID: "D1"}})
 	later := t0.Add(p.cfg.ReservationTimeout + p.cfg.ForgetAfter + time.Duration(forgetEvery+1)*p.cfg.SweepInterval)
 	apply(p, tickAt(later))
 	if p.Drivers() != 0 {

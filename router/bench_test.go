@@ -57,9 +57,9 @@ func BenchmarkRoute(b *testing.B) {
 		// first update starts its ownership, the rest follow it.
 		b.StopTimer()
 		var rs [parts]*router.Router
-		loc := geo.NewLocator(router.DefaultConfig().Resolutions.Index)
+		shared := router.NewShared(router.DefaultConfig())
 		for i := range rs {
-			if rs[i], err = router.New(router.DefaultConfig(), 12, loc); err != nil {
+			if rs[i], err = router.New(router.DefaultConfig(), 12, shared); err != nil {
 				b.Fatal(err)
 			}
 		}

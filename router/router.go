@@ -7,6 +7,8 @@ package router
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"ridematch/event"
@@ -31,6 +33,11 @@ type Config struct {
 	MaxFutureSkew time.Duration
 	// MaxAge refuses events stamped further behind their log time (default 1h).
 	MaxAge time.Duration
+	// ReachKM is how far a pickup may be from its driver: the matcher's MaxPickupKM
+	// (default 3). A driver's update also goes, as a shadow, to every other partition
+	// that owns a region within it (see Halo); 0 sends no shadows, and a request sees only
+	// its own partition's drivers.
+	ReachKM float64
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -41,6 +48,7 @@ func DefaultConfig() Config {
 		MaxRecordBytes: 16 << 10,
 		MaxFutureSkew:  30 * time.Second,
 		MaxAge:         time.Hour,
+		ReachKM:        3,
 	}
 }
 
@@ -56,6 +64,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: records of at least 256 bytes must be allowed", ErrConfig)
 	case c.MaxFutureSkew < 0 || c.MaxAge <= 0:
 		return fmt.Errorf("%w: the allowed clock skews must be positive", ErrConfig)
+	case !(c.ReachKM >= 0 && c.ReachKM <= 50):
+		return fmt.Errorf("%w: the reach must be between 0 and 50 km", ErrConfig)
 	}
 	return c.Resolutions.Validate()
 }
@@ -95,6 +105,8 @@ type lastSeen struct {
 	at        event.Time // log time of the last update routed
 	stamp     event.Time // the device's timestamp on it
 	fix       geo.Fix    // the last position's index cell
+	halo      HaloSet    // the partitions its shadows last went to
+	avail     event.Availability
 }
 
 // Stats counts what the router did.
@@ -107,6 +119,7 @@ type Stats struct {
 	Stale        uint64 // driver updates stamped no later than the last one routed, dropped
 	Moves        uint64 // drivers that changed partition
 	Geneses      uint64 // drivers (re)appearing after silence
+	Shadows      uint64 // shadow records (withdrawals included) among those routed
 }
 
 // Router routes the events of one input partition to region-log partitions. For
@@ -124,6 +137,7 @@ type Router struct {
 	free      []int32
 	next      int32
 	locator   *geo.Locator
+	halo      *Halo
 	watermark event.Time
 	stats     Stats
 	// rec and left are the records passed to emit, reused: a record is only valid during
@@ -131,23 +145,49 @@ type Router struct {
 	rec, left event.LogRecord
 }
 
+// Shared is what the routers of a process share: caches of geometry that never changes.
+// It is safe for concurrent use.
+type Shared struct {
+	cfg     Config
+	locator *geo.Locator
+	mu      sync.Mutex
+	halos   map[int32]*Halo // by the region log's partition count
+}
+
+// NewShared returns the caches for routers of cfg.
+func NewShared(cfg Config) *Shared {
+	return &Shared{cfg: cfg, locator: geo.NewLocator(cfg.Resolutions.Index), halos: map[int32]*Halo{}}
+}
+
+// halo returns the halo for a region log of n partitions.
+func (s *Shared) halo(n int32) *Halo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.halos[n]
+	if h == nil {
+		h = NewHalo(s.cfg.Resolutions, n, s.cfg.ReachKM)
+		s.halos[n] = h
+	}
+	return h
+}
+
 // New returns a Router for one input partition, writing to a region log of n partitions.
-// loc locates drivers at the index resolution; the routers of a process share one (nil:
-// the router makes its own).
-func New(cfg Config, n int32, loc *geo.Locator) (*Router, error) {
+// The routers of a process share one Shared, made for the same settings (nil: the router
+// makes its own).
+func New(cfg Config, n int32, shared *Shared) (*Router, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if n < 1 {
 		return nil, fmt.Errorf("%w: the region log needs at least one partition", ErrConfig)
 	}
-	if loc == nil {
-		loc = geo.NewLocator(cfg.Resolutions.Index)
+	if shared == nil {
+		shared = NewShared(cfg)
 	}
-	if loc.Resolution() != cfg.Resolutions.Index {
-		return nil, fmt.Errorf("%w: a locator of resolution %d for an index of resolution %d", ErrConfig, loc.Resolution(), cfg.Resolutions.Index)
+	if shared.cfg.Resolutions != cfg.Resolutions || shared.cfg.ReachKM != cfg.ReachKM {
+		return nil, fmt.Errorf("%w: the shared caches were made for other settings", ErrConfig)
 	}
-	return &Router{cfg: cfg, partitions: n, locator: loc}, nil
+	return &Router{cfg: cfg, partitions: n, locator: shared.locator, halo: shared.halo(n)}, nil
 }
 
 // Partitions is the region log's partition count.
@@ -268,9 +308,48 @@ func (r *Router) routeDriver(d *event.DriverLocation, at event.Time, emit Emit) 
 	if !known {
 		slot = r.add(d.DriverID)
 	}
-	r.seen[slot] = lastSeen{id: r.seen[slot].id, partition: to, at: at, stamp: d.Time, fix: fix}
+	halo := last.halo
+	if !known || fix.Cell != last.fix.Cell {
+		halo = r.halo.Of(cell)
+	}
+	r.seen[slot] = lastSeen{id: r.seen[slot].id, partition: to, at: at, stamp: d.Time, fix: fix, halo: halo, avail: d.Availability}
 	r.stats.Routed++
 	emit(to, rec)
+	if rec.Route == event.RouteGenesis {
+		last = lastSeen{}
+	}
+	r.shadow(rec, to, halo, last, emit)
+}
+
+// shadow sends the shadows of the driver update rec, routed to partition to: a copy to
+// each partition of halo while the driver is available or was (an unavailable shadow
+// needs no news until it is available again), and a withdrawal (a shadow gone offline)
+// to each partition whose available shadow the halo now leaves out. last is what the
+// router held of the driver before (zero if no partition can still match it).
+func (r *Router) shadow(rec *event.LogRecord, to int32, halo HaloSet, last lastSeen, emit Emit) {
+	if halo == 0 && last.halo == 0 {
+		return
+	}
+	rec.Route, rec.From = event.RouteShadow, to
+	now := r.halo.Partitions(halo)
+	if rec.Driver.Availability == event.Available || last.avail == event.Available {
+		for _, p := range now {
+			r.stats.Shadows++
+			r.stats.Routed++
+			emit(p, rec)
+		}
+	}
+	if halo == last.halo || last.avail != event.Available {
+		return
+	}
+	rec.Driver.Availability = event.Offline
+	for _, p := range r.halo.Partitions(last.halo) {
+		if p != to && !slices.Contains(now, p) {
+			r.stats.Shadows++
+			r.stats.Routed++
+			emit(p, rec)
+		}
+	}
 }
 
 // Forget drops drivers silent for longer than the router can need them: after

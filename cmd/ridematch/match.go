@@ -74,9 +74,10 @@ func (f *engineFlags) config(g *globals, c *clientFlags) (engine.Config, error) 
 		return cfg, err
 	}
 	cfg.Topics = topics
-	// The router shares the matcher's driver TTL and resolutions: one flag sets both.
+	// The router shares the matcher's driver TTL, resolutions and reach: one flag sets both.
 	cfg.Router.DriverTTL = cfg.Matcher.DriverTTL
 	cfg.Router.Resolutions = cfg.Matcher.Resolutions
+	cfg.Router.ReachKM = cfg.Matcher.MaxPickupKM
 	if cfg.Cluster, err = c.checkedConfig("ridematch-match"); err != nil {
 		return cfg, err
 	}

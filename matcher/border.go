@@ -1,0 +1,233 @@
+package matcher
+
+import (
+	"ridematch/event"
+	"ridematch/geo"
+	"ridematch/internal/ids"
+)
+
+// Decision is what a replay does again for a request: match it to DriverID, or, with
+// Claim, claim the shadow DriverID from its owner.
+type Decision struct {
+	DriverID string
+	Claim    bool
+}
+
+// Decisions are the recorded decisions a replay makes again, by the position of the
+// record whose handling made them.
+type Decisions map[event.Position]map[string]Decision
+
+// Add records a decision of the decision log if a replay must make it again: a match or
+// a claim. Outcomes that need no choice (unmatched, cancelled, granted) follow from the
+// records replayed.
+func (ds Decisions) Add(d *event.LogRecord) {
+	if d.Outcome != event.OutcomeMatched && d.Outcome != event.OutcomeClaimed {
+		return
+	}
+	at := ds[d.Position]
+	if at == nil {
+		at = map[string]Decision{}
+		ds[d.Position] = at
+	}
+	at[d.RequestID] = Decision{DriverID: d.DriverID, Claim: d.Outcome == event.OutcomeClaimed}
+}
+
+// nameOf is d's driver id.
+func (p *Partition) nameOf(d *driver) string {
+	if d.own == ownShadow {
+		return p.shadows.String(d.id)
+	}
+	return p.drivers.String(d.id)
+}
+
+// shadow returns the shadow of the driver with this id, or nil.
+func (p *Partition) shadow(id string) *driver {
+	r, ok := p.shadows.Get(id)
+	if !ok {
+		return nil
+	}
+	return p.table.at(r)
+}
+
+// shadowUpdate applies an update of a driver that partition owner owns, sent here
+// because the driver is within reach of a pickup of ours. An update of availability
+// offline also comes when the driver moves out of reach.
+func (p *Partition) shadowUpdate(u *event.DriverLocation, at event.Time, owner int32, cell geo.Cell) {
+	d := p.shadow(u.DriverID)
+	if d == nil {
+		r, nd := p.table.alloc()
+		nd.ref, nd.slot, nd.own = r, -1, ownShadow
+		nd.id = p.shadows.Set(u.DriverID, r)
+		d = nd
+	}
+	d.seen, d.owner = p.now, owner
+	if p.locate(d, u, at, cell) {
+		p.stats.ShadowUpdates++
+		d.refused = false
+	}
+	p.reindex(d)
+}
+
+// dropShadow forgets the shadow of a driver this partition now owns.
+func (p *Partition) dropShadow(id string) {
+	if d := p.shadow(id); d != nil {
+		p.forgetShadow(d)
+	}
+}
+
+func (p *Partition) forgetShadow(d *driver) {
+	p.unreserve(d)
+	d.own = ownGone
+	p.reindex(d)
+	p.shadows.Delete(p.shadows.String(d.id))
+	if d.queued {
+		d.dropped = true
+	} else {
+		p.table.release(d.ref)
+	}
+}
+
+// forgetShadows forgets the shadows silent for ForgetAfter.
+func (p *Partition) forgetShadows() {
+	for _, r := range p.shadows.All() {
+		if d := p.table.at(r); p.clock.Sub(d.seen) > p.cfg.ForgetAfter {
+			p.forgetShadow(d)
+		}
+	}
+	p.shadows.Compact(func(id ids.ID, r driverRef) { p.table.at(r).id = id })
+}
+
+// sendClaim claims the shadow driver id (d, nil if a replay no longer knows it) for r
+// from the partition that owns it. The shadow is held meanwhile, so that no other
+// request here claims it too, and r waits for the answer.
+func (p *Partition) sendClaim(r *request, id string, d *driver) {
+	r.claiming, r.claim = true, id
+	p.stats.Claims++
+	p.push(Output{Decision: &event.LogRecord{
+		Kind: event.LogDecision, Time: p.now, RequestID: r.RequestID, CustomerID: r.CustomerID, DriverID: id,
+		Outcome: event.OutcomeClaimed, Position: p.pos, RequestPosition: r.pos,
+	}})
+	if d == nil {
+		return
+	}
+	p.reserve(d, r.RequestID, "")
+	p.push(Output{To: d.owner, Handoff: &event.LogRecord{
+		Kind: event.LogClaim, Time: p.now, Request: r.RideRequest, Cell: r.origin, DriverID: id,
+		From: p.id, Multiplier: p.pricer.Multiplier(r.surge), Deadline: r.deadline,
+	}})
+}
+
+// claimed answers a claim for one of this partition's drivers: granted, the first
+// claim in log order for a driver that is still owned here, matchable, fresh,
+// compatible and within reach of the pickup; the match is made here, and written here.
+// The claimant keeps the request's time: a claim out when the request's TTL runs out is
+// still answered, and a grant then still matches it. A replay grants exactly the claims
+// recorded as matches.
+func (p *Partition) claimed(c *event.LogRecord) {
+	q := &c.Request
+	answer := func(o event.Outcome) {
+		a := &event.LogRecord{Kind: event.LogAnswer, Time: p.now, RequestID: q.RequestID, DriverID: c.DriverID, Outcome: o}
+		if d := p.driver(c.DriverID); o == event.OutcomeUnmatched && d != nil && d.own == ownOwned {
+			if res := p.reservation(d); res != nil {
+				a.Reservation = *res
+			}
+		}
+		p.push(Output{To: c.From, Handoff: a})
+	}
+	if _, ok := p.held[q.RequestID]; ok {
+		// The rider cancelled before the claim came.
+		delete(p.held, q.RequestID)
+		p.stats.ClaimsRefused++
+		answer(event.OutcomeCancelled)
+		return
+	}
+	origin := p.cellOf(q.Pickup, c.Cell)
+	r := &request{
+		RideRequest: *q, pos: p.pos, origin: origin, surge: origin.Parent(p.cfg.Resolutions.Surge),
+		deadline: c.Deadline, remote: true, multiplier: c.Multiplier,
+	}
+	if _, dup := p.requests[q.RequestID]; dup {
+		p.stats.ClaimsRefused++
+		answer(event.OutcomeUnmatched)
+		return
+	}
+	if p.replaying {
+		dec, ok := p.decided[q.RequestID]
+		if !ok {
+			return
+		}
+		delete(p.decided, q.RequestID)
+		p.requests[q.RequestID] = r
+		p.matchRecorded(r, dec.DriverID)
+		return
+	}
+	d, dist, ok := p.grantable(r, c.DriverID)
+	if !ok {
+		p.stats.ClaimsRefused++
+		answer(event.OutcomeUnmatched)
+		return
+	}
+	p.stats.ClaimsGranted++
+	p.requests[q.RequestID] = r
+	p.match(r, d, dist, p.cfg.Weights.Score(dist, d.rating, r.RideType.Compatible(d.vehicle)))
+	answer(event.OutcomeMatched)
+}
+
+// grantable returns the driver id and its pickup distance if r may have it.
+func (p *Partition) grantable(r *request, id string) (*driver, float64, bool) {
+	d := p.driver(id)
+	if d == nil || !matchable(d) || !p.fresh(d) {
+		return nil, 0, false
+	}
+	if !r.RideType.Compatible(d.vehicle) && !p.cfg.SoftCompatibility {
+		return nil, 0, false
+	}
+	dist := geo.DistanceKM(r.Pickup, d.pos)
+	return d, dist, dist <= p.cfg.MaxPickupKM
+}
+
+// answered takes the owner's answer to a claim of ours. Granted, the request is done: the
+// owner wrote its ride_matched. Refused, the shadow is held as the owner holds it, or,
+// held by nothing, passed over until its next update; and the request searches again,
+// unless the rider cancelled meanwhile or its time is up.
+func (p *Partition) answered(a *event.LogRecord) {
+	requestID, driverID, o := a.RequestID, a.DriverID, a.Outcome
+	r := p.requests[requestID]
+	if r == nil || !r.claiming || r.claim != driverID {
+		p.stats.StrayAnswers++
+		return
+	}
+	r.claiming = false
+	d := p.shadow(driverID)
+	if o == event.OutcomeMatched {
+		// The shadow stays held, as the owner holds the driver, until its updates show it
+		// busy or the hold times out.
+		r.driverID = driverID
+		p.finish(r, event.OutcomeGranted)
+		return
+	}
+	if d != nil {
+		if res := p.reservation(d); res != nil && res.RequestID == requestID {
+			p.unreserve(d)
+		}
+		if held := a.Reservation; held.RequestID != "" && held.Until > p.clock && !d.reserved {
+			// Held by a match there: so it is here, until the same release (its update
+			// showing it busy, the rider's cancel, which every partition sees, or time).
+			p.hold(d, &held)
+		} else {
+			d.refused = true
+		}
+		p.reindex(d)
+	}
+	switch {
+	case r.cancel || o == event.OutcomeCancelled:
+		p.cancelWaiting(r, r.reason)
+	case p.clock >= r.deadline:
+		p.unmatched(r)
+	case !p.tryMatch(r):
+		if len(p.pending) == 0 || r.deadline < p.nextExpiry {
+			p.nextExpiry = r.deadline
+		}
+		p.pending = append(p.pending, r)
+	}
+}
