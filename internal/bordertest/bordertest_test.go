@@ -81,19 +81,24 @@ func TestSpreadAndContentions(t *testing.T) {
 	far, near := c.FarRider.RequestID, c.NearRider.RequestID
 	second := Outcome{"ride_matched", c.Second.DriverID}
 	unmatched := Outcome{Type: "ride_unmatched"}
+	// The second driver of cs[0] is within reach of both riders.
 	for name, tc := range map[string]struct {
-		outcomes map[string]Outcome
-		ok       bool
+		outcomes  map[string]Outcome
+		ok, again bool
 	}{
-		"far wins, near gets the second": {won(far, near, second), true},
-		"near wins, far gets the second": {won(near, far, second), true},
-		"near wins, far unmatched":       {won(near, far, unmatched), false},
-		"both get the first":             {map[string]Outcome{far: {"ride_matched", c.First.DriverID}, near: {"ride_matched", c.First.DriverID}}, false},
-		"neither gets the first":         {map[string]Outcome{far: second, near: unmatched}, false},
-		"a rider without an outcome":     {map[string]Outcome{near: {"ride_matched", c.First.DriverID}}, false},
+		"far wins, near gets the second": {won(far, near, second), true, true},
+		"near wins, far gets the second": {won(near, far, second), true, true},
+		"near wins, far unmatched":       {won(near, far, unmatched), true, false},
+		"near wins, far cancelled":       {won(near, far, Outcome{Type: "ride_cancelled"}), false, false},
+		"both get the first":             {map[string]Outcome{far: {"ride_matched", c.First.DriverID}, near: {"ride_matched", c.First.DriverID}}, false, false},
+		"neither gets the first":         {map[string]Outcome{far: second, near: unmatched}, false, false},
+		"a rider without an outcome":     {map[string]Outcome{near: {"ride_matched", c.First.DriverID}}, false, false},
 	} {
 		if err := c.Check(tc.outcomes); (err == nil) != tc.ok {
 			t.Errorf("%s (%s): Check says %v", name, c.Name, err)
+		}
+		if err := c.CheckSearchesAgain(tc.outcomes); (err == nil) != tc.again {
+			t.Errorf("%s (%s): CheckSearchesAgain says %v", name, c.Name, err)
 		}
 	}
 }

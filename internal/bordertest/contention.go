@@ -136,37 +136,58 @@ type Outcome struct {
 	Type, DriverID string
 }
 
-// Check says what is wrong with a contention's outcomes (nil: nothing). Exactly one rider
-// gets the first driver. The other gets the second driver if it is within reach, and ends
-// ride_unmatched otherwise: a rider whose claim on the first driver is refused searches
-// again, and finds the second when it can reach it.
+// Check says what is wrong with a contention's outcomes by issue 19's criterion (nil:
+// nothing): exactly one rider gets the first driver; the other gets the second driver or
+// ends ride_unmatched.
 func (c Contention) Check(outcomes map[string]Outcome) error {
-	far, near := outcomes[c.FarRider.RequestID], outcomes[c.NearRider.RequestID]
-	if far.Type == "" || near.Type == "" {
-		return fmt.Errorf("%w: the far rider %s, the near rider %s", ErrNoOutcome, far, near)
+	_, _, _, err := c.judge(outcomes)
+	return err
+}
+
+// CheckSearchesAgain is Check and more: the rider who did not get the first driver gets
+// the second exactly when it is within reach, since a rider whose claim is refused
+// searches again. That holds when the refusal comes within the request's TTL of log time.
+// A partition catching up runs through seconds of its log while a claim goes to another
+// partition and back; a request whose TTL has passed by the time the refusal comes ends
+// ride_unmatched.
+func (c Contention) CheckSearchesAgain(outcomes map[string]Outcome) error {
+	winner, loser, lost, err := c.judge(outcomes)
+	if err != nil {
+		return err
 	}
-	var winner, loser event.RideRequest
-	var lost Outcome
-	switch first := c.First.DriverID; {
-	case far.DriverID == first && near.DriverID == first:
-		return fmt.Errorf("both riders got the first driver: %s", first)
-	case far.DriverID == first:
-		winner, loser, lost = c.FarRider, c.NearRider, near
-	case near.DriverID == first:
-		winner, loser, lost = c.NearRider, c.FarRider, far
-	default:
-		return fmt.Errorf("neither rider got the first driver: the far rider %s, the near rider %s", far, near)
-	}
-	reach := geo.DistanceKM(loser.Pickup, c.Second.Location) <= MaxPickupKM
-	switch {
-	case reach && (lost.Type != event.TypeRideMatched || lost.DriverID != c.Second.DriverID):
+	km := geo.DistanceKM(loser.Pickup, c.Second.Location)
+	switch reach := km <= MaxPickupKM; {
+	case reach && lost.DriverID != c.Second.DriverID:
 		return fmt.Errorf("%s got the first driver; %s, %.1f km from the second driver, got %s, want ride_matched with %s",
-			winner.RequestID, loser.RequestID, geo.DistanceKM(loser.Pickup, c.Second.Location), lost, c.Second.DriverID)
+			winner.RequestID, loser.RequestID, km, lost, c.Second.DriverID)
 	case !reach && lost.Type != event.TypeRideUnmatched:
 		return fmt.Errorf("%s got the first driver; %s, with no other driver within reach, got %s, want ride_unmatched",
 			winner.RequestID, loser.RequestID, lost)
 	}
 	return nil
+}
+
+// judge finds who got the first driver, and checks Check's criterion.
+func (c Contention) judge(outcomes map[string]Outcome) (winner, loser event.RideRequest, lost Outcome, err error) {
+	far, near := outcomes[c.FarRider.RequestID], outcomes[c.NearRider.RequestID]
+	if far.Type == "" || near.Type == "" {
+		return winner, loser, lost, fmt.Errorf("%w: the far rider %s, the near rider %s", ErrNoOutcome, far, near)
+	}
+	switch first := c.First.DriverID; {
+	case far.DriverID == first && near.DriverID == first:
+		return winner, loser, lost, fmt.Errorf("both riders got the first driver: %s", first)
+	case far.DriverID == first:
+		winner, loser, lost = c.FarRider, c.NearRider, near
+	case near.DriverID == first:
+		winner, loser, lost = c.NearRider, c.FarRider, far
+	default:
+		return winner, loser, lost, fmt.Errorf("neither rider got the first driver: the far rider %s, the near rider %s", far, near)
+	}
+	if lost.Type != event.TypeRideUnmatched && (lost.Type != event.TypeRideMatched || lost.DriverID != c.Second.DriverID) {
+		return winner, loser, lost, fmt.Errorf("%s got the first driver; %s got %s, want ride_matched with %s or ride_unmatched",
+			winner.RequestID, loser.RequestID, lost, c.Second.DriverID)
+	}
+	return winner, loser, lost, nil
 }
 
 func (o Outcome) String() string {
