@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"slices"
 	"sync"
 
 	"testing"
@@ -21,7 +20,6 @@ import (
 	"ridematch/broker"
 	"ridematch/event"
 	"ridematch/geo"
-	"ridematch/matcher"
 )
 
 func TestMain(m *testing.M) {
@@ -348,50 +346,6 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("request %s: engine wrote %s, a clean replay of the region log gives %s", id, got, want)
 		}
 	}
-}
-
-func replayRegionLog(t *testing.T, h *harness) map[string]map[string]any {
-	t.Helper()
-	byPartition := map[int32][]*kgo.Record{}
-	for _, r := range h.readAll(h.topics.Name(ridematch.RoleRegionLog)) {
-		byPartition[r.Partition] = append(byPartition[r.Partition], r)
-	}
-	out := map[string]map[string]any{}
-	for p, recs := range byPartition {
-		slices.SortFunc(recs, func(a, b *kgo.Record) int { return int(a.Offset - b.Offset) })
-		cfg := DefaultConfig().Matcher
-		cfg.RequestTTL = 5 * time.Second
-		part, err := matcher.New(cfg, p, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var lr event.LogRecord
-		for _, r := range recs {
-			err := event.EachInFrame(r.Value, func(i int, b []byte) error {
-				if err := event.DecodeLog(b, &lr); err != nil {
-					return err
-				}
-				part.Apply(&lr, event.PositionOf(r.Offset, i))
-				for _, o := range part.Outputs() {
-					if o.Event == nil {
-						continue
-					}
-					switch o.Event.Type() {
-					case event.TypeRideMatched, event.TypeRideUnmatched, event.TypeRideCancelled:
-						b, _ := json.Marshal(o.Event)
-						var m map[string]any
-						_ = json.Unmarshal(b, &m)
-						out[o.Event.Key()] = m
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatalf("region log %d@%d: %v", p, r.Offset, err)
-			}
-		}
-	}
-	return out
 }
 
 // TestReferenceShapes feeds the reference's exact events, as kafka-python's json.dumps

@@ -148,18 +148,20 @@ func TestConnectionsCut(t *testing.T) {
 	}
 }
 
+// quitAfter stops member r once it has committed txns transactions.
+func quitAfter(r *running, txns uint64) {
+	go func() {
+		for r.e.Stats().Transactions < txns {
+			time.Sleep(time.Millisecond)
+		}
+		r.cancel()
+	}()
+}
+
 // TestMembersComeAndGo: members that quit after zero, one and two transactions, and
 // late joiners, while requests flow.
 func TestMembersComeAndGo(t *testing.T) {
 	h := newHarness(t)
-	quitAfter := func(r *running, txns uint64) {
-		go func() {
-			for r.e.Stats().Transactions < txns {
-				time.Sleep(time.Millisecond)
-			}
-			r.cancel()
-		}()
-	}
 	a, b, c := h.start(), h.start(), h.start()
 	quitAfter(a, 0)
 	quitAfter(b, 1)

@@ -80,11 +80,7 @@ func (p *Partition) forgetShadow(d *driver) {
 	d.own = ownGone
 	p.reindex(d)
 	p.shadows.Delete(p.shadows.String(d.id))
-	if d.queued {
-		d.dropped = true
-	} else {
-		p.table.release(d.ref)
-	}
+	p.free(d)
 }
 
 // forgetShadows forgets the shadows silent for ForgetAfter.

@@ -217,8 +217,8 @@ func TestClaimPastDeadline(t *testing.T) {
 	}
 }
 
-// TestShadowsAreNotSupplyNorMatched: a shadow never counts in this partition's surge
-// supply, and a withdrawn one (offline) is not claimed.
+// TestShadowWithdrawn: a withdrawn shadow (offline) is not claimed, and no shadow counts
+// among this partition's drivers or in its surge supply.
 func TestShadowWithdrawn(t *testing.T) {
 	pr := newPair(t)
 	d := driverAt("D1", across, t0)

@@ -630,6 +630,12 @@ func (p *Partition) newDriver(id string) *driver {
 func (p *Partition) dropDriver(d *driver) {
 	p.drivers.Delete(p.drivers.String(d.id))
 	delete(p.forwards, d.ref)
+	p.free(d)
+}
+
+// free gives a forgotten driver's place back: at once, or, if a replay queued it for
+// indexing, once the queue is done.
+func (p *Partition) free(d *driver) {
 	if d.queued {
 		d.dropped = true
 	} else {

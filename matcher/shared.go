@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"ridematch/geo"
+	"ridematch/internal/memo"
 )
 
 // Shared is what the partitions of one process share: caches of geometry that costs H3
@@ -15,11 +16,11 @@ import (
 type Shared struct {
 	zones *geo.Zones
 
-	mu    sync.RWMutex
+	mu    sync.RWMutex // guards disks
 	disks map[diskKey]*disk
-	rings map[geo.Cell]geo.Rings
-	geoms map[geo.Cell]cellGeom
-	local map[geo.Cell]*time.Location
+	rings *memo.Map[geo.Cell, geo.Rings]
+	geoms *memo.Map[geo.Cell, cellGeom]
+	local *memo.Map[geo.Cell, *time.Location]
 }
 
 type diskKey struct {
@@ -35,9 +36,9 @@ func NewShared() *Shared {
 	return &Shared{
 		zones: geo.NewZones(),
 		disks: make(map[diskKey]*disk),
-		rings: make(map[geo.Cell]geo.Rings),
-		geoms: make(map[geo.Cell]cellGeom),
-		local: make(map[geo.Cell]*time.Location),
+		rings: memo.New[geo.Cell, geo.Rings](sharedCap),
+		geoms: memo.New[geo.Cell, cellGeom](sharedCap),
+		local: memo.New[geo.Cell, *time.Location](sharedCap),
 	}
 }
 
@@ -61,15 +62,7 @@ func (s *Shared) diskAround(origin geo.Cell, maxKM float64, rings int) *disk {
 		// Cells this close differ in size by far less than the margin Rings keeps, so the
 		// ring arithmetic of one cell serves its whole neighbourhood.
 		near := origin.Parent(max(0, origin.Resolution()-2))
-		s.mu.RLock()
-		rg, ok := s.rings[near]
-		s.mu.RUnlock()
-		if !ok {
-			rg = geo.NewRings(origin)
-			s.mu.Lock()
-			s.rings[near] = rg
-			s.mu.Unlock()
-		}
+		rg := s.rings.Get(near, func(geo.Cell) geo.Rings { return geo.NewRings(origin) })
 		dk = &disk{rings: rg, full: rg.Within(maxKM) + 1}
 	}
 	// Widen in steps: the disk of all the rings is hundreds of cells, and most searches
@@ -96,37 +89,9 @@ func (s *Shared) diskAround(origin geo.Cell, maxKM float64, rings int) *disk {
 }
 
 // geom returns a cell's centre and outer radius.
-func (s *Shared) geom(c geo.Cell) cellGeom {
-	s.mu.RLock()
-	g, ok := s.geoms[c]
-	s.mu.RUnlock()
-	if ok {
-		return g
-	}
-	g = geomOf(c)
-	s.mu.Lock()
-	if len(s.geoms) >= sharedCap {
-		clear(s.geoms)
-	}
-	s.geoms[c] = g
-	s.mu.Unlock()
-	return g
-}
+func (s *Shared) geom(c geo.Cell) cellGeom { return s.geoms.Get(c, geomOf) }
 
 // location is the time zone of a pickup, looked up once per surge cell.
 func (s *Shared) location(cell geo.Cell, p geo.Point) *time.Location {
-	s.mu.RLock()
-	loc, ok := s.local[cell]
-	s.mu.RUnlock()
-	if ok {
-		return loc
-	}
-	loc = s.zones.At(p)
-	s.mu.Lock()
-	if len(s.local) >= sharedCap {
-		clear(s.local)
-	}
-	s.local[cell] = loc
-	s.mu.Unlock()
-	return loc
+	return s.local.Get(cell, func(geo.Cell) *time.Location { return s.zones.At(p) })
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"ridematch/geo"
+	"ridematch/internal/memo"
 )
 
 // Halo finds the shadows of a driver: the region-log partitions, other than the one that
@@ -21,10 +22,10 @@ type Halo struct {
 	partitions int32
 	reachKM    float64
 
-	mu     sync.RWMutex
-	byCell map[geo.Cell]HaloSet // the shadows of a driver in a probe-sized cell
-	probes map[geo.Cell]probe
-	sets   [][]int32 // each distinct set of partitions, by HaloSet; sets[0] is empty
+	byCell *memo.Map[geo.Cell, HaloSet] // the shadows of a driver in a probe-sized cell
+	probes *memo.Map[geo.Cell, probe]
+	mu     sync.RWMutex // guards sets and named
+	sets   [][]int32    // each distinct set of partitions, by HaloSet; sets[0] is empty
 	named  map[string]HaloSet
 }
 
@@ -44,7 +45,7 @@ const haloCap = 1 << 17
 func NewHalo(res geo.Resolutions, n int32, reachKM float64) *Halo {
 	return &Halo{
 		res: res, partitions: n, reachKM: reachKM,
-		byCell: make(map[geo.Cell]HaloSet), probes: make(map[geo.Cell]probe),
+		byCell: memo.New[geo.Cell, HaloSet](haloCap), probes: memo.New[geo.Cell, probe](haloCap),
 		sets: [][]int32{nil}, named: map[string]HaloSet{"": 0},
 	}
 }
@@ -55,20 +56,7 @@ func (h *Halo) Of(c geo.Cell) HaloSet {
 		return 0
 	}
 	key := c.Parent(max(h.res.Region, h.res.Index-1))
-	h.mu.RLock()
-	s, ok := h.byCell[key]
-	h.mu.RUnlock()
-	if ok {
-		return s
-	}
-	s = h.intern(h.find(key))
-	h.mu.Lock()
-	if len(h.byCell) >= haloCap {
-		clear(h.byCell)
-	}
-	h.byCell[key] = s
-	h.mu.Unlock()
-	return s
+	return h.byCell.Get(key, func(key geo.Cell) HaloSet { return h.intern(h.find(key)) })
 }
 
 // Partitions returns the partitions of s, in increasing order; the slice is shared.
@@ -104,20 +92,9 @@ func (h *Halo) find(key geo.Cell) []int32 {
 }
 
 func (h *Halo) probe(c geo.Cell) probe {
-	h.mu.RLock()
-	pr, ok := h.probes[c]
-	h.mu.RUnlock()
-	if ok {
-		return pr
-	}
-	pr = probe{center: c.Center(), partition: PartitionOf(c.Parent(h.res.Region), h.partitions)}
-	h.mu.Lock()
-	if len(h.probes) >= haloCap {
-		clear(h.probes)
-	}
-	h.probes[c] = pr
-	h.mu.Unlock()
-	return pr
+	return h.probes.Get(c, func(c geo.Cell) probe {
+		return probe{center: c.Center(), partition: PartitionOf(c.Parent(h.res.Region), h.partitions)}
+	})
 }
 
 // intern names a sorted set of partitions.
