@@ -66,8 +66,9 @@ func TestHaloNeverMissesAPickup(t *testing.T) {
 	}
 }
 
-// TestShadows: a driver near a border is sent to its owner and, as a shadow, across;
-// one that stays unavailable sends no news; one that moves out of reach is withdrawn.
+// TestShadows: a driver near a border is sent to its owner and, as a shadow, across; a
+// change of availability goes out at once, a move only every ShadowEvery; one that stays
+// unavailable sends no news; one that moves out of reach is withdrawn.
 func TestShadows(t *testing.T) {
 	r := newRouter(t, DefaultConfig(), 12)
 	var s sink
@@ -90,7 +91,16 @@ func TestShadows(t *testing.T) {
 	if got := route(eastOfBorder, event.Busy); len(got) != 1 {
 		t.Fatalf("staying busy sends no shadow: %v", got)
 	}
-	route(eastOfBorder, event.Available)
+	if got := route(eastOfBorder, event.Available); len(got) != 2 {
+		t.Fatalf("available again tells the shadow at once: %v", got)
+	}
+	if got := route(geo.Offset(eastOfBorder, 0.01, 0), event.Available); len(got) != 1 {
+		t.Fatalf("a second later, only moved, the shadow is not refreshed: %v", got)
+	}
+	at = at.Add(DefaultConfig().ShadowEvery)
+	if got := route(eastOfBorder, event.Available); len(got) != 2 {
+		t.Fatalf("ShadowEvery later the shadow is refreshed: %v", got)
+	}
 	// The first point east, in steps of a kilometre, still partition 2's and out of 6's reach.
 	far := eastOfBorder
 	for partitionAt(far, 12) != 2 || slices.Contains(r.halo.Partitions(r.halo.Of(geo.CellOf(far, 9))), 6) {

@@ -7,6 +7,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -38,6 +39,12 @@ type Config struct {
 	// that owns a region within it (see Halo); 0 sends no shadows, and a request sees only
 	// its own partition's drivers.
 	ReachKM float64
+	// ShadowEvery is how often a shadow is refreshed while the driver moves less than 50 m
+	// and nothing else about it changes (default 10s): a shadow's position may be this
+	// old, and a claim is checked against the owner's own. A change of availability, owner
+	// or shadowing partitions goes out at once. Half the driver TTL, if that is shorter, so
+	// that a shadow stays fresh.
+	ShadowEvery time.Duration
 }
 
 // DefaultConfig returns the defaults documented on Config.
@@ -49,6 +56,7 @@ func DefaultConfig() Config {
 		MaxFutureSkew:  30 * time.Second,
 		MaxAge:         time.Hour,
 		ReachKM:        3,
+		ShadowEvery:    10 * time.Second,
 	}
 }
 
@@ -66,6 +74,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the allowed clock skews must be positive", ErrConfig)
 	case !(c.ReachKM >= 0 && c.ReachKM <= 50):
 		return fmt.Errorf("%w: the reach must be between 0 and 50 km", ErrConfig)
+	case c.ShadowEvery < 0:
+		return fmt.Errorf("%w: the shadow refresh interval must not be negative", ErrConfig)
 	}
 	return c.Resolutions.Validate()
 }
@@ -106,6 +116,8 @@ type lastSeen struct {
 	stamp     event.Time // the device's timestamp on it
 	fix       geo.Fix    // the last position's index cell
 	halo      HaloSet    // the partitions its shadows last went to
+	shadowed  event.Time // log time of the last copy sent to them
+	shadowAt  [2]float32 // and the position it gave, latitude and longitude
 	avail     event.Availability
 }
 
@@ -312,35 +324,45 @@ func (r *Router) routeDriver(d *event.DriverLocation, at event.Time, emit Emit) 
 	if !known || fix.Cell != last.fix.Cell {
 		halo = r.halo.Of(cell)
 	}
-	r.seen[slot] = lastSeen{id: r.seen[slot].id, partition: to, at: at, stamp: d.Time, fix: fix, halo: halo, avail: d.Availability}
 	r.stats.Routed++
 	emit(to, rec)
 	if rec.Route == event.RouteGenesis {
 		last = lastSeen{}
 	}
-	r.shadow(rec, to, halo, last, emit)
+	shadowed, shadowAt := last.shadowed, last.shadowAt
+	if r.shadow(rec, to, halo, last, emit) {
+		shadowed, shadowAt = at, [2]float32{float32(d.Location.Lat), float32(d.Location.Lng)}
+	}
+	r.seen[slot] = lastSeen{id: r.seen[slot].id, partition: to, at: at, stamp: d.Time, fix: fix, halo: halo, shadowed: shadowed, shadowAt: shadowAt, avail: d.Availability}
 }
 
-// shadow sends the shadows of the driver update rec, routed to partition to: a copy to
-// each partition of halo while the driver is available or was (an unavailable shadow
-// needs no news until it is available again), and a withdrawal (a shadow gone offline)
-// to each partition whose available shadow the halo now leaves out. last is what the
-// router held of the driver before (zero if no partition can still match it).
-func (r *Router) shadow(rec *event.LogRecord, to int32, halo HaloSet, last lastSeen, emit Emit) {
+// shadow sends the shadows of the driver update rec, routed to partition to, and reports
+// whether it sent copies: a copy to each partition of halo while the driver is available
+// or was (an unavailable shadow needs no news until it is available again), when its
+// availability, owner or halo changed, it moved shadowMoveKM, or its shadows are
+// ShadowEvery old; and a
+// withdrawal (a shadow gone offline) to each partition whose available shadow the halo
+// now leaves out. last is what the router held of the driver before (zero if no partition
+// can still match it).
+func (r *Router) shadow(rec *event.LogRecord, to int32, halo HaloSet, last lastSeen, emit Emit) (copied bool) {
 	if halo == 0 && last.halo == 0 {
-		return
+		return false
 	}
 	rec.Route, rec.From = event.RouteShadow, to
 	now := r.halo.Partitions(halo)
-	if rec.Driver.Availability == event.Available || last.avail == event.Available {
+	avail := rec.Driver.Availability
+	news := avail != last.avail || to != last.partition || halo != last.halo ||
+		rec.Time.Sub(last.shadowed) >= min(r.cfg.ShadowEvery, r.cfg.DriverTTL/2) || movedKM(last.shadowAt, rec.Driver.Location) >= shadowMoveKM
+	if news && (avail == event.Available || last.avail == event.Available) {
 		for _, p := range now {
 			r.stats.Shadows++
 			r.stats.Routed++
 			emit(p, rec)
 		}
+		copied = len(now) > 0
 	}
 	if halo == last.halo || last.avail != event.Available {
-		return
+		return copied
 	}
 	rec.Driver.Availability = event.Offline
 	for _, p := range r.halo.Partitions(last.halo) {
@@ -350,6 +372,20 @@ func (r *Router) shadow(rec *event.LogRecord, to int32, halo HaloSet, last lastS
 			emit(p, rec)
 		}
 	}
+	return copied
+}
+
+// shadowMoveKM is how far a driver moves before its shadows hear of it: 50 m, half a
+// point of score. With ShadowEvery it keeps shadows a small share of the region log
+// (bench.TestShadowShare).
+const shadowMoveKM = 0.05
+
+// movedKM is about how far p is from at, a latitude and longitude in float32s: within a
+// few metres, over the short distances it is asked about.
+func movedKM(at [2]float32, p geo.Point) float64 {
+	dy := (p.Lat - float64(at[0])) * 111.2
+	dx := (p.Lng - float64(at[1])) * 111.2 * math.Cos(p.Lat*math.Pi/180)
+	return math.Sqrt(dx*dx + dy*dy)
 }
 
 // Forget drops drivers silent for longer than the router can need them: after

@@ -59,6 +59,10 @@ func TestConfigValidate(t *testing.T) {
 		{"negative skew", func(c *Config) { c.MaxFutureSkew = -time.Second }, 6, false},
 		{"zero age", func(c *Config) { c.MaxAge = 0 }, 6, false},
 		{"bad resolutions", func(c *Config) { c.Resolutions.Region = 8 }, 6, false},
+		{"no shadows", func(c *Config) { c.ReachKM = 0 }, 6, true},
+		{"shadows refreshed with every update", func(c *Config) { c.ShadowEvery = 0 }, 6, true},
+		{"NaN reach", func(c *Config) { c.ReachKM = math.NaN() }, 6, false},
+		{"negative shadow refresh", func(c *Config) { c.ShadowEvery = -time.Second }, 6, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
