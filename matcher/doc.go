@@ -97,8 +97,9 @@
 // A request must see every driver within reach, whichever partition owns it. The router
 // also sends each update of a driver within MaxPickupKM of a region another partition
 // owns to that partition, as a shadow (event.RouteShadow, naming the owner); a driver
-// leaving a partition's reach is withdrawn there by a shadow gone offline, and one that
-// stays unavailable sends no shadow news. A shadow lives apart from the partition's own
+// leaving a partition's reach is withdrawn there by a shadow gone offline, one that
+// stays unavailable sends no shadow news, and a shadow's position is refreshed every 50 m
+// or 10 s (router.Config.ShadowEvery). A shadow lives apart from the partition's own
 // drivers, in the same index: the search sees both, and it never counts as supply.
 //
 // When a request's best candidate is a shadow, the partition claims it: it writes a
