@@ -137,15 +137,15 @@ func (p *Partition) claimed(c *event.LogRecord) {
 		answer(event.OutcomeCancelled)
 		return
 	}
-	origin := p.cellOf(q.Pickup, c.Cell)
-	r := &request{
-		RideRequest: *q, pos: p.pos, origin: origin, surge: origin.Parent(p.cfg.Resolutions.Surge),
-		deadline: c.Deadline, remote: true, multiplier: c.Multiplier,
-	}
 	if _, dup := p.requests[q.RequestID]; dup {
 		p.stats.ClaimsRefused++
 		answer(event.OutcomeUnmatched)
 		return
+	}
+	origin := p.cellOf(q.Pickup, c.Cell)
+	r := &request{
+		RideRequest: *q, pos: p.pos, origin: origin, surge: origin.Parent(p.cfg.Resolutions.Surge),
+		deadline: c.Deadline, remote: true, multiplier: c.Multiplier,
 	}
 	if p.replaying {
 		dec, ok := p.decided[q.RequestID]
@@ -169,7 +169,7 @@ func (p *Partition) claimed(c *event.LogRecord) {
 	answer(event.OutcomeMatched)
 }
 
-// grantable returns the driver id and its pickup distance if r may have it.
+// grantable returns the driver with this id, its pickup distance, and whether r may have it.
 func (p *Partition) grantable(r *request, id string) (*driver, float64, bool) {
 	d := p.driver(id)
 	if d == nil || !matchable(d) || !p.fresh(d) {
@@ -185,8 +185,8 @@ func (p *Partition) grantable(r *request, id string) (*driver, float64, bool) {
 // answered takes the owner's answer to a claim of ours. Granted, the request is done: the
 // owner wrote its ride_matched. Refused, the shadow is held as the owner holds it, or,
 // held by nothing, passed over until its next update; and the request searches again,
-// unless the rider cancelled meanwhile; if its time is up, it takes the best of this
-// partition's own drivers, or ends unmatched.
+// unless the rider cancelled meanwhile; if its time is up, it takes the best driver a
+// last search finds if that is one of this partition's own, or ends unmatched.
 func (p *Partition) answered(a *event.LogRecord) {
 	requestID, driverID, o := a.RequestID, a.DriverID, a.Outcome
 	r := p.requests[requestID]
@@ -232,9 +232,6 @@ func (p *Partition) answered(a *event.LogRecord) {
 			p.unmatched(r)
 		}
 	case !p.tryMatch(r):
-		if len(p.pending) == 0 || r.deadline < p.nextExpiry {
-			p.nextExpiry = r.deadline
-		}
-		p.pending = append(p.pending, r)
+		p.wait(r)
 	}
 }

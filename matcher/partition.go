@@ -775,6 +775,11 @@ func (p *Partition) request(q *event.RideRequest, at event.Time, cell geo.Cell) 
 		p.unmatched(r)
 		return
 	}
+	p.wait(r)
+}
+
+// wait adds r to the requests waiting for a driver.
+func (p *Partition) wait(r *request) {
 	if len(p.pending) == 0 || r.deadline < p.nextExpiry {
 		p.nextExpiry = r.deadline
 	}
