@@ -67,7 +67,64 @@ type Config struct {
 	Resolutions geo.Resolutions
 	// Surge configures pricing.
 	Surge surge.Config
+	// Assignment is how waiting requests get drivers (default Greedy; see doc.go,
+	// Assignment).
+	Assignment Assignment
+	// BatchWindow is how often, in event time, Batch and Adaptive solve the assignment of
+	// the requests waiting to the drivers within their reach (default 2s).
+	BatchWindow time.Duration
+	// BatchRequests caps the requests one window's assignment takes, oldest first; the rest
+	// wait for the next (default 2,000). BatchCandidates caps the drivers each request
+	// brings to it, its best by score (default 16). Together they bound a window's memory
+	// and time.
+	BatchRequests, BatchCandidates int
 }
+
+// Assignment is how waiting requests get drivers.
+type Assignment uint8
+
+const (
+	// Greedy matches each request to its best driver the moment it is applied, first
+	// come, first served; a request with none is searched for again as drivers free up.
+	Greedy Assignment = iota
+	// Batch lets requests wait for the end of the current window of event time, then
+	// gives the window's requests the drivers that make the highest total score.
+	Batch
+	// Adaptive matches a request at once when no other waiting request competes for its
+	// candidates, and lets contested requests wait for the window, as Batch.
+	Adaptive
+)
+
+var assignmentNames = [...]string{Greedy: "greedy", Batch: "batch", Adaptive: "adaptive"}
+
+func (a Assignment) String() string {
+	if int(a) < len(assignmentNames) {
+		return assignmentNames[a]
+	}
+	return fmt.Sprintf("Assignment(%d)", a)
+}
+
+// ParseAssignment reads greedy, batch or adaptive.
+func ParseAssignment(s string) (Assignment, error) {
+	for a, name := range assignmentNames {
+		if s == name {
+			return Assignment(a), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown assignment %q: it is greedy, batch or adaptive", ErrConfig, s)
+}
+
+// Set, Type and String make an Assignment a command-line flag.
+func (a *Assignment) Set(s string) error {
+	v, err := ParseAssignment(s)
+	if err != nil {
+		return err
+	}
+	*a = v
+	return nil
+}
+
+func (a *Assignment) Type() string { return "greedy|batch|adaptive" }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
@@ -89,6 +146,9 @@ func DefaultConfig() Config {
 		CancelHold:         10 * time.Second,
 		Resolutions:        geo.DefaultResolutions(),
 		Surge:              surge.DefaultConfig(),
+		BatchWindow:        2 * time.Second,
+		BatchRequests:      2000,
+		BatchCandidates:    16,
 	}
 }
 
@@ -153,6 +213,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the dedup window (%v) must be at least the request TTL (%v)", ErrConfig, c.DedupWindow, c.RequestTTL)
 	case c.PickupBufferMin < 0:
 		return fmt.Errorf("%w: the pickup buffer must not be negative", ErrConfig)
+	case int(c.Assignment) >= len(assignmentNames):
+		return fmt.Errorf("%w: unknown assignment %v", ErrConfig, c.Assignment)
+	case c.BatchWindow < 10*time.Millisecond || c.Assignment != Greedy && c.BatchWindow > c.RequestTTL:
+		return fmt.Errorf("%w: the batch window (%v) must be between 10ms and the request TTL (%v)", ErrConfig, c.BatchWindow, c.RequestTTL)
+	case c.BatchRequests < 1 || c.BatchRequests > 100_000 || c.BatchCandidates < 1 || c.BatchCandidates > 1000:
+		return fmt.Errorf("%w: a window takes 1 to 100,000 requests and 1 to 1,000 candidates each", ErrConfig)
 	}
 	if err := c.Resolutions.Validate(); err != nil {
 		return err
