@@ -226,8 +226,8 @@ func (p *Partition) answered(a *event.LogRecord) {
 			if !p.tryMatch(r) {
 				p.unmatched(r)
 			}
-		} else if d, dist, score := p.search(r); d != nil && d.own != ownShadow {
-			p.match(r, d, dist, score)
+		} else if c, ok := p.best(r); ok && c.d.own != ownShadow {
+			p.match(r, c.d, c.dist, c.score)
 		} else {
 			p.unmatched(r)
 		}

@@ -191,12 +191,42 @@ const (
 // subtracted before a bound is trusted, so no driver is skipped that could win.
 func approxSlack(km float64) float64 { return 0.005*km + 0.001 }
 
-// search is the greedy strategy's ring search: outward from the pickup's cell (H3
-// GridDisk, ring by ring), keeping the best by score (ties: nearer, then smaller driver
-// id). It skips a ring, a cell or a vehicle list when even a driver at its nearest possible
-// point with its best rating could not beat the best found, and stops at the first ring
-// that can hold no one better.
-func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float64) {
+// candidate is a driver a search found for a request, with its pickup distance and score.
+type candidate struct {
+	d           *driver
+	dist, score float64
+}
+
+// ranking keeps a search's best k candidates, best first: by score, then nearer, then
+// smaller driver id.
+type ranking struct {
+	k    int
+	list []candidate
+}
+
+// reset empties the ranking for a search that keeps k.
+func (rk *ranking) reset(k int) {
+	clear(rk.list)
+	rk.k, rk.list = k, rk.list[:0]
+}
+
+// bar is the score a candidate must reach to be kept, and whether there is one: none
+// until k are kept. A candidate at the bar may still be kept by distance or id.
+func (rk *ranking) bar() (float64, bool) {
+	if len(rk.list) < rk.k {
+		return 0, false
+	}
+	return rk.list[len(rk.list)-1].score, true
+}
+
+// search is the ring search of every assignment: outward from the pickup's cell (H3
+// GridDisk, ring by ring), keeping the best k candidates (see ranking). It skips a ring,
+// a cell or a vehicle list when even a driver at its nearest possible point with its
+// best rating could not reach the bar, and stops at the first ring that can hold no one
+// who could.
+func (p *Partition) search(r *request, k int) []candidate {
+	rk := &p.ranking
+	rk.reset(k)
 	dk := p.shared.diskAround(r.origin, p.cfg.MaxPickupKM, 0)
 	w := p.cfg.Weights
 	maxKM := p.cfg.MaxPickupKM
@@ -205,16 +235,17 @@ func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float6
 	cosLat := math.Cos(pickup.Lat * math.Pi / 180)
 	vehicles := p.vehiclesFor(r)
 	// beats reports whether a driver at least km away with at most rating could score at
-	// least the best so far (ties are decided by distance and id, so they must be seen).
+	// least the bar (ties are decided by distance and id, so they must be seen).
 	beats := func(km, rating float64, compatible bool) bool {
-		if best == nil {
+		bar, full := rk.bar()
+		if !full {
 			return true
 		}
 		s := w.Base - w.DistancePerKM*km + w.Rating*(rating-w.RatingPivot)
 		if compatible {
 			s += w.Compatible
 		}
-		return max(0, s) >= bestScore
+		return max(0, s) >= bar
 	}
 	for j := 0; ; j++ {
 		if j >= len(dk.cells) {
@@ -223,7 +254,7 @@ func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float6
 			}
 			dk = p.shared.diskAround(r.origin, p.cfg.MaxPickupKM, j+1)
 		}
-		if best != nil && w.Base-w.DistancePerKM*dk.rings.LowerBoundKM(j)+bonus < bestScore {
+		if bar, full := rk.bar(); full && w.Base-w.DistancePerKM*dk.rings.LowerBoundKM(j)+bonus < bar {
 			break
 		}
 		for _, c := range dk.cells[j] {
@@ -261,13 +292,46 @@ func (p *Partition) search(r *request) (best *driver, bestDist, bestScore float6
 					if dist > maxKM {
 						continue
 					}
-					s := w.Score(dist, d.rating, compatible)
-					if best == nil || s > bestScore || (s == bestScore && (dist < bestDist || (dist == bestDist && p.nameOf(d) < p.nameOf(best)))) {
-						best, bestDist, bestScore = d, dist, s
-					}
+					p.rank(candidate{d: d, dist: dist, score: w.Score(dist, d.rating, compatible)})
 				}
 			}
 		}
 	}
-	return best, bestDist, bestScore
+	return rk.list
+}
+
+// rank offers c to the ranking.
+func (p *Partition) rank(c candidate) {
+	rk := &p.ranking
+	i := len(rk.list)
+	for i > 0 && p.better(c, rk.list[i-1]) {
+		i--
+	}
+	if i >= rk.k {
+		return
+	}
+	if len(rk.list) < rk.k {
+		rk.list = append(rk.list, candidate{})
+	}
+	copy(rk.list[i+1:], rk.list[i:])
+	rk.list[i] = c
+}
+
+// better is the search's order: higher score, then nearer, then smaller driver id.
+func (p *Partition) better(a, b candidate) bool {
+	if a.score != b.score {
+		return a.score > b.score
+	}
+	if a.dist != b.dist {
+		return a.dist < b.dist
+	}
+	return p.nameOf(a.d) < p.nameOf(b.d)
+}
+
+// best is the request's best candidate, if any: the greedy choice.
+func (p *Partition) best(r *request) (candidate, bool) {
+	if list := p.search(r, 1); len(list) > 0 {
+		return list[0], true
+	}
+	return candidate{}, false
 }

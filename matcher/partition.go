@@ -179,6 +179,9 @@ type Partition struct {
 	// retryAll searches on every retry, skipping none (the tests compare).
 	retryAll bool
 
+	// ranking is the search's scratch space.
+	ranking ranking
+
 	// Drivers live in table, a slab at a time, forgotten ones' places reused, and their
 	// ids in drivers: a few objects per thousand drivers for the garbage collector to
 	// mark at each cycle, not two per driver, and no pointer to each (ids.Map).
@@ -800,17 +803,22 @@ func (p *Partition) tryMatch(r *request) bool {
 		p.matchRecorded(r, dec.DriverID)
 		return true
 	}
-	d, dist, score := p.search(r)
-	switch {
-	case d == nil:
+	c, ok := p.best(r)
+	if !ok {
 		p.searchedInVain(r)
 		return false
-	case d.own == ownShadow:
-		p.sendClaim(r, p.shadows.String(d.id), d)
-	default:
-		p.match(r, d, dist, score)
 	}
+	p.take(r, c)
 	return true
+}
+
+// take gives r the candidate a search chose: matched, or claimed from its owner.
+func (p *Partition) take(r *request, c candidate) {
+	if c.d.own == ownShadow {
+		p.sendClaim(r, p.shadows.String(c.d.id), c.d)
+		return
+	}
+	p.match(r, c.d, c.dist, c.score)
 }
 
 // matchRecorded makes a match a replayed decision recorded.

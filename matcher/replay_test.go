@@ -129,9 +129,10 @@ func encodeOutputs(t testing.TB, out []Output) []string {
 	return s
 }
 
-// TestSearchFindsTheBestKnownDriver checks the ring search and its pruning against brute
-// force over every driver the partition holds.
-func TestSearchFindsTheBestKnownDriver(t *testing.T) {
+// TestSearchFindsTheBestKnownDrivers checks the ring search and its pruning against brute
+// force over every driver the partition holds: the best driver, as greedy takes it, and
+// the best k, as a batch window takes them.
+func TestSearchFindsTheBestKnownDrivers(t *testing.T) {
 	for seed := uint64(1); seed <= 5; seed++ {
 		p := newPartition(t)
 		matched := 0
@@ -139,12 +140,14 @@ func TestSearchFindsTheBestKnownDriver(t *testing.T) {
 			if r.Kind == event.LogRequest {
 				p.advance(r.Time)
 				q := &request{RideRequest: r.Request, origin: geo.CellOf(r.Request.Pickup, p.cfg.Resolutions.Index)}
-				got, gotKM, gotScore := p.search(q)
-				want, wantKM, wantScore := bruteForce(p, q)
-				if got != want {
-					t.Fatalf("seed %d record %d: search found %v (%.3f km, %.3f), brute force %v (%.3f km, %.3f)", seed, i, name(p, got), gotKM, gotScore, name(p, want), wantKM, wantScore)
+				want := bruteForce(p, q)
+				for _, k := range []int{1, 3, 16} {
+					got := ranked(p, p.search(q, k))
+					if w := ranked(p, want[:min(k, len(want))]); got != w {
+						t.Fatalf("seed %d record %d, best %d: search found %s, brute force %s", seed, i, k, got, w)
+					}
 				}
-				if got != nil {
+				if len(want) > 0 {
 					matched++
 				}
 			}
@@ -157,6 +160,14 @@ func TestSearchFindsTheBestKnownDriver(t *testing.T) {
 	}
 }
 
+func ranked(p *Partition, cs []candidate) string {
+	var b strings.Builder
+	for _, c := range cs {
+		fmt.Fprintf(&b, "%s (%.3f km, %.3f) ", name(p, c.d), c.dist, c.score)
+	}
+	return b.String()
+}
+
 func name(p *Partition, d *driver) string {
 	if d == nil {
 		return "nobody"
@@ -164,8 +175,10 @@ func name(p *Partition, d *driver) string {
 	return p.drivers.String(d.id)
 }
 
-func bruteForce(p *Partition, r *request) (best *driver, bestKM, bestScore float64) {
+// bruteForce ranks every matchable driver within reach of r, best first.
+func bruteForce(p *Partition, r *request) []candidate {
 	w := p.cfg.Weights
+	var all []candidate
 	for _, ref := range p.drivers.All() {
 		d := p.table.at(ref)
 		compatible := r.RideType.Compatible(d.vehicle)
@@ -176,12 +189,15 @@ func bruteForce(p *Partition, r *request) (best *driver, bestKM, bestScore float
 		if km > p.cfg.MaxPickupKM {
 			continue
 		}
-		s := w.Score(km, d.rating, compatible)
-		if best == nil || s > bestScore || (s == bestScore && (km < bestKM || (km == bestKM && name(p, d) < name(p, best)))) {
-			best, bestKM, bestScore = d, km, s
-		}
+		all = append(all, candidate{d: d, dist: km, score: w.Score(km, d.rating, compatible)})
 	}
-	return best, bestKM, bestScore
+	slices.SortFunc(all, func(a, b candidate) int {
+		if p.better(a, b) {
+			return -1
+		}
+		return 1
+	})
+	return all
 }
 
 func TestSameLogSameOutputs(t *testing.T) {
