@@ -1,0 +1,257 @@
+package assign
+
+import (
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+type edge struct {
+	col int32
+	w   int64
+}
+
+func build(cols int, rows [][]edge) *Graph {
+	g := new(Graph)
+	g.Reset(cols)
+	for _, row := range rows {
+		for _, e := range row {
+			g.Add(e.col, e.w)
+		}
+		g.EndRow()
+	}
+	return g
+}
+
+func TestSolve(t *testing.T) {
+	const X, Y, Z = 0, 1, 2
+	tests := []struct {
+		name string
+		cols int
+		give [][]edge
+		want []int32
+	}{
+		{name: "empty", want: []int32{}},
+		{name: "no drivers", cols: 0, give: [][]edge{{}}, want: []int32{-1}},
+		{name: "one row", cols: 3, give: [][]edge{{{X, 5}, {Y, 9}, {Z, 7}}}, want: []int32{Y}},
+		{name: "a row with no edges", cols: 2, give: [][]edge{{{X, 5}}, {}, {{Y, 1}}}, want: []int32{X, -1, Y}},
+		{
+			// Greedy in row order gives A X and B nothing (100); both matched is 185.
+			name: "greedy loses", cols: 2,
+			give: [][]edge{{{X, 100}, {Y, 90}}, {{X, 95}}},
+			want: []int32{Y, X},
+		},
+		{
+			// B taking Y would cost A 90 to gain B 5.
+			name: "leaving a row out", cols: 2,
+			give: [][]edge{{{X, 100}, {Y, 10}}, {{X, 95}}, {{Y, 5}}},
+			want: []int32{Y, X, -1},
+		},
+		{name: "one driver, the heavier row", cols: 1, give: [][]edge{{{X, 10}}, {{X, 11}}}, want: []int32{-1, X}},
+		{name: "a chain", cols: 3,
+			give: [][]edge{{{X, 10}, {Y, 9}}, {{Y, 10}, {Z, 9}}, {{X, 10}}},
+			want: []int32{Y, Z, X}},
+		// Ties: the caller's order of preference, then more pairs.
+		{name: "a tie goes to the first listed", cols: 3, give: [][]edge{{{Z, 7}, {X, 7}, {Y, 7}}}, want: []int32{Z}},
+		{
+			// A's first choice Y is free: it keeps it though X ties it and B wants X too.
+			name: "first choice kept in a clash", cols: 2,
+			give: [][]edge{{{Y, 7}, {X, 7}}, {{X, 3}}, {{X, 2}}},
+			want: []int32{Y, X, -1},
+		},
+		{
+			// 10 either way: A alone on X, or A on Y and B on X; the two pairs win.
+			name: "more pairs at equal weight", cols: 2,
+			give: [][]edge{{{X, 10}, {Y, 5}}, {{X, 5}}},
+			want: []int32{Y, X},
+		},
+		{name: "the same first choice, equal weights", cols: 1, give: [][]edge{{{X, 4}}, {{X, 4}}}, want: []int32{X, -1}},
+	}
+	var s Solver
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := build(tt.cols, tt.give)
+			got := s.Solve(g, nil)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("Solve = %v, want %v", got, tt.want)
+			}
+			if total(g, got) != bruteForce(g) {
+				t.Errorf("total %d, optimum %d", total(g, got), bruteForce(g))
+			}
+		})
+	}
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name string
+		give Graph
+		ok   bool
+	}{
+		{name: "zero", give: Graph{Start: []int32{0}}, ok: true},
+		{name: "valid", give: Graph{Rows: 1, Cols: 1, Start: []int32{0, 1}, Col: []int32{0}, Weight: []int64{MaxWeight}}, ok: true},
+		{name: "no Start", give: Graph{}},
+		{name: "short Start", give: Graph{Rows: 1, Cols: 1, Start: []int32{0}}},
+		{name: "edges unaccounted", give: Graph{Rows: 1, Cols: 1, Start: []int32{0, 0}, Col: []int32{0}, Weight: []int64{1}}},
+		{name: "rows out of order", give: Graph{Rows: 2, Cols: 1, Start: []int32{0, 1, 0}}},
+		{name: "column out of range", give: Graph{Rows: 1, Cols: 1, Start: []int32{0, 1}, Col: []int32{1}, Weight: []int64{1}}},
+		{name: "weight zero", give: Graph{Rows: 1, Cols: 1, Start: []int32{0, 1}, Col: []int32{0}, Weight: []int64{0}}},
+		{name: "weight too great", give: Graph{Rows: 1, Cols: 1, Start: []int32{0, 1}, Col: []int32{0}, Weight: []int64{MaxWeight + 1}}},
+		{name: "too many rows", give: Graph{Rows: MaxRows + 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.give.Check()
+			if (err == nil) != tt.ok || err != nil && !errors.Is(err, ErrGraph) {
+				t.Errorf("Check() = %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}
+
+// TestSolveRandom compares Solve with brute force on small random graphs, many of them
+// with tied weights, and checks that the answer depends on nothing but the graph.
+func TestSolveRandom(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	var reused, slow Solver
+	slow.slow = true
+	for n := range 5000 {
+		g := randomGraph(rng, 1+rng.IntN(6), 1+rng.IntN(7))
+		got := reused.Solve(g, nil)
+		check(t, g, got)
+		if t.Failed() {
+			t.Fatalf("instance %d: %v gives %v", n, g, got)
+		}
+		if again := reused.Solve(g, nil); !slices.Equal(again, got) {
+			t.Fatalf("instance %d: solved again, %v, then %v", n, got, again)
+		}
+		if fresh := new(Solver).Solve(g, nil); !slices.Equal(fresh, got) {
+			t.Fatalf("instance %d: a fresh Solver gives %v, a used one %v", n, fresh, got)
+		}
+		if all := slow.Solve(g, nil); !slices.Equal(all, got) {
+			t.Fatalf("instance %d: %v gives %v by Dijkstra alone, %v with the fast path", n, g, all, got)
+		}
+		perm := rng.Perm(g.Cols)
+		p := permuted(g, perm)
+		if pt := total(p, reused.Solve(p, nil)); pt != total(g, got) {
+			t.Fatalf("instance %d: columns permuted, total %d, not %d", n, pt, total(g, got))
+		}
+	}
+}
+
+func FuzzSolve(f *testing.F) {
+	f.Add([]byte{2, 2, 0x11, 100, 0x12, 90, 0x21, 95})
+	f.Add([]byte{3, 1, 0x11, 4, 0x21, 4, 0x31, 4})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g := decode(data)
+		var s Solver
+		check(t, g, s.Solve(g, nil))
+	})
+}
+
+// decode makes a graph of data: rows and columns (0 to 7 each) from the first two bytes,
+// then an edge from every two bytes: row and column from the first's high and low nibbles,
+// weight 1 to 16 from the second (few values: many ties). A row's edges keep their order.
+func decode(data []byte) *Graph {
+	if len(data) < 2 {
+		return build(0, nil)
+	}
+	rows, cols := int(data[0]%8), int(data[1]%8)
+	byRow := make([][]edge, rows)
+	for b := data[2:]; len(b) >= 2 && rows > 0 && cols > 0; b = b[2:] {
+		r, c := int(b[0]>>4)%rows, int32(b[0]&15)%int32(cols)
+		byRow[r] = append(byRow[r], edge{c, 1 + int64(b[1])%16})
+	}
+	return build(cols, byRow)
+}
+
+func randomGraph(rng *rand.Rand, rows, cols int) *Graph {
+	byRow := make([][]edge, rows)
+	density := rng.Float64()
+	spread := 1 + rng.Int64N(20) // few distinct weights: many ties
+	for i := range byRow {
+		for c := range cols {
+			if rng.Float64() < density {
+				byRow[i] = append(byRow[i], edge{int32(c), 1 + rng.Int64N(spread)})
+			}
+		}
+		rng.Shuffle(len(byRow[i]), func(a, b int) { byRow[i][a], byRow[i][b] = byRow[i][b], byRow[i][a] })
+	}
+	return build(cols, byRow)
+}
+
+func permuted(g *Graph, perm []int) *Graph {
+	p := *g
+	p.Col = slices.Clone(g.Col)
+	for e, c := range p.Col {
+		p.Col[e] = int32(perm[c])
+	}
+	return &p
+}
+
+// check fails t unless match is a matching on g's edges of the greatest total weight.
+func check(t *testing.T, g *Graph, match []int32) {
+	t.Helper()
+	if len(match) != g.Rows {
+		t.Fatalf("%d rows, %d in the match", g.Rows, len(match))
+	}
+	taken := make(map[int32]int)
+	for i, c := range match {
+		if c < 0 {
+			continue
+		}
+		if edgeWeight(g, i, c) == 0 {
+			t.Errorf("row %d has no edge to column %d", i, c)
+		}
+		if o, ok := taken[c]; ok {
+			t.Errorf("rows %d and %d both hold column %d", o, i, c)
+		}
+		taken[c] = i
+	}
+	if got, want := total(g, match), bruteForce(g); got != want {
+		t.Errorf("total %d, optimum %d", got, want)
+	}
+}
+
+// edgeWeight is the greatest weight of an edge from row i to column c, or 0.
+func edgeWeight(g *Graph, i int, c int32) int64 {
+	var w int64
+	for e := g.Start[i]; e < g.Start[i+1]; e++ {
+		if g.Col[e] == c {
+			w = max(w, g.Weight[e])
+		}
+	}
+	return w
+}
+
+func total(g *Graph, match []int32) int64 {
+	var sum int64
+	for i, c := range match {
+		if c >= 0 {
+			sum += edgeWeight(g, i, c)
+		}
+	}
+	return sum
+}
+
+// bruteForce is the greatest total weight of a matching, by trying them all.
+func bruteForce(g *Graph) int64 {
+	used := make([]bool, g.Cols)
+	var best func(i int) int64
+	best = func(i int) int64 {
+		if i == g.Rows {
+			return 0
+		}
+		b := best(i + 1)
+		for e := g.Start[i]; e < g.Start[i+1]; e++ {
+			if c := g.Col[e]; !used[c] {
+				used[c] = true
+				b = max(b, g.Weight[e]+best(i+1))
+				used[c] = false
+			}
+		}
+		return b
+	}
+	return best(0)
+}
