@@ -78,27 +78,23 @@ func (g *Graph) Check() error {
 // Solver holds scratch space reused across Solve calls (a partition keeps one); it is not
 // safe for concurrent use. Its zero value is ready.
 type Solver struct {
-	// Per row.
-	comp  []int32 // union-find parent; a root is its component's id
-	first []int32 // the column of the row's first edge of greatest weight, or -1
-	clash []bool  // by component root: two rows share a first choice
-	cost  []int64 // cost of the column a row holds (W - weight)
-
-	// Per column.
-	holder  []int32 // the row holding the column plus one, or 0 when it is free
-	touch   []int32 // a row with an edge to the column, or -1: for union-find
-	pot     []int64 // potential: reduced cost of (i, c) is cost - u(i) - pot[c]
-	dist    []int64
-	pred    []int32 // the row that labelled the column
-	predW   []int64 // cost of the edge from pred
-	label   []int32 // the Dijkstra (numbered by its root row + 1) that labelled it
-	settled []int32 // the Dijkstra that settled it
-	chooser []int32 // during the fast path: a row whose first choice it is, or -1
-
-	done []int32 // columns settled by the current Dijkstra
+	cost []int64  // per row: the cost (W - weight) of the column it holds
+	cols []column // per column
+	done []int32  // columns settled by the current Dijkstra, before its terminal
 	heap heap
 
-	slow bool // for tests: Dijkstra for every row, to show the fast path agrees
+	slow bool // for tests: no shortcut by nearest, to show it changes nothing
+}
+
+// column is a column's state, kept together as Dijkstra reads it together.
+type column struct {
+	pot     int64 // potential: the reduced cost of (i, c) is cost - u(i) - pot
+	dist    int64 // distance from the current Dijkstra's root, if labelled
+	predW   int64 // cost of the edge from pred
+	pred    int32 // the row that labelled it
+	holder  int32 // the row holding it plus one, or 0 when it is free
+	label   int32 // the Dijkstra (its root row plus one) that labelled it
+	settled int32 // the Dijkstra that settled it
 }
 
 // Solve returns, for each row of g, the column it is assigned or -1, in match (grown or
@@ -108,123 +104,49 @@ func (s *Solver) Solve(g *Graph, match []int32) []int32 {
 	if err := g.Check(); err != nil {
 		panic(err)
 	}
-	match = slices.Grow(match[:0], g.Rows)[:g.Rows]
-	s.reset(g.Rows, g.Cols)
-
-	// First choices, and components by union-find: each column joins the rows it touches.
+	match = grow(match, g.Rows)
+	s.cost = grow(s.cost, g.Rows)
+	s.cols = grow(s.cols, g.Cols)
+	clear(s.cols)
 	for i := range g.Rows {
-		best, bestW := int32(-1), int64(0)
-		for e := g.Start[i]; e < g.Start[i+1]; e++ {
-			c := g.Col[e]
-			if w := g.Weight[e]; w > bestW {
-				best, bestW = c, w
-			}
-			if t := s.touch[c]; t >= 0 {
-				s.union(int32(i), t)
-			} else {
-				s.touch[c] = int32(i)
-			}
-		}
-		s.first[i] = best
-	}
-	for i := range g.Rows {
-		c := s.first[i]
-		if c < 0 {
-			continue
-		}
-		if o := s.chooser[c]; o >= 0 {
-			s.clash[s.find(o)] = true
-		}
-		s.chooser[c] = int32(i)
-	}
-
-	// Components without a clash take first choices; the rest, row by row, Dijkstra.
-	for i := range g.Rows {
-		if !s.slow && !s.clash[s.find(int32(i))] {
-			match[i] = s.first[i]
-			if c := s.first[i]; c >= 0 {
-				s.holder[c] = int32(i) + 1
-			}
-			continue
-		}
 		s.augment(g, int32(i), match)
 	}
 	return match
 }
 
-// reset sizes the scratch for rows × cols and clears what a Solve reads before writing.
-func (s *Solver) reset(rows, cols int) {
-	s.comp = grow(s.comp, rows)
-	for i := range s.comp {
-		s.comp[i] = int32(i)
-	}
-	s.first = grow(s.first, rows)
-	s.clash = grow(s.clash, rows)
-	clear(s.clash)
-	s.cost = grow(s.cost, rows)
-
-	s.holder = grow(s.holder, cols)
-	clear(s.holder)
-	s.touch = grow(s.touch, cols)
-	s.chooser = grow(s.chooser, cols)
-	for c := range cols {
-		s.touch[c], s.chooser[c] = -1, -1
-	}
-	s.pot = grow(s.pot, cols)
-	clear(s.pot)
-	s.dist = grow(s.dist, cols)
-	s.pred = grow(s.pred, cols)
-	s.predW = grow(s.predW, cols)
-	s.label = grow(s.label, cols)
-	clear(s.label)
-	s.settled = grow(s.settled, cols)
-	clear(s.settled)
-}
-
 func grow[T any](x []T, n int) []T { return slices.Grow(x[:0], n)[:n] }
-
-func (s *Solver) find(i int32) int32 {
-	for s.comp[i] != i {
-		s.comp[i] = s.comp[s.comp[i]] // path halving
-		i = s.comp[i]
-	}
-	return i
-}
-
-func (s *Solver) union(a, b int32) {
-	a, b = s.find(a), s.find(b)
-	if a != b {
-		s.comp[max(a, b)] = min(a, b)
-	}
-}
 
 // augment adds row r to the assignment in match by one shortest augmenting path.
 func (s *Solver) augment(g *Graph, r int32, match []int32) {
 	const W = MaxWeight
-	run := r + 1 // labels this Dijkstra in label and settled
+	if !s.slow && s.nearest(g, r, match) {
+		return
+	}
+	run := r + 1
 	s.heap.reset()
 	s.done = s.done[:0]
 	limit := int64(W) // no terminal is ever farther than r's own skip
 	var seq uint32
 
-	// scan labels the columns of row i, reached at distance d with reduced-cost offset u.
+	// scan labels the columns of row i, reached at distance d, whose potential is u.
 	scan := func(i int32, d, u int64) {
 		base := d - u
 		for e := g.Start[i]; e < g.Start[i+1]; e++ {
 			c := g.Col[e]
+			col := &s.cols[c]
 			cost := W - g.Weight[e]
-			nd := base + cost - s.pot[c]
-			if nd > limit || s.settled[c] == run || (s.label[c] == run && nd >= s.dist[c]) {
+			nd := base + cost - col.pot
+			if nd > limit || col.settled == run || col.label == run && nd >= col.dist {
 				continue
 			}
-			s.label[c], s.dist[c], s.pred[c], s.predW[c] = run, nd, i, cost
-			if s.holder[c] == 0 {
+			col.label, col.dist, col.pred, col.predW = run, nd, i, cost
+			if col.holder == 0 {
 				limit = nd
 			}
 			seq++
 			s.heap.push(entry{key: nd, tie: seq, col: c})
 		}
-		if nd := base + W; nd <= limit { // the skip, whose potential never moves
+		if nd := base + W; nd <= limit { // the skip, whose potential stays 0
 			limit = nd
 			seq++
 			s.heap.push(entry{key: nd, tie: seq | skipTie, col: -1 - i})
@@ -234,34 +156,58 @@ func (s *Solver) augment(g *Graph, r int32, match []int32) {
 
 	for {
 		x := s.heap.pop() // never empty: r's skip is always in
-		// A skip is always free: only its own row reaches it.
 		if x.col < 0 {
+			// A skip is always free: only its own row reaches it.
 			s.settle(x.key)
 			s.flip(-1-x.col, -1, W, r, match)
 			return
 		}
-		c := x.col
-		if s.settled[c] == run || x.key != s.dist[c] {
+		col := &s.cols[x.col]
+		if col.settled == run || x.key != col.dist {
 			continue // stale
 		}
-		s.settled[c] = run
-		h := s.holder[c]
-		if h == 0 {
+		col.settled = run
+		if col.holder == 0 {
 			s.settle(x.key)
-			s.flip(s.pred[c], c, s.predW[c], r, match)
+			s.flip(col.pred, x.col, col.predW, r, match)
 			return
 		}
-		s.done = append(s.done, c)
-		i := h - 1
-		scan(i, x.key, s.cost[i]-s.pot[c])
+		s.done = append(s.done, x.col)
+		i := col.holder - 1
+		scan(i, x.key, s.cost[i]-col.pot)
 	}
+}
+
+// nearest takes Dijkstra's first step from row r without a heap: if the nearest of r's
+// columns (ties to the first listed, then to a column over the skip) is free, or is the
+// skip, it assigns it, as Dijkstra would, and reports true.
+func (s *Solver) nearest(g *Graph, r int32, match []int32) bool {
+	const W = MaxWeight
+	best, bestD, bestCost := int32(-1), int64(W)+1, int64(W)
+	for e := g.Start[r]; e < g.Start[r+1]; e++ {
+		c := g.Col[e]
+		cost := W - g.Weight[e]
+		if d := cost - s.cols[c].pot; d < bestD {
+			best, bestD, bestCost = c, d, cost
+		}
+	}
+	switch {
+	case bestD > W:
+		match[r], s.cost[r] = -1, W
+	case s.cols[best].holder == 0:
+		match[r], s.cost[r] = best, bestCost
+		s.cols[best].holder = r + 1
+	default:
+		return false
+	}
+	return true
 }
 
 // settle lowers the potentials of the columns settled before the terminal at distance d,
 // which keeps reduced costs non-negative and the new path's pairs at zero.
 func (s *Solver) settle(d int64) {
 	for _, c := range s.done {
-		s.pot[c] += s.dist[c] - d
+		s.cols[c].pot += s.cols[c].dist - d
 	}
 }
 
@@ -272,12 +218,12 @@ func (s *Solver) flip(i, c int32, cost int64, r int32, match []int32) {
 		prev := match[i]
 		match[i], s.cost[i] = c, cost
 		if c >= 0 {
-			s.holder[c] = i + 1
+			s.cols[c].holder = i + 1
 		}
 		if i == r {
 			return
 		}
 		c = prev
-		i, cost = s.pred[c], s.predW[c]
+		i, cost = s.cols[c].pred, s.cols[c].predW
 	}
 }

@@ -2,6 +2,7 @@ package assign
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -130,7 +131,7 @@ func TestSolveRandom(t *testing.T) {
 			t.Fatalf("instance %d: a fresh Solver gives %v, a used one %v", n, fresh, got)
 		}
 		if all := slow.Solve(g, nil); !slices.Equal(all, got) {
-			t.Fatalf("instance %d: %v gives %v by Dijkstra alone, %v with the fast path", n, g, all, got)
+			t.Fatalf("instance %d: %v gives %v by Dijkstra alone, %v with nearest", n, g, all, got)
 		}
 		perm := rng.Perm(g.Cols)
 		p := permuted(g, perm)
@@ -254,4 +255,86 @@ func bruteForce(g *Graph) int64 {
 		return b
 	}
 	return best(0)
+}
+
+// TestSolveLarge compares Solve with the dense Hungarian method on graphs too large for
+// brute force, with weights up to MaxWeight.
+func TestSolveLarge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	var s Solver
+	for n := range 300 {
+		rows, cols := 1+rng.IntN(60), 1+rng.IntN(60)
+		byRow := make([][]edge, rows)
+		for i := range byRow {
+			for _, c := range rng.Perm(cols)[:rng.IntN(min(cols, 12)+1)] {
+				w := MaxWeight - rng.Int64N(1<<uint(rng.IntN(41)))
+				byRow[i] = append(byRow[i], edge{int32(c), w})
+			}
+		}
+		g := build(cols, byRow)
+		got := s.Solve(g, nil)
+		if gt, want := total(g, got), hungarian(g); gt != want {
+			t.Fatalf("instance %d: total %d, optimum %d", n, gt, want)
+		}
+	}
+}
+
+// hungarian is the greatest total weight of a matching by the dense O(n³) Hungarian
+// method, on a square matrix of n = rows + cols in which a missing edge weighs 0.
+func hungarian(g *Graph) int64 {
+	n := g.Rows + g.Cols
+	a := make([][]int64, n+1) // cost, 1-based: -weight
+	for i := range a {
+		a[i] = make([]int64, n+1)
+	}
+	for i := range g.Rows {
+		for e := g.Start[i]; e < g.Start[i+1]; e++ {
+			a[i+1][g.Col[e]+1] = min(a[i+1][g.Col[e]+1], -g.Weight[e])
+		}
+	}
+	const inf = math.MaxInt64 / 4
+	u, v := make([]int64, n+1), make([]int64, n+1)
+	p, way := make([]int, n+1), make([]int, n+1)
+	for i := 1; i <= n; i++ {
+		p[0] = i
+		j0 := 0
+		minv := make([]int64, n+1)
+		used := make([]bool, n+1)
+		for j := range minv {
+			minv[j] = inf
+		}
+		for p[j0] != 0 {
+			used[j0] = true
+			i0, delta, j1 := p[j0], int64(inf), 0
+			for j := 1; j <= n; j++ {
+				if !used[j] {
+					if cur := a[i0][j] - u[i0] - v[j]; cur < minv[j] {
+						minv[j], way[j] = cur, j0
+					}
+					if minv[j] < delta {
+						delta, j1 = minv[j], j
+					}
+				}
+			}
+			for j := 0; j <= n; j++ {
+				if used[j] {
+					u[p[j]] += delta
+					v[j] -= delta
+				} else {
+					minv[j] -= delta
+				}
+			}
+			j0 = j1
+		}
+		for j0 != 0 {
+			j1 := way[j0]
+			p[j0] = p[j1]
+			j0 = j1
+		}
+	}
+	var sum int64
+	for j := 1; j <= n; j++ {
+		sum -= a[p[j]][j]
+	}
+	return sum
 }

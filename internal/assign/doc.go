@@ -23,28 +23,30 @@
 // at reduced cost zero. These are the linear program's dual variables: when the last row
 // is in, they prove that no assignment costs less, so the result is exact.
 //
-// Two kinds of component skip Dijkstra altogether. Rows sharing a column are connected
-// (union-find over the edges), and a component in which no two rows share a first choice
-// (a row's first edge of greatest weight) gives each row its first choice: every row then
-// holds its best weight, which nothing can beat. A component of one row is such a
-// component, so a lone request gets the driver the caller ranked best.
+// Most rows need no heap: Dijkstra's first step from a row is to its nearest column by
+// reduced cost, and if that column is free, or the skip is nearer than any, the row takes
+// it with nothing else to do, which nearest finds in one pass over the row's edges. Until
+// potentials move, a row's nearest column is its first edge of greatest weight, so a lone
+// request, or every request of a group sharing drivers whose first choices do not clash,
+// gets the driver the caller ranked best. Components of the graph (rows sharing drivers) need no splitting:
+// Dijkstra moves only along edges, so it never leaves the new row's component.
 //
 // # Ties
 //
 // The result depends only on the Graph, never on the Solver's history, and among
-// matchings of equal weight it is chosen by one rule: Dijkstra settles equal distances
-// first a real column before any skip (one more pair at the same weight), then the column
-// labelled first. A row's edges are labelled in the caller's order, so where weights tie
-// the caller's preference wins: a row whose first choice is free takes it, and the fast
-// paths above give exactly what Dijkstra would.
+// matchings of equal weight it is chosen by one rule: rows are added in index order, and
+// Dijkstra settles equal distances first a real column before any skip (one more pair for
+// the same weight), then the column whose distance was found first. A row's edges are
+// scanned in the caller's order, so the caller's preference breaks ties between equal
+// weights: a row whose first choice is free, with nothing moved, takes it.
 //
 // # Cost
 //
-// A Dijkstra that finds a free column at once costs a row its degree times a heap
-// operation, so with drivers to spare a window costs about O(E log d) for E edges of
-// degree d. Where rows contend it explores as far as the contention reaches: O(E log E)
-// per row in the worst case, O(R·E log E) for R rows. Scratch space is the Solver's,
-// kept between calls, so a steady window allocates nothing.
+// A row whose nearest column is free costs a pass over its edges, so with drivers to
+// spare a window costs about O(E) for E edges. Where rows contend, Dijkstra explores only
+// as far as the contention reaches, stopping at the first free column: O(E log E) per row
+// in the worst case, O(R·E log E) for R rows. Scratch space is the Solver's, kept between
+// calls, so a steady window allocates nothing.
 //
 // Potentials stay within R·W in magnitude and every settled distance within W (a row's own
 // skip is never farther), so int64 arithmetic cannot overflow for up to MaxRows rows of
