@@ -12,6 +12,9 @@ const (
 	// MaxRows is the most rows a Graph may have: with MaxWeight, it keeps potentials, which
 	// stay within MaxRows·MaxWeight = 2^57, clear of int64's limit.
 	MaxRows = 1 << 17
+	// MaxEdges is the most edges a Graph may have, which keeps Dijkstra's count of labels
+	// within the 31 bits its heap gives it.
+	MaxEdges = 1 << 30
 )
 
 // ErrGraph is the error Check wraps for a malformed Graph.
@@ -56,6 +59,8 @@ func (g *Graph) Check() error {
 		return fmt.Errorf("%w: %d rows, %d columns", ErrGraph, g.Rows, g.Cols)
 	case len(g.Start) != g.Rows+1 || g.Start[0] != 0:
 		return fmt.Errorf("%w: Start of length %d for %d rows", ErrGraph, len(g.Start), g.Rows)
+	case len(g.Col) > MaxEdges:
+		return fmt.Errorf("%w: %d edges", ErrGraph, len(g.Col))
 	case int(g.Start[g.Rows]) != len(g.Col) || len(g.Col) != len(g.Weight):
 		return fmt.Errorf("%w: %d edges, %d columns, %d weights", ErrGraph, g.Start[g.Rows], len(g.Col), len(g.Weight))
 	}
