@@ -52,9 +52,12 @@ func (g *Graph) EndRow() {
 	g.Rows++
 }
 
-// Check reports, wrapping ErrGraph, what makes g malformed, or nil.
+// Check reports, wrapping ErrGraph, what makes g malformed, or nil. The zero Graph is
+// well formed, with no rows.
 func (g *Graph) Check() error {
 	switch {
+	case g.Rows == 0 && len(g.Start) == 0 && len(g.Col) == 0 && len(g.Weight) == 0:
+		return nil
 	case g.Rows < 0 || g.Rows > MaxRows || g.Cols < 0:
 		return fmt.Errorf("%w: %d rows, %d columns", ErrGraph, g.Rows, g.Cols)
 	case len(g.Start) != g.Rows+1 || g.Start[0] != 0:

@@ -34,6 +34,7 @@ func TestSolve(t *testing.T) {
 		want []int32
 	}{
 		{name: "empty", want: []int32{}},
+		{name: "no rows", cols: 2, want: []int32{}},
 		{name: "no drivers", cols: 0, give: [][]edge{{}}, want: []int32{-1}},
 		{name: "one row", cols: 3, give: [][]edge{{{X, 5}, {Y, 9}, {Z, 7}}}, want: []int32{Y}},
 		{name: "a row with no edges", cols: 2, give: [][]edge{{{X, 5}}, {}, {{Y, 1}}}, want: []int32{X, -1, Y}},
@@ -90,9 +91,11 @@ func TestCheck(t *testing.T) {
 		give Graph
 		ok   bool
 	}{
-		{name: "zero", give: Graph{Start: []int32{0}}, ok: true},
+		{name: "zero", give: Graph{}, ok: true},
+		{name: "empty", give: Graph{Cols: 3, Start: []int32{0}}, ok: true},
 		{name: "valid", give: Graph{Rows: 1, Cols: 1, Start: []int32{0, 1}, Col: []int32{0}, Weight: []int64{MaxWeight}}, ok: true},
-		{name: "no Start", give: Graph{}},
+		{name: "no Start", give: Graph{Rows: 1}},
+		{name: "edges, no Start", give: Graph{Col: []int32{0}, Weight: []int64{1}}},
 		{name: "short Start", give: Graph{Rows: 1, Cols: 1, Start: []int32{0}}},
 		{name: "edges unaccounted", give: Graph{Rows: 1, Cols: 1, Start: []int32{0, 0}, Col: []int32{0}, Weight: []int64{1}}},
 		{name: "rows out of order", give: Graph{Rows: 2, Cols: 1, Start: []int32{0, 1, 0}}},
@@ -106,6 +109,11 @@ func TestCheck(t *testing.T) {
 			err := tt.give.Check()
 			if (err == nil) != tt.ok || err != nil && !errors.Is(err, ErrGraph) {
 				t.Errorf("Check() = %v, want ok %v", err, tt.ok)
+			}
+			if tt.ok {
+				if got := new(Solver).Solve(&tt.give, nil); len(got) != tt.give.Rows {
+					t.Errorf("Solve gives %d rows of %d", len(got), tt.give.Rows)
+				}
 			}
 		})
 	}
@@ -236,25 +244,31 @@ func total(g *Graph, match []int32) int64 {
 	return sum
 }
 
-// bruteForce is the greatest total weight of a matching, by trying them all.
+// bruteForce is the greatest total weight of a matching, over every set of columns taken
+// by the rows so far (at most 7 columns: a row's edges, duplicates and all, count once).
 func bruteForce(g *Graph) int64 {
-	used := make([]bool, g.Cols)
-	var best func(i int) int64
-	best = func(i int) int64 {
-		if i == g.Rows {
-			return 0
-		}
-		b := best(i + 1)
-		for e := g.Start[i]; e < g.Start[i+1]; e++ {
-			if c := g.Col[e]; !used[c] {
-				used[c] = true
-				b = max(b, g.Weight[e]+best(i+1))
-				used[c] = false
+	if g.Cols > 7 {
+		panic("bruteForce: too many columns")
+	}
+	// best[m]: the greatest weight of the rows so far on exactly the columns in m, or -1.
+	best := make([]int64, 1<<g.Cols)
+	for m := range best {
+		best[m] = -1
+	}
+	best[0] = 0
+	next := make([]int64, len(best))
+	for i := range g.Rows {
+		copy(next, best) // row i left out
+		for m, b := range best {
+			for c := range int32(g.Cols) {
+				if w := edgeWeight(g, i, c); b >= 0 && w > 0 && m&(1<<c) == 0 {
+					next[m|1<<c] = max(next[m|1<<c], b+w)
+				}
 			}
 		}
-		return b
+		best, next = next, best
 	}
-	return best(0)
+	return slices.Max(best)
 }
 
 // TestSolveLarge compares Solve with the dense Hungarian method on graphs too large for
