@@ -9,11 +9,9 @@ import (
 const (
 	// MaxWeight is the greatest weight of an edge.
 	MaxWeight = 1 << 40
-	// MaxRows is the most rows a Graph may have: with MaxWeight, it keeps potentials, which
-	// stay within MaxRows·MaxWeight = 2^57, clear of int64's limit.
-	MaxRows = 1 << 17
-	// MaxEdges is the most edges a Graph may have, which keeps Dijkstra's count of labels
-	// within the 31 bits its heap gives it.
+	// MaxRows is the most rows a Graph may have, and MaxEdges the most edges: a row number
+	// plus one, and Dijkstra's count of labels, fit in 31 bits.
+	MaxRows  = 1 << 30
 	MaxEdges = 1 << 30
 )
 

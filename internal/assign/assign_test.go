@@ -102,7 +102,7 @@ func TestCheck(t *testing.T) {
 		{name: "column out of range", give: Graph{Rows: 1, Cols: 1, Start: []int32{0, 1}, Col: []int32{1}, Weight: []int64{1}}},
 		{name: "weight zero", give: Graph{Rows: 1, Cols: 1, Start: []int32{0, 1}, Col: []int32{0}, Weight: []int64{0}}},
 		{name: "weight too great", give: Graph{Rows: 1, Cols: 1, Start: []int32{0, 1}, Col: []int32{0}, Weight: []int64{MaxWeight + 1}}},
-		{name: "too many rows", give: Graph{Rows: MaxRows + 1}},
+		{name: "too many rows", give: Graph{Rows: MaxRows + 1, Start: []int32{0}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,4 +351,73 @@ func hungarian(g *Graph) int64 {
 		sum -= a[p[j]][j]
 	}
 	return sum
+}
+
+// TestSolveCertificate proves Solve's answer optimal on graphs far beyond brute force, up
+// to 131,072 rows of weights near MaxWeight, by the linear program's duality: the row
+// prices y = W - u and column prices z = -pot cover every edge (y_i + z_c ≥ weight, all
+// ≥ 0) and add up to the matching's weight, which no matching can then exceed. Prices
+// stay within MaxWeight, as the package comment says.
+func TestSolveCertificate(t *testing.T) {
+	tests := []struct {
+		name string
+		give *Graph
+	}{
+		{name: "ample", give: window(500, 2000, 0)},
+		{name: "scarce", give: window(500, 150, 0)},
+		{name: "clustered", give: window(500, 2000, 3)},
+		{name: "heavy and wide", give: band(1<<17, 1<<15, 6, MaxWeight-1000, rand.New(rand.NewPCG(9, 9)))},
+		{name: "heavy and scarce", give: band(1<<17, 1<<13, 4, MaxWeight/2, rand.New(rand.NewPCG(8, 8)))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if testing.Short() && tt.give.Rows > 1000 {
+				t.Skip("a large graph")
+			}
+			var s Solver
+			g := tt.give
+			match := s.Solve(g, nil)
+			var prices int64
+			for _, col := range s.cols {
+				if col.pot > 0 || col.pot < -MaxWeight {
+					t.Fatalf("a column priced %d", -col.pot)
+				}
+				prices -= col.pot
+			}
+			for i := range g.Rows {
+				y := int64(0) // a row left out
+				if c := match[i]; c >= 0 {
+					y = MaxWeight - (s.cost[i] - s.cols[c].pot)
+				}
+				if y < 0 || y > MaxWeight {
+					t.Fatalf("row %d priced %d", i, y)
+				}
+				prices += y
+				for e := g.Start[i]; e < g.Start[i+1]; e++ {
+					if z := -s.cols[g.Col[e]].pot; y+z < g.Weight[e] {
+						t.Fatalf("row %d's edge to %d, of %d, priced %d", i, g.Col[e], g.Weight[e], y+z)
+					}
+				}
+			}
+			if w := total(g, match); prices != w {
+				t.Fatalf("prices add up to %d, the matching weighs %d", prices, w)
+			}
+		})
+	}
+}
+
+// band is a graph of rows whose edges go to degree columns near rows·i/cols, with weights
+// from lo to MaxWeight: neighbours contend, and the contention runs the length of it.
+func band(rows, cols, degree int, lo int64, rng *rand.Rand) *Graph {
+	g := new(Graph)
+	g.Reset(cols)
+	for i := range rows {
+		at := i * cols / rows
+		for range degree {
+			c := min(max(at+rng.IntN(9)-4, 0), cols-1)
+			g.Add(int32(c), lo+rng.Int64N(MaxWeight-lo+1))
+		}
+		g.EndRow()
+	}
+	return g
 }

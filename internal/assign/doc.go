@@ -48,7 +48,8 @@
 // in the worst case, O(R·E log E) for R rows. Scratch space is the Solver's, kept between
 // calls, so a steady window allocates nothing.
 //
-// Potentials stay within R·W in magnitude and every settled distance within W (a row's own
-// skip is never farther), so int64 arithmetic cannot overflow for up to MaxRows rows of
-// weights up to MaxWeight.
+// Every potential lies in [-W, 0]: minus a column's potential is its dual price, which
+// never exceeds the weight of the pair holding it, since a row's skip keeps the row's own
+// price non-negative. Every settled distance lies in [0, W], as a row's own skip is never
+// farther. So int64 arithmetic on weights up to MaxWeight has room to spare.
 package assign
