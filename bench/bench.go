@@ -36,6 +36,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			Scenario: cfg.Scenario, Drivers: cfg.Drivers, Events: cfg.Events, Instances: cfg.Instances,
 			Compression: cfg.InputCompression, LatencyRate: cfg.LatencyRate, Partitions: cfg.Engine.Topics.Get(ridematch.RoleRegionLog).Partitions,
 			RegionRes: cfg.Engine.Matcher.Resolutions.Region, Duration: cfg.Duration.String(),
+			Assignment: cfg.Engine.Matcher.Assignment.String(), BatchWindow: cfg.Engine.Matcher.BatchWindow.String(),
 			Phases: slices.Clone(cfg.Phases),
 		},
 	}

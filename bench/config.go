@@ -295,6 +295,9 @@ type Setup struct {
 	Partitions  int32   `json:"region_partitions"`
 	RegionRes   int     `json:"region_resolution"`
 	Duration    string  `json:"duration"`
+	// Assignment and BatchWindow are the matcher's.
+	Assignment  string `json:"assignment"`
+	BatchWindow string `json:"batch_window"`
 	// Phases are the phases run: a figure of a phase not run is zero, not a measurement.
 	Phases []string `json:"phases"`
 }

@@ -64,6 +64,8 @@ object on stdout. BENCHMARKS.md ("What each figure means") explains them.`,
 	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "load: all (national, over the Indian cities), a city name, or a trip file to replay (CSV, as simulate --replay reads)")
 	fs.IntVar(&cfg.Drivers, "drivers", cfg.Drivers, "drivers in the throughput and latency load")
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "ride requests a simulated second in that load")
+	fs.Var(&cfg.Engine.Matcher.Assignment, "assignment", "how the matcher assigns drivers to waiting requests: greedy, batch or adaptive")
+	fs.DurationVar(&cfg.Engine.Matcher.BatchWindow, "batch-window", cfg.Engine.Matcher.BatchWindow, "event time between the assignments of batch and adaptive")
 	fs.IntVar(&cfg.Events, "events", cfg.Events, "input events the throughput phases consume")
 	fs.IntVar(&cfg.Instances, "instances", cfg.Instances, "engine instances sharing the work in the process")
 	fs.StringVar(&cfg.InputCompression, "input-compression", cfg.InputCompression, "codec the load's producers write the input with: none (as simulate writes), gzip, snappy, lz4 or zstd")

@@ -117,3 +117,23 @@ func TestBenchTableShowsOnlyPhasesRun(t *testing.T) {
 		}
 	}
 }
+
+// --assignment and --batch-window set the matcher's, echoed in the setup; a policy that
+// does not exist is a usage error.
+func TestBenchAssignment(t *testing.T) {
+	code, out, errs := runCommand(t, time.Minute, "bench", "--json", "--phases", "core", "--index-drivers", "1000", "--runs", "1", "--assignment", "batch", "--batch-window", "3s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r struct{ Setup bench.Setup }
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Setup.Assignment != "batch" || r.Setup.BatchWindow != "3s" {
+		t.Errorf("setup echoes assignment %q, window %q", r.Setup.Assignment, r.Setup.BatchWindow)
+	}
+	code, _, errs = runCommand(t, time.Minute, "bench", "--assignment", "fifo")
+	if code != 2 || !strings.Contains(errs, `unknown assignment "fifo"`) {
+		t.Errorf("an unknown assignment: exit %d, %q", code, errs)
+	}
+}
