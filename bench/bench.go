@@ -93,6 +93,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.RestoreSeconds, res.RestoredRecords = took.Seconds(), records
 		progress("  %d records restored in %.2fs", records, res.RestoreSeconds)
 	}
+	if run("dispatch") {
+		if err := runDispatch(cfg, &res, progress); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
 }
 
