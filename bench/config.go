@@ -1,8 +1,9 @@
 // Package bench measures ridematch on the machine it runs on, in one run: the engine's
 // throughput against the plumbing floor and a raw consumer, end-to-end latency at a fixed
-// offered load, the matcher's index and match costs, memory per driver, restore time, and
-// match quality against a global oracle. BENCHMARKS.md, "What each figure means", says how
-// each is measured.
+// offered load, the matcher's index and match costs, memory per driver, restore time,
+// match quality against a global oracle, and how each assignment policy serves one demand
+// in a closed loop of simulated drivers (dispatch). BENCHMARKS.md, "What each figure
+// means", says how each is measured.
 package bench
 
 import (
