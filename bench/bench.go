@@ -36,6 +36,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			Scenario: cfg.Scenario, Drivers: cfg.Drivers, Events: cfg.Events, Instances: cfg.Instances,
 			Compression: cfg.InputCompression, LatencyRate: cfg.LatencyRate, Partitions: cfg.Engine.Topics.Get(ridematch.RoleRegionLog).Partitions,
 			RegionRes: cfg.Engine.Matcher.Resolutions.Region, Duration: cfg.Duration.String(),
+			Assignment: cfg.Engine.Matcher.Assignment.String(), BatchWindow: cfg.Engine.Matcher.BatchWindow.String(),
 			Phases: slices.Clone(cfg.Phases),
 		},
 	}
@@ -91,6 +92,11 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		res.RestoreSeconds, res.RestoredRecords = took.Seconds(), records
 		progress("  %d records restored in %.2fs", records, res.RestoreSeconds)
+	}
+	if run("dispatch") {
+		if err := runDispatch(cfg, &res, progress); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }

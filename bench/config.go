@@ -1,8 +1,9 @@
 // Package bench measures ridematch on the machine it runs on, in one run: the engine's
 // throughput against the plumbing floor and a raw consumer, end-to-end latency at a fixed
-// offered load, the matcher's index and match costs, memory per driver, restore time, and
-// match quality against a global oracle. BENCHMARKS.md, "What each figure means", says how
-// each is measured.
+// offered load, the matcher's index and match costs, memory per driver, restore time,
+// match quality against a global oracle, and how each assignment policy serves one demand
+// in a closed loop of simulated drivers (dispatch). BENCHMARKS.md, "What each figure
+// means", says how each is measured.
 package bench
 
 import (
@@ -27,7 +28,8 @@ type Config struct {
 	// Scenario is the load: "all" for a national load over the Indian cities (default),
 	// one city's name, or a trip file (CSV, gzip or not, as simulate --replay reads) whose
 	// requests are replayed, their timeline compressed to Rate requests a simulated second
-	// on average, with drivers where its demand is.
+	// on average, with drivers where its demand is. A preset's name (scarce, ample; see
+	// Presets) is resolved by UsePreset into its city, before Validate.
 	Scenario string
 	// replay is the Scenario's trip file, read once by Run.
 	replay *simulator.Replay
@@ -70,9 +72,11 @@ type Config struct {
 	// figure is the median of its runs.
 	ThroughputRuns int
 	Seed           uint64
-	// Phases names the phases to run (default all): core (index, match, memory),
-	// quality, throughput (raw, floor, engine), latency, restore.
+	// Phases names the phases to run (default AllPhases): core (index, match, memory),
+	// quality, throughput (raw, floor, engine), latency, restore, dispatch.
 	Phases []string
+	// Dispatch shapes the dispatch phase.
+	Dispatch DispatchConfig
 	// Engine is the engine configuration measured.
 	Engine engine.Config
 	// CPUProfile, when set, is a file to write a CPU profile of the first engine
@@ -103,6 +107,7 @@ func DefaultConfig() Config {
 		ThroughputRuns:   3,
 		Seed:             1,
 		Phases:           AllPhases(),
+		Dispatch:         defaultDispatch(),
 		Engine:           benchEngine(),
 		Log:              zerolog.Nop(),
 	}
@@ -117,7 +122,9 @@ func benchEngine() engine.Config {
 }
 
 // AllPhases returns the phases of a full run, in the order they run.
-func AllPhases() []string { return []string{"core", "quality", "throughput", "latency", "restore"} }
+func AllPhases() []string {
+	return []string{"core", "quality", "throughput", "latency", "restore", "dispatch"}
+}
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = errors.New("invalid benchmark settings")
@@ -134,6 +141,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: need at least 100 drivers, 10,000 events, 1,000 index drivers, one instance and one run", ErrConfig)
 	case c.RestoreSpan <= 0 || c.GPSInterval <= 0:
 		return fmt.Errorf("%w: spans and intervals must be positive", ErrConfig)
+	case c.Dispatch.Span < time.Minute:
+		return fmt.Errorf("%w: the dispatch span must be at least 1m, not %v", ErrConfig, c.Dispatch.Span)
+	case c.Dispatch.Drivers < 1 || c.Dispatch.GPSInterval < 100*time.Millisecond:
+		return fmt.Errorf("%w: the dispatch phase needs a driver and a GPS interval of at least 100ms", ErrConfig)
+	case c.Dispatch.Start < 0 || c.Dispatch.Start >= 24*time.Hour:
+		return fmt.Errorf("%w: the dispatch start is a time of day, between 0 and 24h, not %v", ErrConfig, c.Dispatch.Start)
 	}
 	type setting struct {
 		name   string
@@ -142,6 +155,7 @@ func (c Config) Validate() error {
 	}
 	floats := []setting{
 		{"the request rate (a simulated second)", c.Rate, 0.01, 1e6},
+		{"the dispatch request rate (a simulated second)", c.Dispatch.Rate, 0.01, 1e6},
 		{"the latency rate (events a second)", c.LatencyRate, 1, maxEventRate},
 		{"the restore rate (events a second)", c.RestoreRate, 1, maxEventRate},
 	}
@@ -260,6 +274,10 @@ type Result struct {
 	BorderRequests int     `json:"border_requests"`
 	BorderMissRate float64 `json:"border_miss_rate"`
 
+	// Dispatch is how each assignment policy served the dispatch phase's demand; nil
+	// when the phase did not run.
+	Dispatch *Dispatch `json:"dispatch,omitempty"`
+
 	// The spreads behind the in-process figures, and how the run was set up.
 	IndexUpdatesSpread Spread `json:"index_updates_spread"`
 	EngineSpread       Spread `json:"engine_events_per_sec_spread"`
@@ -295,6 +313,41 @@ type Setup struct {
 	Partitions  int32   `json:"region_partitions"`
 	RegionRes   int     `json:"region_resolution"`
 	Duration    string  `json:"duration"`
+	// Assignment and BatchWindow are the matcher's, in every phase but dispatch, which
+	// runs each policy in turn with this window.
+	Assignment  string `json:"assignment"`
+	BatchWindow string `json:"batch_window"`
 	// Phases are the phases run: a figure of a phase not run is zero, not a measurement.
 	Phases []string `json:"phases"`
+}
+
+// DispatchConfig shapes the dispatch phase: a closed loop of simulated drivers and riders
+// in the Scenario's city, run once per assignment policy.
+type DispatchConfig struct {
+	// Preset is the named scenario UsePreset applied, if any, echoed in the result.
+	Preset string
+	// Drivers and Rate (requests a simulated second) are the supply and the demand
+	// (defaults: the ample preset's).
+	Drivers int
+	Rate    float64
+	// Span is how long each policy runs, in simulated time (default 2h).
+	Span time.Duration
+	// Start is when the world starts, as a local time of day in the Scenario's city on a
+	// fixed Wednesday (default the presets' 17:30, the evening peak, when the simulated
+	// traffic is slower).
+	Start time.Duration
+	// GPSInterval is how often each driver reports (default 4s: half the update work of
+	// the simulator's 2s, and still well inside the matcher's 30s driver TTL).
+	GPSInterval time.Duration
+}
+
+func defaultDispatch() DispatchConfig {
+	ample, _ := PresetNamed("ample")
+	return DispatchConfig{
+		Drivers:     ample.Drivers,
+		Rate:        ample.Rate,
+		Span:        2 * time.Hour,
+		Start:       ample.Start,
+		GPSInterval: 4 * time.Second,
+	}
 }

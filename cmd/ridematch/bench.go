@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
@@ -24,9 +25,18 @@ func newBenchCmd(g *globals) *cobra.Command {
 engine's sustained input events a second against a raw consumer and the plumbing
 floor (the same topology with no processing); end-to-end latency at a fixed
 offered load; index updates a second and match latency with a city of drivers;
-memory per driver; restore time of five minutes of a busy partition; and match
-quality against a global oracle. Progress goes to stderr; --json prints one JSON
-object on stdout. BENCHMARKS.md ("What each figure means") explains them.`,
+memory per driver; restore time of five minutes of a busy partition; match
+quality against a global oracle; and dispatch: one demand served, in a closed loop
+of simulated drivers, by each assignment policy (greedy, batch, adaptive) and by
+batch knowing the next window's requests (the bound). Progress goes to stderr;
+--json prints one JSON object on stdout. BENCHMARKS.md ("What each figure means")
+explains them.
+
+The scenarios scarce and ample are Mumbai's evening peak (from 17:30 local) with
+drivers scarce for its demand (greedy matches about three requests in four) or
+ample (greedy matches 98% or more); for the other phases they mean Mumbai.
+--drivers and --rate, when given, set the dispatch phase's drivers and requests
+too, over a preset's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -38,6 +48,16 @@ object on stdout. BENCHMARKS.md ("What each figure means") explains them.`,
 				return err
 			}
 			cfg.Engine.Topics = topics
+			fs := cmd.Flags()
+			if p, ok := bench.PresetNamed(cfg.Scenario); ok {
+				cfg.UsePreset(p)
+			}
+			if fs.Changed("drivers") {
+				cfg.Dispatch.Drivers = cfg.Drivers
+			}
+			if fs.Changed("rate") {
+				cfg.Dispatch.Rate = cfg.Rate
+			}
 			// The engines' own logs would drown the progress: warnings only.
 			cfg.Log = log.Level(max(zerolog.WarnLevel, log.GetLevel()))
 			errOut := cmd.ErrOrStderr()
@@ -61,9 +81,12 @@ object on stdout. BENCHMARKS.md ("What each figure means") explains them.`,
 	fs := cmd.Flags()
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object instead of the table")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "bound on each timed phase")
-	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "load: all (national, over the Indian cities), a city name, or a trip file to replay (CSV, as simulate --replay reads)")
-	fs.IntVar(&cfg.Drivers, "drivers", cfg.Drivers, "drivers in the throughput and latency load")
-	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "ride requests a simulated second in that load")
+	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "load: all (national, over the Indian cities), a city name, a trip file to replay (CSV, as simulate --replay reads), or a dispatch preset: "+presetHelp())
+	fs.IntVar(&cfg.Drivers, "drivers", cfg.Drivers, fmt.Sprintf("drivers in the throughput and latency load; given, in the dispatch phase too (default there %d, or the preset's)", cfg.Dispatch.Drivers))
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, fmt.Sprintf("ride requests a simulated second in that load; given, in the dispatch phase too (default there %g, or the preset's)", cfg.Dispatch.Rate))
+	fs.DurationVar(&cfg.Dispatch.Span, "dispatch-span", cfg.Dispatch.Span, "simulated time each assignment policy of the dispatch phase runs for")
+	fs.Var(&cfg.Engine.Matcher.Assignment, "assignment", "how the matcher assigns drivers to waiting requests: greedy, batch or adaptive, in every phase but dispatch, which runs each")
+	fs.DurationVar(&cfg.Engine.Matcher.BatchWindow, "batch-window", cfg.Engine.Matcher.BatchWindow, "event time between the assignments of batch and adaptive, in every phase")
 	fs.IntVar(&cfg.Events, "events", cfg.Events, "input events the throughput phases consume")
 	fs.IntVar(&cfg.Instances, "instances", cfg.Instances, "engine instances sharing the work in the process")
 	fs.StringVar(&cfg.InputCompression, "input-compression", cfg.InputCompression, "codec the load's producers write the input with: none (as simulate writes), gzip, snappy, lz4 or zstd")
@@ -98,6 +121,56 @@ func printBench(w io.Writer, r bench.Result) {
 	}
 	if ran("quality") {
 		printQuality(tw, r)
+	}
+	tw.Flush()
+	if ran("dispatch") && r.Dispatch != nil {
+		printDispatch(w, r.Dispatch)
+	}
+}
+
+// presetHelp lists the dispatch presets for the --scenario help.
+func presetHelp() string {
+	var names []string
+	for _, p := range bench.Presets() {
+		names = append(names, fmt.Sprintf("%s (%s from %s local, %d drivers, %g requests/s)", p.Name, p.City, clock(p.Start), p.Drivers, p.Rate))
+	}
+	return strings.Join(names, " or ")
+}
+
+// clock writes a time of day as 15:04.
+func clock(d time.Duration) string {
+	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// printDispatch prints the dispatch phase as a table of its own: the policies and the
+// bound as columns, the figures as rows.
+func printDispatch(w io.Writer, d *bench.Dispatch) {
+	fmt.Fprintf(w, "\ndispatch: %s, %d drivers, %g requests/s, %s from %s, batch window %s, GPS every %s\n",
+		d.Name(), d.Drivers, d.Rate, d.Span, d.Start, d.Window, d.GPSInterval)
+	cols := []bench.DispatchFigures{d.Policies["greedy"], d.Policies["batch"], d.Policies["adaptive"], d.Bound}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\tgreedy\tbatch\tadaptive\tbound\t")
+	rows := []struct {
+		name   string
+		format string
+		get    func(bench.DispatchFigures) float64
+	}{
+		{"requests", "%.0f", func(f bench.DispatchFigures) float64 { return float64(f.Requests) }},
+		{"match rate", "%.3f", func(f bench.DispatchFigures) float64 { return f.MatchRate }},
+		{"completed rides", "%.0f", func(f bench.DispatchFigures) float64 { return float64(f.CompletedRides) }},
+		{"mean pickup km", "%.2f", func(f bench.DispatchFigures) float64 { return f.MeanPickupKM }},
+		{"p95 pickup km", "%.2f", func(f bench.DispatchFigures) float64 { return f.P95PickupKM }},
+		{"mean wait s", "%.1f", func(f bench.DispatchFigures) float64 { return f.MeanWaitS }},
+		{"p95 wait s", "%.1f", func(f bench.DispatchFigures) float64 { return f.P95WaitS }},
+		{"p99 wait s", "%.1f", func(f bench.DispatchFigures) float64 { return f.P99WaitS }},
+		{"driver utilization", "%.3f", func(f bench.DispatchFigures) float64 { return f.DriverUtilization }},
+	}
+	for _, row := range rows {
+		fmt.Fprintf(tw, "%s\t", row.name)
+		for _, c := range cols {
+			fmt.Fprintf(tw, row.format+"\t", row.get(c))
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }

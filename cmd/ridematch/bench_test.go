@@ -117,3 +117,93 @@ func TestBenchTableShowsOnlyPhasesRun(t *testing.T) {
 		}
 	}
 }
+
+// --assignment and --batch-window set the matcher's, echoed in the setup; a policy that
+// does not exist is a usage error.
+func TestBenchAssignment(t *testing.T) {
+	code, out, errs := runCommand(t, time.Minute, "bench", "--json", "--phases", "core", "--index-drivers", "1000", "--runs", "1", "--assignment", "batch", "--batch-window", "3s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r struct{ Setup bench.Setup }
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Setup.Assignment != "batch" || r.Setup.BatchWindow != "3s" {
+		t.Errorf("setup echoes assignment %q, window %q", r.Setup.Assignment, r.Setup.BatchWindow)
+	}
+	code, _, errs = runCommand(t, time.Minute, "bench", "--assignment", "fifo")
+	if code != 2 || !strings.Contains(errs, `unknown assignment "fifo"`) {
+		t.Errorf("an unknown assignment: exit %d, %q", code, errs)
+	}
+}
+
+// The dispatch phase on a preset: its drivers unless --drivers says otherwise, the rate
+// given on the command line over the preset's, and every policy and the bound reported.
+func TestBenchDispatch(t *testing.T) {
+	code, out, errs := runCommand(t, time.Minute, "bench", "--json", "--phases", "dispatch", "--scenario", "scarce", "--rate", "0.5", "--dispatch-span", "2m")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r struct{ Dispatch *bench.Dispatch }
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("stdout is not one JSON object: %v\n%s", err, out)
+	}
+	d := r.Dispatch
+	if d == nil {
+		t.Fatalf("no dispatch in\n%s", out)
+	}
+	preset, _ := bench.PresetNamed("scarce")
+	if d.Scenario != "scarce" || d.City != "mumbai" || d.Drivers != preset.Drivers || d.Rate != 0.5 || d.Span != "2m0s" {
+		t.Errorf("setup %+v: want scarce's drivers in mumbai at 0.5 requests/s for 2m", d)
+	}
+	for _, name := range []string{"greedy", "batch", "adaptive"} {
+		if f, ok := d.Policies[name]; !ok || f.Requests == 0 || f.MatchRate <= 0 {
+			t.Errorf("%s: %+v, %v", name, f, ok)
+		}
+	}
+	if d.Bound.Requests != d.Policies["greedy"].Requests {
+		t.Errorf("the bound served %d requests, greedy %d", d.Bound.Requests, d.Policies["greedy"].Requests)
+	}
+	for _, want := range []string{"dispatch: scarce (mumbai), 2000 drivers", "  greedy: match rate", "  bound: match rate"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("no %q progress line in:\n%s", want, errs)
+		}
+	}
+	code, out, errs = runCommand(t, time.Minute, "bench", "--json", "--phases", "dispatch", "--scenario", "ample", "--drivers", "300", "--dispatch-span", "1m")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	r.Dispatch = nil
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Dispatch == nil {
+		t.Fatalf("%v: no dispatch in\n%s", err, out)
+	}
+	if ample, _ := bench.PresetNamed("ample"); r.Dispatch.Drivers != 300 || r.Dispatch.Rate != ample.Rate {
+		t.Errorf("--drivers 300 on ample: %d drivers at %v requests/s, want 300 at the preset's %v", r.Dispatch.Drivers, r.Dispatch.Rate, ample.Rate)
+	}
+	code, _, errs = runCommand(t, time.Minute, "bench", "--phases", "dispatch", "--dispatch-span", "30s")
+	if code != 2 || !strings.Contains(errs, "dispatch span must be at least 1m") {
+		t.Errorf("a 30s span: exit %d, %q", code, errs)
+	}
+}
+
+// The dispatch table has the policies and the bound as columns and a row for each figure.
+func TestBenchDispatchTable(t *testing.T) {
+	f := bench.DispatchFigures{Requests: 7201, MatchRate: 0.744, CompletedRides: 3398, MeanPickupKM: 1.1, P95PickupKM: 2.8, MeanWaitS: 3.5, P95WaitS: 24.7, P99WaitS: 29, DriverUtilization: 0.816}
+	b := f
+	b.MatchRate = 0.801
+	var s strings.Builder
+	printBench(&s, bench.Result{Setup: bench.Setup{Phases: []string{"dispatch"}}, Dispatch: &bench.Dispatch{
+		Scenario: "scarce", City: "mumbai", Policies: map[string]bench.DispatchFigures{"greedy": f, "batch": f, "adaptive": f}, Bound: b,
+	}})
+	for _, want := range []string{"greedy  batch  adaptive  bound", "match rate   0.744  0.744     0.744  0.801", "requests    7201", "p99 wait s", "driver utilization"} {
+		if !strings.Contains(s.String(), want) {
+			t.Errorf("no %q in\n%s", want, s.String())
+		}
+	}
+	s.Reset()
+	printBench(&s, bench.Result{Setup: bench.Setup{Phases: []string{"core"}}})
+	if strings.Contains(s.String(), "dispatch") {
+		t.Errorf("a dispatch table without the phase:\n%s", s.String())
+	}
+}
