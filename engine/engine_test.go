@@ -20,6 +20,7 @@ import (
 	"ridematch/broker"
 	"ridematch/event"
 	"ridematch/geo"
+	"ridematch/matcher"
 )
 
 func TestMain(m *testing.M) {
@@ -45,6 +46,8 @@ type harness struct {
 	broker *broker.Broker
 	client *kgo.Client
 	topics ridematch.Topics
+	// assignment is every engine's, and a clean replay's.
+	assignment matcher.Assignment
 }
 
 func newHarness(t *testing.T) *harness { return newHarnessWith(t, ridematch.DefaultTopics()) }
@@ -95,6 +98,7 @@ func (h *harness) start(mutate ...func(*Config)) *running {
 	cfg.Cluster.Brokers = []string{h.broker.Addr()}
 	cfg.Topics = h.topics
 	cfg.Matcher.RequestTTL = 5 * time.Second
+	cfg.Matcher.Assignment = h.assignment
 	for _, m := range mutate {
 		m(&cfg)
 	}

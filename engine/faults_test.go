@@ -16,6 +16,7 @@ import (
 
 	"ridematch"
 	"ridematch/event"
+	"ridematch/matcher"
 )
 
 // fixture produces a city's worth of reference-shaped input with bad records mixed in,
@@ -161,7 +162,16 @@ func quitAfter(r *running, txns uint64) {
 // TestMembersComeAndGo: members that quit after zero, one and two transactions, and
 // late joiners, while requests flow.
 func TestMembersComeAndGo(t *testing.T) {
+	for _, a := range []matcher.Assignment{matcher.Greedy, matcher.Batch} {
+		t.Run(a.String(), func(t *testing.T) { membersComeAndGo(t, a) })
+	}
+}
+
+// membersComeAndGo: batch windows in flight through rebalances close as a clean replay
+// of the region log closes them.
+func membersComeAndGo(t *testing.T, policy matcher.Assignment) {
 	h := newHarness(t)
+	h.assignment = policy
 	a, b, c := h.start(), h.start(), h.start()
 	quitAfter(a, 0)
 	quitAfter(b, 1)

@@ -108,6 +108,7 @@ func replayed(t *testing.T, h *harness) *matcherOutputs {
 	for p, recs := range byPartition {
 		cfg := DefaultConfig().Matcher
 		cfg.RequestTTL = 5 * time.Second
+		cfg.Assignment = h.assignment
 		part, err := matcher.New(cfg, p, nil)
 		if err != nil {
 			t.Fatal(err)

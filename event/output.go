@@ -31,28 +31,33 @@ type Output interface {
 
 // RideMatched is the reference's ride_matched, plus how the match was made.
 type RideMatched struct {
-	EventType        string    `json:"event_type"`
-	MatchID          string    `json:"match_id"`
-	RequestID        string    `json:"request_id"`
-	CustomerID       string    `json:"customer_id"`
-	DriverID         string    `json:"driver_id"`
-	PickupLocation   string    `json:"pickup_location"`
-	DropLocation     string    `json:"drop_location"`
-	EstimatedArrival int       `json:"estimated_arrival"` // minutes, as in the reference
-	FareEstimate     float64   `json:"fare_estimate"`
-	MatchTimestamp   Time      `json:"match_timestamp"`
-	DriverRating     float64   `json:"driver_rating"`
-	PickupDistanceKM float64   `json:"pickup_distance_km"`
-	TripDistanceKM   float64   `json:"trip_distance_km"`
-	Score            float64   `json:"score"`
-	SurgeMultiplier  float64   `json:"surge_multiplier"`
-	H3Cell           geo.Cell  `json:"h3_cell"` // the pickup's surge cell, whose multiplier priced the fare
-	RideType         string    `json:"ride_type"`
-	VehicleType      string    `json:"vehicle_type"`
-	PickupCoords     geo.Point `json:"pickup_coordinates"`
-	DropCoords       geo.Point `json:"drop_coordinates"`
-	DriverLocation   geo.Point `json:"driver_location"`
-	RequestTime      Time      `json:"request_time"`
+	EventType        string   `json:"event_type"`
+	MatchID          string   `json:"match_id"`
+	RequestID        string   `json:"request_id"`
+	CustomerID       string   `json:"customer_id"`
+	DriverID         string   `json:"driver_id"`
+	PickupLocation   string   `json:"pickup_location"`
+	DropLocation     string   `json:"drop_location"`
+	EstimatedArrival int      `json:"estimated_arrival"` // minutes, as in the reference
+	FareEstimate     float64  `json:"fare_estimate"`
+	MatchTimestamp   Time     `json:"match_timestamp"`
+	DriverRating     float64  `json:"driver_rating"`
+	PickupDistanceKM float64  `json:"pickup_distance_km"`
+	TripDistanceKM   float64  `json:"trip_distance_km"`
+	Score            float64  `json:"score"`
+	SurgeMultiplier  float64  `json:"surge_multiplier"`
+	H3Cell           geo.Cell `json:"h3_cell"` // the pickup's surge cell, whose multiplier priced the fare
+	// Assignment is the policy of the partition that made the match (greedy, batch or
+	// adaptive); Batched says a batch window's assignment chose the driver, not a search
+	// for this request alone.
+	Assignment     string    `json:"assignment"`
+	Batched        bool      `json:"batched"`
+	RideType       string    `json:"ride_type"`
+	VehicleType    string    `json:"vehicle_type"`
+	PickupCoords   geo.Point `json:"pickup_coordinates"`
+	DropCoords     geo.Point `json:"drop_coordinates"`
+	DriverLocation geo.Point `json:"driver_location"`
+	RequestTime    Time      `json:"request_time"`
 }
 
 func (e *RideMatched) Key() string  { return e.RequestID }

@@ -106,3 +106,36 @@ func heapObjects() (objects, scan uint64) {
 	metrics.Read(s)
 	return s[0].Value.Uint64(), s[1].Value.Uint64()
 }
+
+// BenchmarkAssign is one batch window in one city: 500 waiting requests among 2,000
+// drivers, each request bringing its best BatchCandidates, solved exactly.
+func BenchmarkAssign(b *testing.B) {
+	p, _ := cityOf2(b, 2000)
+	p.cfg.Assignment = Batch
+	rng := rand.New(rand.NewPCG(3, 4))
+	places := geo.Cities()[0].Places
+	rides := []event.RideType{event.Micro, event.Mini, event.Prime, event.AutoRide}
+	for i := range 500 {
+		pickup := geo.Offset(places[rng.IntN(len(places))].Point, rng.NormFloat64()*2, rng.NormFloat64()*2)
+		p.wait(&request{
+			RideRequest: event.RideRequest{RequestID: driverID(i), Pickup: pickup, RideType: rides[i%len(rides)]},
+			origin:      geo.CellOf(pickup, p.cfg.Resolutions.Index), deadline: t0.Add(time.Minute),
+		})
+	}
+	edges, matched := 0, 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, r := range p.pending {
+			r.searched = 0
+		}
+		w := p.solveWindow()
+		edges, matched = len(w.graph.Col), 0
+		for _, c := range w.match {
+			if c >= 0 {
+				matched++
+			}
+		}
+	}
+	b.ReportMetric(float64(edges), "edges")
+	b.ReportMetric(float64(matched), "matched")
+}

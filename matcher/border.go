@@ -231,7 +231,7 @@ func (p *Partition) answered(a *event.LogRecord) {
 		} else {
 			p.unmatched(r)
 		}
-	case !p.tryMatch(r):
+	case !p.matchNow(r):
 		p.wait(r)
 	}
 }

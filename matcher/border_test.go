@@ -26,10 +26,14 @@ type queued struct {
 	rec event.LogRecord
 }
 
-func newPair(t *testing.T) *pair {
+func newPair(t *testing.T, mutate ...func(*Config)) *pair {
 	pr := &pair{t: t}
+	cfg := DefaultConfig()
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	for i := range pr.parts {
-		p, err := New(DefaultConfig(), int32(i), nil)
+		p, err := New(cfg, int32(i), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,9 +242,9 @@ func TestShadowWithdrawn(t *testing.T) {
 // drivers west of it are partition 0's, east of it partition 1's; they cross it (Left,
 // arrival, token), and within 3 km of it they are shadowed to the other partition, as
 // the router does; riders on both sides claim each other's drivers, and cancel.
-func borderTraffic(t *testing.T, seed uint64, span time.Duration) *pair {
+func borderTraffic(t *testing.T, seed uint64, span time.Duration, mutate ...func(*Config)) *pair {
 	rng := rand.New(rand.NewPCG(seed, seed+1))
-	pr := newPair(t)
+	pr := newPair(t, mutate...)
 	border := geo.Offset(bandra, 0, 1).Lng
 	side := func(p geo.Point) int32 {
 		if p.Lng < border {
@@ -310,15 +314,20 @@ func borderTraffic(t *testing.T, seed uint64, span time.Duration) *pair {
 // at once, claims are granted and refused, and each partition's log, claims and answers
 // in it, rebuilds from History() to the same outputs.
 func TestBorderTraffic(t *testing.T) {
-	pr := borderTraffic(t, 3, 12*time.Minute)
-	got := pr.matched()
-	a, b := pr.parts[0].Stats(), pr.parts[1].Stats()
-	t.Logf("%d matched; partition 0 %+v; partition 1 %+v", len(got), a, b)
-	if a.Claims+b.Claims == 0 || a.ClaimsGranted+b.ClaimsGranted == 0 || a.ClaimsRefused+b.ClaimsRefused == 0 || a.StrayAnswers+b.StrayAnswers != 0 {
-		t.Fatal("the traffic should make claims, grant and refuse some, and answer only open ones")
-	}
-	for i := range pr.logs {
-		log := pr.logs[i]
-		checkRestore(t, log, []int{len(log) / 2, len(log) - 300})
+	for _, a := range []Assignment{Greedy, Batch, Adaptive} {
+		t.Run(a.String(), func(t *testing.T) {
+			with := func(c *Config) { c.Assignment = a }
+			pr := borderTraffic(t, 3, 12*time.Minute, with)
+			got := pr.matched()
+			a, b := pr.parts[0].Stats(), pr.parts[1].Stats()
+			t.Logf("%d matched; partition 0 %+v; partition 1 %+v", len(got), a, b)
+			if a.Claims+b.Claims == 0 || a.ClaimsGranted+b.ClaimsGranted == 0 || a.ClaimsRefused+b.ClaimsRefused == 0 || a.StrayAnswers+b.StrayAnswers != 0 {
+				t.Fatal("the traffic should make claims, grant and refuse some, and answer only open ones")
+			}
+			for i := range pr.logs {
+				log := pr.logs[i]
+				checkRestore(t, log, []int{len(log) / 2, len(log) - 300}, with)
+			}
+		})
 	}
 }

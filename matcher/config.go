@@ -75,7 +75,7 @@ type Config struct {
 	BatchWindow time.Duration
 	// BatchRequests caps the requests one window's assignment takes, oldest first; the rest
 	// wait for the next (default 2,000). BatchCandidates caps the drivers each request
-	// brings to it, its best by score (default 16). Together they bound a window's memory
+	// brings to it, its best by score (default 8). Together they bound a window's memory
 	// and time.
 	BatchRequests, BatchCandidates int
 }
@@ -111,7 +111,7 @@ func ParseAssignment(s string) (Assignment, error) {
 			return Assignment(a), nil
 		}
 	}
-	return 0, fmt.Errorf("%w: unknown assignment %q: it is greedy, batch or adaptive", ErrConfig, s)
+	return 0, fmt.Errorf("unknown assignment %q: use greedy, batch or adaptive", s)
 }
 
 // Set, Type and String make an Assignment a command-line flag.
@@ -148,7 +148,7 @@ func DefaultConfig() Config {
 		Surge:              surge.DefaultConfig(),
 		BatchWindow:        2 * time.Second,
 		BatchRequests:      2000,
-		BatchCandidates:    16,
+		BatchCandidates:    8,
 	}
 }
 

@@ -63,7 +63,8 @@
 //   - A driver update moves the driver, and updates its availability, vehicle and
 //     rating. An update not newer than the one held is counted and ignored. A "busy" or
 //     "offline" update releases the driver's reservation: it has taken the ride.
-//   - A request is matched at once if it can be (greedy, first come first served), or
+//   - A request is matched at once if it can be (greedy, first come first served; see
+//     Assignment for batch windows), or
 //     waits. The search goes ring by ring (H3 GridDisk) outward from the pickup's cell,
 //     over drivers that are owned, available, unreserved, fresh (updated within
 //     DriverTTL), vehicle-compatible and within MaxPickupKM by haversine, and keeps the
@@ -77,6 +78,36 @@
 //     holds the request, or the reserved driver, acts on it. A cancel for a request not
 //     seen yet is held for CancelHold: should the request follow, it ends ride_cancelled.
 //   - A mark or a tick only moves the clock.
+//
+// # Assignment
+//
+// Config.Assignment says when a request gets its driver. Greedy, the reference's flow,
+// matches it the moment it is applied, to its best driver by the search above, and a
+// request with none is searched for again every RetryInterval: first come, first served.
+// When requests compete for drivers, that can give the first one the driver a second one
+// needed, leaving the second a far driver or none.
+//
+// Batch lets requests wait for the end of the current window: the clock's next multiple
+// of BatchWindow (event time, so the same log closes the same windows, ticks alone close
+// one, and a rebuilt partition closes them where the one it replaces did). At the window's
+// end, in the fixed order of what falls due, the waiting requests (the oldest
+// BatchRequests) each bring their best BatchCandidates drivers, as the search ranks them,
+// and package assign gives them the assignment of the highest total score over that
+// graph, exactly, in integer millionths of a point. Its result depends only on the order
+// of the rows (requests, oldest first) and columns (drivers, in order of first appearance),
+// so the same window gives the same matches. A request alone in its window gets its best
+// driver, as greedy gives it; a request left without one waits for the next window, up to
+// its TTL. A shadow a window gives a request is claimed, as greedy claims one.
+//
+// Adaptive matches a request at once, as greedy, unless it is contested: some waiting
+// request is within reach of one of its candidates and takes that vehicle. A contested
+// request waits for the window, with those it competes with. Where drivers are ample,
+// requests rarely wait, and a request is matched as fast as greedy matches it.
+//
+// ride_matched says which policy the partition ran (assignment) and whether a window
+// chose the driver (batched). A window's matches are recorded on the decision log like
+// any, at the position of the record whose application closed the window, so a replay
+// makes them again.
 //
 // # Driver ownership
 //

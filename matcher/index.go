@@ -23,6 +23,8 @@ type index struct {
 	areaOfs map[geo.Cell]areaRef
 	areas   []area
 	areaRes int
+	// widest is the outer radius of the widest cell a bucket has had, in km.
+	widest float64
 }
 
 // bucketRef is a bucket's place in the index's table; areaRef an area's in its list.
@@ -118,6 +120,7 @@ func (x *index) add(d *driver) {
 		r, b = x.buckets.alloc()
 		*b = bucket{cell: d.cell, area: x.areaOf(d.cell), geom: x.shared.geom(d.cell)}
 		x.cells[d.cell] = r
+		x.widest = max(x.widest, b.geom.radiusKM)
 	}
 	v := d.vehicle
 	d.ibucket, d.ivehicle = r, v
@@ -219,6 +222,20 @@ func (rk *ranking) bar() (float64, bool) {
 	return rk.list[len(rk.list)-1].score, true
 }
 
+// reaches reports whether a driver at least km away with at most rating could score at
+// least the bar (ties are decided by distance and id, so they must be seen).
+func (rk *ranking) reaches(w Weights, km, rating float64, compatible bool) bool {
+	bar, full := rk.bar()
+	if !full {
+		return true
+	}
+	s := w.Base - w.DistancePerKM*km + w.Rating*(rating-w.RatingPivot)
+	if compatible {
+		s += w.Compatible
+	}
+	return max(0, s) >= bar
+}
+
 // search is the ring search of every assignment: outward from the pickup's cell (H3
 // GridDisk, ring by ring), keeping the best k candidates (see ranking). It skips a ring,
 // a cell or a vehicle list when even a driver at its nearest possible point with its
@@ -234,19 +251,7 @@ func (p *Partition) search(r *request, k int) []candidate {
 	pickup := r.Pickup
 	cosLat := math.Cos(pickup.Lat * math.Pi / 180)
 	vehicles := p.vehiclesFor(r)
-	// beats reports whether a driver at least km away with at most rating could score at
-	// least the bar (ties are decided by distance and id, so they must be seen).
-	beats := func(km, rating float64, compatible bool) bool {
-		bar, full := rk.bar()
-		if !full {
-			return true
-		}
-		s := w.Base - w.DistancePerKM*km + w.Rating*(rating-w.RatingPivot)
-		if compatible {
-			s += w.Compatible
-		}
-		return max(0, s) >= bar
-	}
+	beats := func(km, rating float64, compatible bool) bool { return rk.reaches(w, km, rating, compatible) }
 	for j := 0; ; j++ {
 		if j >= len(dk.cells) {
 			if len(dk.cells) >= dk.full {
@@ -292,7 +297,7 @@ func (p *Partition) search(r *request, k int) []candidate {
 					if dist > maxKM {
 						continue
 					}
-					p.rank(candidate{d: d, dist: dist, score: w.Score(dist, d.rating, compatible)})
+					p.offer(rk, candidate{d: d, dist: dist, score: w.Score(dist, d.rating, compatible)})
 				}
 			}
 		}
@@ -300,9 +305,8 @@ func (p *Partition) search(r *request, k int) []candidate {
 	return rk.list
 }
 
-// rank offers c to the ranking.
-func (p *Partition) rank(c candidate) {
-	rk := &p.ranking
+// offer offers c to the ranking rk.
+func (p *Partition) offer(rk *ranking, c candidate) {
 	i := len(rk.list)
 	for i > 0 && p.better(c, rk.list[i-1]) {
 		i--

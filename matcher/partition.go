@@ -57,6 +57,12 @@ type Stats struct {
 	StrayAnswers  uint64
 	ClaimsGranted uint64
 	ClaimsRefused uint64
+	// Batch windows (doc.go, Assignment): Windows counts the windows closed with requests
+	// waiting, Batched the requests a window's assignment matched or claimed, and
+	// Contested the requests Adaptive let wait for a window.
+	Windows   uint64
+	Batched   uint64
+	Contested uint64
 }
 
 type ownership uint8
@@ -164,6 +170,7 @@ type Partition struct {
 	nextSweep  event.Time
 	nextForget event.Time
 	nextRetry  event.Time
+	nextWindow event.Time // the end of the batch window, unless Greedy
 	nextExpiry event.Time // earliest pending deadline, a lower bound
 
 	pos event.Position // of the record being applied
@@ -179,8 +186,11 @@ type Partition struct {
 	// retryAll searches on every retry, skipping none (the tests compare).
 	retryAll bool
 
-	// ranking is the search's scratch space.
-	ranking ranking
+	// ranking is the search's scratch space, window a batch window's; batching is set
+	// while a window's matches are made.
+	ranking  ranking
+	window   window
+	batching bool
 
 	// Drivers live in table, a slab at a time, forgotten ones' places reused, and their
 	// ids in drivers: a few objects per thousand drivers for the garbage collector to
@@ -494,7 +504,7 @@ func (p *Partition) advance(t event.Time) {
 	if maxStep := p.cfg.History(); t.Sub(p.clock) > maxStep {
 		p.advance(p.clock.Add(maxStep))
 		p.clock, p.now = t, t
-		p.nextSweep, p.nextForget, p.nextRetry = t, t, t
+		p.nextSweep, p.nextForget, p.nextRetry, p.nextWindow = t, t, t, t
 		p.due()
 		return
 	}
@@ -512,6 +522,11 @@ func (p *Partition) advance(t event.Time) {
 // nextDue is the next moment something falls due.
 func (p *Partition) nextDue() event.Time {
 	next := min(p.pricer.Next(), p.nextSweep, p.nextRetry)
+	if p.cfg.Assignment != Greedy {
+		// Every window boundary, waiting requests or not: a boundary passed by unseen
+		// would close the next window at a moment that depends on when requests came.
+		next = min(next, p.nextWindow)
+	}
 	if len(p.pending) > 0 {
 		next = min(next, p.nextExpiry)
 	}
@@ -530,7 +545,13 @@ func (p *Partition) due() {
 	}
 	if p.clock >= p.nextRetry {
 		p.nextRetry = boundaryAfter(p.clock, p.cfg.RetryInterval)
-		p.retry()
+		if p.cfg.Assignment == Greedy {
+			p.retry()
+		}
+	}
+	if p.cfg.Assignment != Greedy && p.clock >= p.nextWindow {
+		p.nextWindow = boundaryAfter(p.clock, p.cfg.BatchWindow)
+		p.assignWindow()
 	}
 	if len(p.pending) > 0 && p.clock >= p.nextExpiry {
 		p.expire()
@@ -771,7 +792,7 @@ func (p *Partition) request(q *event.RideRequest, at event.Time, cell geo.Cell) 
 		return
 	}
 	p.pricer.AddDemand(r.surge, p.clock)
-	if p.tryMatch(r) {
+	if p.matchNow(r) {
 		return
 	}
 	if p.clock >= r.deadline {
@@ -870,6 +891,8 @@ func (p *Partition) match(r *request, d *driver, dist, score float64) {
 		Score:            round3(score),
 		SurgeMultiplier:  multiplier,
 		H3Cell:           r.surge,
+		Assignment:       p.cfg.Assignment.String(),
+		Batched:          p.batching,
 		RideType:         r.RideType.String(),
 		VehicleType:      d.vehicle.String(),
 		PickupCoords:     r.Pickup,

@@ -131,7 +131,7 @@ func encodeOutputs(t testing.TB, out []Output) []string {
 
 // TestSearchFindsTheBestKnownDrivers checks the ring search and its pruning against brute
 // force over every driver the partition holds: the best driver, as greedy takes it, and
-// the best k, as a batch window takes them.
+// the best k, as a batch window takes them, by a ring search or a sweep of the index.
 func TestSearchFindsTheBestKnownDrivers(t *testing.T) {
 	for seed := uint64(1); seed <= 5; seed++ {
 		p := newPartition(t)
@@ -142,9 +142,13 @@ func TestSearchFindsTheBestKnownDrivers(t *testing.T) {
 				q := &request{RideRequest: r.Request, origin: geo.CellOf(r.Request.Pickup, p.cfg.Resolutions.Index)}
 				want := bruteForce(p, q)
 				for _, k := range []int{1, 3, 16} {
-					got := ranked(p, p.search(q, k))
-					if w := ranked(p, want[:min(k, len(want))]); got != w {
+					w := ranked(p, want[:min(k, len(want))])
+					if got := ranked(p, p.search(q, k)); got != w {
 						t.Fatalf("seed %d record %d, best %d: search found %s, brute force %s", seed, i, k, got, w)
+					}
+					ranks := make([]ranking, 1)
+					if p.sweepIndex([]*request{q}, k, ranks); ranked(p, ranks[0].list) != w {
+						t.Fatalf("seed %d record %d, best %d: a sweep found %s, brute force %s", seed, i, k, ranked(p, ranks[0].list), w)
 					}
 				}
 				if len(want) > 0 {
@@ -243,11 +247,14 @@ func TestRestoreFromHistory(t *testing.T) {
 
 // checkRestore checks that a partition rebuilt from the last History() of log before
 // each cut produces what the partition that saw the whole log produces.
-func checkRestore(t *testing.T, log []*event.LogRecord, cuts []int) {
+func checkRestore(t *testing.T, log []*event.LogRecord, cuts []int, mutate ...func(*Config)) {
 	t.Helper()
 	cfg := DefaultConfig()
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	for _, cut := range cuts {
-		full := newPartition(t)
+		full := newPartition(t, mutate...)
 		var want []string
 		var decisions []*event.LogRecord // the decision log
 		for i, r := range log {
@@ -270,7 +277,7 @@ func checkRestore(t *testing.T, log []*event.LogRecord, cuts []int) {
 		for start < cut && log[start].Time < from {
 			start++
 		}
-		restored := newPartition(t)
+		restored := newPartition(t, mutate...)
 		decided := Decisions{}
 		for _, d := range decisions {
 			switch {
