@@ -3,6 +3,7 @@ package bench
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -61,9 +62,23 @@ type DispatchFigures struct {
 	// DriverUtilization is the share of driver-time on a ride (to the pickup, boarding or
 	// to the drop), sampled every step.
 	DriverUtilization float64 `json:"driver_utilization"`
+	// What the policy could work with. MatchedAtOnce is the share of the matches made the
+	// moment their request came (wait zero); Contested the share of requests that came
+	// while another waiting request could take one of their candidates (counted by
+	// adaptive, which acts on it; zero for the others); Batched the share of the matches
+	// a batch window made.
+	MatchedAtOnce float64 `json:"matched_at_once"`
+	Contested     float64 `json:"contested"`
+	Batched       float64 `json:"batched"`
+	// PickupHistogram counts the matches by pickup distance, in bins of PickupBinKM:
+	// up to 0.5 km, over 0.5 up to 1, and so on.
+	PickupHistogram []int `json:"pickup_km_histogram"`
 	// Conflicts are matches of a driver already on another ride: the engine promises none.
 	Conflicts uint64 `json:"conflicts,omitempty"`
 }
+
+// PickupBinKM is the width of a bin of DispatchFigures.PickupHistogram.
+const PickupBinKM = 0.5
 
 // dispatchPolicies returns the assignment policies the dispatch phase compares, in its order.
 func dispatchPolicies() []matcher.Assignment {
@@ -186,7 +201,31 @@ func (l dispatchLoop) run() (DispatchFigures, error) {
 	}
 	c := w.Counts()
 	pk, ws := percentiles(pickupKM), percentiles(waitS)
+	var stats matcher.Stats
+	for _, p := range eng.parts {
+		s := p.Stats()
+		stats.Contested += s.Contested
+		stats.Batched += s.Batched
+	}
+	atOnce := 0
+	for _, x := range waitS {
+		if x == 0 {
+			atOnce++
+		}
+	}
+	var hist []int
+	for _, km := range pickupKM {
+		bin := max(0, int(math.Ceil(km/PickupBinKM))-1) // (0, 0.5], (0.5, 1], ...
+		for len(hist) <= bin {
+			hist = append(hist, 0)
+		}
+		hist[bin]++
+	}
 	return DispatchFigures{
+		MatchedAtOnce:     float64(atOnce) / float64(max(len(waitS), 1)),
+		Contested:         float64(stats.Contested) / float64(max(len(asked), 1)),
+		Batched:           float64(stats.Batched) / float64(max(len(pickupKM), 1)),
+		PickupHistogram:   hist,
 		Requests:          len(asked),
 		MatchRate:         float64(len(pickupKM)) / float64(max(len(asked), 1)),
 		CompletedRides:    c.RidesCompleted,

@@ -164,11 +164,29 @@ func printDispatch(w io.Writer, d *bench.Dispatch) {
 		{"p95 wait s", "%.1f", func(f bench.DispatchFigures) float64 { return f.P95WaitS }},
 		{"p99 wait s", "%.1f", func(f bench.DispatchFigures) float64 { return f.P99WaitS }},
 		{"driver utilization", "%.3f", func(f bench.DispatchFigures) float64 { return f.DriverUtilization }},
+		{"matched at once", "%.3f", func(f bench.DispatchFigures) float64 { return f.MatchedAtOnce }},
+		{"contested", "%.3f", func(f bench.DispatchFigures) float64 { return f.Contested }},
+		{"batched", "%.3f", func(f bench.DispatchFigures) float64 { return f.Batched }},
 	}
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s\t", row.name)
 		for _, c := range cols {
 			fmt.Fprintf(tw, row.format+"\t", row.get(c))
+		}
+		fmt.Fprintln(tw)
+	}
+	bins := 0
+	for _, c := range cols {
+		bins = max(bins, len(c.PickupHistogram))
+	}
+	for b := range bins {
+		fmt.Fprintf(tw, "pickup to %.1f km\t", float64(b+1)*bench.PickupBinKM)
+		for _, c := range cols {
+			n := 0
+			if b < len(c.PickupHistogram) {
+				n = c.PickupHistogram[b]
+			}
+			fmt.Fprintf(tw, "%d\t", n)
 		}
 		fmt.Fprintln(tw)
 	}
