@@ -68,7 +68,7 @@ func newHarnessWith(t *testing.T, topics ridematch.Topics) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	return &harness{t: t, ctx: ctx, broker: b, client: cl, topics: topics}
+	return &harness{t: t, ctx: ctx, broker: b, client: cl, topics: topics, assignment: matcher.DefaultConfig().Assignment}
 }
 
 type running struct {

@@ -162,7 +162,7 @@ func quitAfter(r *running, txns uint64) {
 // TestMembersComeAndGo: members that quit after zero, one and two transactions, and
 // late joiners, while requests flow.
 func TestMembersComeAndGo(t *testing.T) {
-	for _, a := range []matcher.Assignment{matcher.Greedy, matcher.Batch} {
+	for _, a := range []matcher.Assignment{matcher.Greedy, matcher.Batch, matcher.Adaptive} {
 		t.Run(a.String(), func(t *testing.T) { membersComeAndGo(t, a) })
 	}
 }

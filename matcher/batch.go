@@ -113,8 +113,10 @@ func (p *Partition) solveWindow() *window {
 	reqs := w.reqs[:0]
 	for _, r := range p.pending[:min(len(p.pending), p.cfg.BatchRequests)] {
 		if r.searched != 0 && !p.retryAll && !p.index.writtenSince(p.reachOf(r), p.vehiclesFor(r), r.searched) {
-			continue // no driver within its reach has been written since it found no one
+			p.stats.RetriesSkipped++ // no driver within its reach has been written since it found no one
+			continue
 		}
+		p.stats.Retries++
 		reqs = append(reqs, r)
 	}
 	w.reqs = reqs

@@ -67,8 +67,9 @@ type Config struct {
 	Resolutions geo.Resolutions
 	// Surge configures pricing.
 	Surge surge.Config
-	// Assignment is how waiting requests get drivers (default Greedy; see doc.go,
-	// Assignment).
+	// Assignment is how waiting requests get drivers (default Adaptive: matched at once
+	// unless contested, so as fast as Greedy where drivers are ample and as Batch where
+	// requests compete; see doc.go, Assignment).
 	Assignment Assignment
 	// BatchWindow is how often, in event time, Batch and Adaptive solve the assignment of
 	// the requests waiting to the drivers within their reach (default 2s).
@@ -146,6 +147,7 @@ func DefaultConfig() Config {
 		CancelHold:         10 * time.Second,
 		Resolutions:        geo.DefaultResolutions(),
 		Surge:              surge.DefaultConfig(),
+		Assignment:         Adaptive,
 		BatchWindow:        2 * time.Second,
 		BatchRequests:      2000,
 		BatchCandidates:    8,

@@ -260,7 +260,7 @@ func TestWaitingRequestUnmatchedAfterTTL(t *testing.T) {
 }
 
 func TestWaitingRequestMatchedWhenADriverFreesUp(t *testing.T) {
-	p := newPartition(t)
+	p := newPartition(t, assignment(Greedy)) // retried every 250ms
 	out := apply(p,
 		driverAt("D", geo.Offset(bandra, 1, 0), t0, busy),
 		requestAt("R", bandra, event.Mini, t0.Add(sec(1))),
@@ -279,7 +279,7 @@ func TestWaitingRequestMatchedWhenADriverFreesUp(t *testing.T) {
 // TTL when it was searched for, once the driver reports again from where it was: the
 // retry after that update must search, not be skipped as if nothing had changed.
 func TestWaitingRequestMatchedWhenAStaleDriverReports(t *testing.T) {
-	p := newPartition(t)
+	p := newPartition(t, assignment(Greedy)) // retried every 250ms
 	at := geo.Offset(bandra, 1, 0)
 	apply(p, driverAt("D", at, t0))
 	out := apply(p, requestAt("R", bandra, event.Mini, t0.Add(sec(40))), tickAt(t0.Add(sec(41))))
@@ -293,7 +293,7 @@ func TestWaitingRequestMatchedWhenAStaleDriverReports(t *testing.T) {
 }
 
 func TestReservationHoldsUntilTheDriverShowsBusy(t *testing.T) {
-	p := newPartition(t)
+	p := newPartition(t, assignment(Greedy)) // retried every 250ms
 	d := geo.Offset(bandra, 0.5, 0)
 	stay := route(event.RouteStay, 0)
 	onlyMatch(t, apply(p, driverAt("D", d, t0), requestAt("R1", bandra, event.Mini, t0.Add(sec(1)))))
@@ -424,7 +424,7 @@ func TestOwnershipHandoff(t *testing.T) {
 	}
 
 	t.Run("arrival waits for the token", func(t *testing.T) {
-		p := newPartition(t)
+		p := newPartition(t, assignment(Greedy))
 		arrive := t0.Add(sec(1))
 		out := outcomes(apply(p, driverAt("D", d, arrive, route(event.RouteArrival, 3)), requestAt("R", bandra, event.Mini, arrive.Add(sec(1)))))
 		if len(out) != 0 {
@@ -437,7 +437,7 @@ func TestOwnershipHandoff(t *testing.T) {
 	})
 
 	t.Run("the owner passes the token with its reservation", func(t *testing.T) {
-		p := newPartition(t)
+		p := newPartition(t, assignment(Greedy))
 		m := onlyMatch(t, apply(p, driverAt("D", d, t0), requestAt("R", bandra, event.Mini, t0)))
 		out := apply(p, left(t0.Add(sec(2)), 5))
 		ts := tokens(out)
@@ -453,7 +453,7 @@ func TestOwnershipHandoff(t *testing.T) {
 	})
 
 	t.Run("a reservation travels with the token", func(t *testing.T) {
-		p := newPartition(t)
+		p := newPartition(t, assignment(Greedy))
 		arrive := t0.Add(sec(1))
 		apply(p,
 			driverAt("D", d, arrive, route(event.RouteArrival, 3)),
@@ -467,7 +467,7 @@ func TestOwnershipHandoff(t *testing.T) {
 	})
 
 	t.Run("a token for a driver that left again is forwarded", func(t *testing.T) {
-		p := newPartition(t)
+		p := newPartition(t, assignment(Greedy))
 		arrive := t0.Add(sec(1))
 		out := apply(p,
 			driverAt("D", d, arrive, route(event.RouteArrival, 3)),
@@ -484,7 +484,7 @@ func TestOwnershipHandoff(t *testing.T) {
 	})
 
 	t.Run("a left for an unknown driver still sends a token", func(t *testing.T) {
-		p := newPartition(t)
+		p := newPartition(t, assignment(Greedy))
 		if ts := tokens(apply(p, left(t0, 2))); len(ts) != 1 || ts[0].To != 2 {
 			t.Fatalf("want a free token to 2, got %+v", ts)
 		}

@@ -425,13 +425,15 @@ func checkIndexed(t *testing.T, p *Partition) {
 	}
 }
 
-// TestRetrySkipsOnlyVainSearches: a retry is skipped only when no driver within the
-// request's reach has been written since its last search, so skipping changes no output:
-// the same logs with every retry searched give the same outputs, record by record.
+// TestRetrySkipsOnlyVainSearches: a retry (or a window's search) is skipped only when no
+// driver within the request's reach has been written since its last search, so skipping
+// changes no output: the same logs with every retry searched give the same outputs,
+// record by record, under every assignment.
 func TestRetrySkipsOnlyVainSearches(t *testing.T) {
-	for _, seed := range []uint64{7, 8, 9} {
+	for i, seed := range []uint64{7, 8, 9} {
+		policy := assignment([]Assignment{Greedy, Batch, Adaptive}[i])
 		log := randomLog(seed, 8*time.Minute, 300, 3)
-		skipping, searching := newPartition(t), newPartition(t)
+		skipping, searching := newPartition(t, policy), newPartition(t, policy)
 		searching.retryAll = true
 		for i, r := range log {
 			skipping.Apply(r, event.Position(i))
