@@ -45,6 +45,10 @@ func (p *Partition) matchNow(r *request) bool {
 	if p.cfg.Assignment == Batch {
 		return false
 	}
+	if !p.rivalNear(r) {
+		// No waiting request is near enough to want any driver r could take.
+		return p.tryMatch(r)
+	}
 	cands := p.search(r, p.cfg.BatchCandidates)
 	if len(cands) == 0 {
 		p.searchedInVain(r)
@@ -56,6 +60,19 @@ func (p *Partition) matchNow(r *request) bool {
 	}
 	p.take(r, cands[0])
 	return true
+}
+
+// rivalNear reports whether a waiting request's pickup is within twice the pickup
+// distance of r's: only such a request can want a driver r could take.
+func (p *Partition) rivalNear(r *request) bool {
+	cosLat := math.Cos(r.Pickup.Lat * math.Pi / 180)
+	reach := 2 * p.cfg.MaxPickupKM
+	for _, q := range p.pending {
+		if d := approxKM(r.Pickup.Lat, r.Pickup.Lng, cosLat, q.Pickup); d-approxSlack(d) <= reach {
+			return true
+		}
+	}
+	return false
 }
 
 // contested reports whether a waiting request could take one of r's candidates: it is
