@@ -64,7 +64,7 @@ type DispatchFigures struct {
 	DriverUtilization float64 `json:"driver_utilization"`
 	// What the policy could work with. MatchedAtOnce is the share of the matches made the
 	// moment their request came (wait zero); Contested the share of requests that came
-	// while another waiting request could take one of their candidates (counted by
+	// while a waiting request could take the driver greedy would give them (counted by
 	// adaptive, which acts on it; zero for the others); Batched the share of the matches
 	// a batch window made.
 	MatchedAtOnce float64 `json:"matched_at_once"`

@@ -34,6 +34,9 @@ type Snapshot struct {
 	Handoffs       uint64 // driver tokens passed between partitions
 	Unencodable    uint64 // outputs that did not encode as JSON, not written
 	Late           uint64 // region-log records that came after the clock passed their time
+	// Batch windows closed with requests waiting, the requests they matched or claimed,
+	// and the requests adaptive assignment let wait as contested.
+	Windows, Batched, Contested uint64
 
 	// Gauges from the matcher's partitions, as of each one's last transaction.
 	Drivers, Pending, SurgeCells int
@@ -87,6 +90,9 @@ func (s *Snapshot) Add(o Snapshot) {
 	s.Handoffs += o.Handoffs
 	s.Unencodable += o.Unencodable
 	s.Late += o.Late
+	s.Windows += o.Windows
+	s.Batched += o.Batched
+	s.Contested += o.Contested
 	s.Drivers += o.Drivers
 	s.Pending += o.Pending
 	s.SurgeCells += o.SurgeCells
@@ -185,5 +191,8 @@ func (st *Stats) addMatcher(before, after matcher.Stats) {
 		s.Duplicates += after.Duplicates - before.Duplicates
 		s.Handoffs += after.TokensSent - before.TokensSent
 		s.Late += after.Late - before.Late
+		s.Windows += after.Windows - before.Windows
+		s.Batched += after.Batched - before.Batched
+		s.Contested += after.Contested - before.Contested
 	})
 }

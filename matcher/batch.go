@@ -35,9 +35,9 @@ func weightOf(score float64) int64 {
 }
 
 // matchNow decides what a request does when it comes: Greedy matches it at once if it
-// can, Batch lets it wait for the window, and Adaptive matches it at once unless another
-// waiting request competes for its candidates. A replay makes what the decision log says
-// was made at once.
+// can, Batch lets it wait for the window, and Adaptive matches it at once unless it is
+// contested: a waiting request could take the driver greedy would give it. A replay makes
+// what the decision log says was made at once.
 func (p *Partition) matchNow(r *request) bool {
 	if p.replaying || p.cfg.Assignment == Greedy {
 		return p.tryMatch(r)
@@ -45,48 +45,30 @@ func (p *Partition) matchNow(r *request) bool {
 	if p.cfg.Assignment == Batch {
 		return false
 	}
-	if !p.rivalNear(r) {
-		// No waiting request is near enough to want any driver r could take.
-		return p.tryMatch(r)
-	}
-	cands := p.search(r, p.cfg.BatchCandidates)
-	if len(cands) == 0 {
+	c, ok := p.best(r)
+	if !ok {
 		p.searchedInVain(r)
 		return false
 	}
-	if p.contested(r, cands) {
+	if p.wanted(c.d) {
 		p.stats.Contested++
 		return false
 	}
-	p.take(r, cands[0])
+	p.take(r, c)
 	return true
 }
 
-// rivalNear reports whether a waiting request's pickup is within twice the pickup
-// distance of r's: only such a request can want a driver r could take.
-func (p *Partition) rivalNear(r *request) bool {
-	cosLat := math.Cos(r.Pickup.Lat * math.Pi / 180)
-	reach := 2 * p.cfg.MaxPickupKM
-	for _, q := range p.pending {
-		if d := approxKM(r.Pickup.Lat, r.Pickup.Lng, cosLat, q.Pickup); d-approxSlack(d) <= reach {
-			return true
-		}
-	}
-	return false
-}
-
-// contested reports whether a waiting request could take one of r's candidates: it is
-// within reach of that driver's position and takes its vehicle.
-func (p *Partition) contested(r *request, cands []candidate) bool {
+// wanted reports whether a waiting request could take d: d is within its reach and of a
+// vehicle it takes.
+func (p *Partition) wanted(d *driver) bool {
 	maxKM := p.cfg.MaxPickupKM
+	cosLat := math.Cos(d.pos.Lat * math.Pi / 180)
 	for _, q := range p.pending {
-		if q == r || geo.DistanceKM(q.Pickup, r.Pickup) > 2*maxKM {
+		if km := approxKM(d.pos.Lat, d.pos.Lng, cosLat, q.Pickup); km-approxSlack(km) > maxKM {
 			continue
 		}
-		for _, c := range cands {
-			if (p.cfg.SoftCompatibility || q.RideType.Compatible(c.d.vehicle)) && geo.DistanceKM(q.Pickup, c.d.pos) <= maxKM {
-				return true
-			}
+		if (p.cfg.SoftCompatibility || q.RideType.Compatible(d.vehicle)) && geo.DistanceKM(q.Pickup, d.pos) <= maxKM {
+			return true
 		}
 	}
 	return false

@@ -91,8 +91,9 @@ const (
 	// Batch lets requests wait for the end of the current window of event time, then
 	// gives the window's requests the drivers that make the highest total score.
 	Batch
-	// Adaptive matches a request at once when no other waiting request competes for its
-	// candidates, and lets contested requests wait for the window, as Batch.
+	// Adaptive matches a request at once unless a waiting request could take the driver
+	// it would get (it is contested), and lets contested requests wait for the window,
+	// as Batch.
 	Adaptive
 )
 

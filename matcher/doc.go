@@ -43,9 +43,10 @@
 // Whatever falls due happens as the clock passes its moment, at that moment, in a fixed
 // order at each moment: surge re-evaluation (every surge interval), the sweep that
 // releases expired reservations and forgets silent drivers (every SweepInterval), a new
-// search for every waiting request (every RetryInterval; skipped, as it must find no one
-// again, when no driver of a vehicle the request takes has been added to or refreshed in
-// the index within its reach since its last search), and ride_unmatched for requests
+// search for every waiting request (every RetryInterval under Greedy, at every window's
+// end, BatchWindow, under Batch and Adaptive; skipped, as it must find no one again, when
+// no driver of a vehicle the request takes has been added to or refreshed in the index
+// within its reach since its last search), and ride_unmatched for requests
 // whose log time + RequestTTL has passed. What happens therefore depends on the records
 // and on when things fell due, not on how often ticks came or where they fell among the
 // records.
@@ -100,8 +101,8 @@
 // its TTL. A shadow a window gives a request is claimed, as greedy claims one.
 //
 // Adaptive matches a request at once, as greedy, unless it is contested: some waiting
-// request is within reach of one of its candidates and takes that vehicle. A contested
-// request waits for the window, with those it competes with. Where drivers are ample,
+// request could take the driver greedy would give it (within its reach, a vehicle it
+// takes). A contested request waits for the window, with those it competes with. Where drivers are ample,
 // requests rarely wait, and a request is matched as fast as greedy matches it.
 //
 // ride_matched says which policy the partition ran (assignment) and whether a window

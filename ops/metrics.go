@@ -84,7 +84,7 @@ type engineCollector struct {
 	engine func() Engine
 
 	eventsIn, stale, deadLettered, outcomes, surgeUpdates, duplicates, handoffs, ticks *prometheus.Desc
-	late, unencodable                                                                  *prometheus.Desc
+	late, unencodable, windows, batched, contested                                     *prometheus.Desc
 	transactions, consumed, produced, sessionRestarts                                  *prometheus.Desc
 	restoredPartitions, replayed, restoreLast                                          *prometheus.Desc
 	drivers, pending, surgeCells, assigned, ready, buffered                            *prometheus.Desc
@@ -105,6 +105,9 @@ func newEngineCollector(eng func() Engine) *engineCollector {
 		handoffs:     d("driver_handoffs_total", "Driver ownership tokens passed between region-log partitions."),
 		ticks:        d("ticks_written_total", "Ticks (marks alone: how far each input partition has got) the router wrote into region-log partitions."),
 		late:         d("late_records_total", "Region-log records that came after the partition's clock had passed their log time, handled at the clock."),
+		windows:      d("batch_windows_total", "Batch windows closed with requests waiting (assignment batch or adaptive)."),
+		batched:      d("batched_requests_total", "Requests a batch window's assignment matched, or claimed from a neighbouring partition."),
+		contested:    d("contested_requests_total", "Requests adaptive assignment let wait for the window: a waiting request could take the driver greedy assignment would give them."),
 		unencodable:  d("unencodable_outputs_total", "Outcomes that did not encode as JSON and were not written (settings are validated, so this stays 0)."),
 		transactions: d("transactions_total", "Stage transactions, by result: committed or aborted (an abort rewinds to the committed offsets).", "result"),
 		consumed:     d("records_consumed_total", "Records consumed in committed transactions, by stage.", "stage"),
@@ -126,7 +129,7 @@ func newEngineCollector(eng func() Engine) *engineCollector {
 func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.eventsIn, c.stale, c.deadLettered, c.outcomes, c.surgeUpdates, c.duplicates, c.handoffs, c.ticks,
-		c.late, c.unencodable, c.transactions, c.consumed, c.produced, c.sessionRestarts,
+		c.late, c.unencodable, c.windows, c.batched, c.contested, c.transactions, c.consumed, c.produced, c.sessionRestarts,
 		c.restoredPartitions, c.replayed, c.restoreLast,
 		c.drivers, c.pending, c.surgeCells, c.assigned, c.ready, c.buffered,
 	} {
@@ -168,6 +171,9 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.ticks, s.Ticks)
 	counter(c.late, s.Late)
 	counter(c.unencodable, s.Unencodable)
+	counter(c.windows, s.Windows)
+	counter(c.batched, s.Batched)
+	counter(c.contested, s.Contested)
 	counter(c.transactions, s.Transactions, "committed")
 	counter(c.transactions, s.Aborted, "aborted")
 	counter(c.consumed, s.RouterIn, "router")

@@ -104,9 +104,13 @@ too, over a preset's.`,
 func printBench(w io.Writer, r bench.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine\t%s, %d cores, %s\n", r.Machine.CPU, r.Machine.Cores, r.Machine.GoVersion)
-	fmt.Fprintf(tw, "load\t%s, %d drivers, %d events (input compression %s), %d engine instances, %d region partitions\n", r.Setup.Scenario, r.Setup.Drivers, r.Setup.Events, r.Setup.Compression, r.Setup.Instances, r.Setup.Partitions)
-	fmt.Fprintln(tw, "\t")
 	ran := func(phase string) bool { return slices.Contains(r.Setup.Phases, phase) }
+	if ran("throughput") || ran("latency") || ran("core") || ran("restore") || ran("quality") {
+		// The dispatch phase sets out its own load.
+		fmt.Fprintf(tw, "load\t%s, %d drivers, %d events (input compression %s), %d engine instances, %d region partitions, %s assignment\n",
+			r.Setup.Scenario, r.Setup.Drivers, r.Setup.Events, r.Setup.Compression, r.Setup.Instances, r.Setup.Partitions, r.Setup.Assignment)
+		fmt.Fprintln(tw, "\t")
+	}
 	if ran("throughput") {
 		printThroughput(tw, r)
 	}

@@ -33,7 +33,7 @@ func (f *engineFlags) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&m.DriverTTL, "driver-ttl", m.DriverTTL, "how long a driver's last update keeps it matchable")
 	fs.DurationVar(&m.ReservationTimeout, "reservation-timeout", m.ReservationTimeout, "release a matched driver whose updates never show it busy after this long")
 	fs.DurationVar(&m.CancelHold, "cancel-hold", m.CancelHold, "how long a cancel that overtook its request is kept for it (0: none)")
-	fs.Var(&m.Assignment, "assignment", "how waiting requests get drivers: greedy (each its best driver at once, first come first served), batch (every --batch-window of event time, the assignment of the waiting requests with the highest total score) or adaptive (at once unless another waiting request competes for the same drivers, else in the window)")
+	fs.Var(&m.Assignment, "assignment", "how waiting requests get drivers: greedy (each its best driver at once, first come first served), batch (every --batch-window of event time, the assignment of the waiting requests with the highest total score) or adaptive (at once unless a waiting request could take the same driver, else in the window)")
 	fs.DurationVar(&m.BatchWindow, "batch-window", m.BatchWindow, "how often batch and adaptive assignment solve the waiting requests, in event time")
 	fs.BoolVar(&m.SoftCompatibility, "soft-compatibility", m.SoftCompatibility, "make vehicle compatibility the reference's +15 score bonus instead of a hard filter")
 	fs.Float64Var(&m.Weights.DistancePerKM, "weight-distance", m.Weights.DistancePerKM, "score lost per km of pickup distance")
