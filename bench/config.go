@@ -327,7 +327,8 @@ type DispatchConfig struct {
 	// Preset is the named scenario UsePreset applied, if any, echoed in the result.
 	Preset string
 	// Drivers and Rate (requests a simulated second) are the supply and the demand
-	// (defaults: the ample preset's).
+	// (defaults 6,000 and 1: ample drivers, a third of the presets' demand, so that a full
+	// run of every phase stays short).
 	Drivers int
 	Rate    float64
 	// Span is how long each policy runs, in simulated time (default 2h).
@@ -344,8 +345,8 @@ type DispatchConfig struct {
 func defaultDispatch() DispatchConfig {
 	ample, _ := PresetNamed("ample")
 	return DispatchConfig{
-		Drivers:     ample.Drivers,
-		Rate:        ample.Rate,
+		Drivers:     6000,
+		Rate:        1,
 		Span:        2 * time.Hour,
 		Start:       ample.Start,
 		GPSInterval: 4 * time.Second,

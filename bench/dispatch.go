@@ -66,7 +66,7 @@ type DispatchFigures struct {
 	// moment their request came (wait zero); Contested the share of requests that came
 	// while a waiting request could take the driver greedy would give them (counted by
 	// adaptive, which acts on it; zero for the others); Batched the share of the matches
-	// a batch window made.
+	// a batch window made (ride_matched says batched).
 	MatchedAtOnce float64 `json:"matched_at_once"`
 	Contested     float64 `json:"contested"`
 	Batched       float64 `json:"batched"`
@@ -144,12 +144,16 @@ func (l dispatchLoop) run() (DispatchFigures, error) {
 	}
 	asked := map[string]event.Time{} // each request's true time
 	var waitS, pickupKM []float64
+	batched := 0
 	eng, err := newPipeline(cfg, cfg.Engine.Topics.Get(ridematch.RoleRegionLog).Partitions, func(_ int32, e event.Output) {
 		o := event.RideOutcome{Type: e.Type(), RequestID: e.Key()}
 		switch m := e.(type) {
 		case *event.RideMatched:
 			o.DriverID, o.Pickup, o.Drop = m.DriverID, m.PickupCoords, m.DropCoords
 			pickupKM = append(pickupKM, m.PickupDistanceKM)
+			if m.Batched {
+				batched++
+			}
 			if at, ok := asked[m.RequestID]; ok {
 				waitS = append(waitS, max(0, m.MatchTimestamp.Sub(at).Seconds()))
 			}
@@ -205,7 +209,6 @@ func (l dispatchLoop) run() (DispatchFigures, error) {
 	for _, p := range eng.parts {
 		s := p.Stats()
 		stats.Contested += s.Contested
-		stats.Batched += s.Batched
 	}
 	atOnce := 0
 	for _, x := range waitS {
@@ -224,7 +227,7 @@ func (l dispatchLoop) run() (DispatchFigures, error) {
 	return DispatchFigures{
 		MatchedAtOnce:     float64(atOnce) / float64(max(len(waitS), 1)),
 		Contested:         float64(stats.Contested) / float64(max(len(asked), 1)),
-		Batched:           float64(stats.Batched) / float64(max(len(pickupKM), 1)),
+		Batched:           float64(batched) / float64(max(len(pickupKM), 1)),
 		PickupHistogram:   hist,
 		Requests:          len(asked),
 		MatchRate:         float64(len(pickupKM)) / float64(max(len(asked), 1)),

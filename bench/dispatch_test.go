@@ -115,8 +115,8 @@ func TestPresets(t *testing.T) {
 		want    string
 		drivers int
 	}{
-		{"scarce", "scarce", 2000},
-		{"AMPLE", "ample", 6000},
+		{"scarce", "scarce", 6000},
+		{"AMPLE", "ample", 18000},
 	} {
 		p, ok := PresetNamed(tt.give)
 		if !ok || p.Name != tt.want || p.Drivers != tt.drivers {

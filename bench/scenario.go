@@ -9,12 +9,16 @@ import (
 // day, with drivers scarce or ample for it. For the other phases a preset means its city.
 //
 //   - scarce: Mumbai from 17:30 local, in the evening peak (the simulator slows traffic
-//     from 17:00 to 21:00, so rides hold their drivers longer), with fewer drivers than
-//     the demand needs: greedy assignment matches about three requests in four.
+//     from 17:00 to 21:00, so rides hold their drivers longer), three requests a second,
+//     some 10,800 an hour, with fewer drivers than the demand needs: greedy assignment
+//     matches about three requests in four.
 //   - ample: the same demand, with enough drivers that greedy assignment matches at least
 //     98% of it.
 //
-// Both were tuned on greedy assignment alone, so that neither favours a policy.
+// Both were tuned on greedy assignment alone, so that neither favours a policy. How much
+// an assignment can gain depends on how many requests compete in one place at once, so on
+// density as well as on the ratio of supply to demand: the rate is the city's, not a
+// third of it with a third of the fleet (BENCHMARKS.md, Dispatch).
 type Preset struct {
 	Name    string
 	City    string
@@ -27,8 +31,8 @@ type Preset struct {
 func Presets() []Preset {
 	const evening = 17*time.Hour + 30*time.Minute
 	return []Preset{
-		{Name: "scarce", City: "mumbai", Drivers: 2000, Rate: 1, Start: evening},
-		{Name: "ample", City: "mumbai", Drivers: 6000, Rate: 1, Start: evening},
+		{Name: "scarce", City: "mumbai", Drivers: 6000, Rate: 3, Start: evening},
+		{Name: "ample", City: "mumbai", Drivers: 18000, Rate: 3, Start: evening},
 	}
 }
 

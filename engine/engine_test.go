@@ -357,12 +357,20 @@ func TestEndToEnd(t *testing.T) {
 // request), and expects the reference's match.
 func TestReferenceShapes(t *testing.T) {
 	h := newHarness(t)
-	h.start()
+	e := h.start()
 	ts := time.Now().UTC().Format("2006-01-02T15:04:05.000000")
 	for i, loc := range []string{`{"lat": 19.0545, "lng": 72.8414}`, `{"lat": 19.1197, "lng": 72.8464}`, `{"lat": 19.0596, "lng": 72.8656}`} {
 		id := fmt.Sprintf("DRV00%d", i+1)
 		v := fmt.Sprintf(`{"event_type": "driver_location_update", "driver_id": %q, "location": %s, "timestamp": %q, "speed": 12.5, "heading": 90.0, "availability": "available", "vehicle_type": "sedan", "rating": 4.7}`, id, loc, ts)
 		h.produce(h.topics.Name(ridematch.RoleDriverLocations), id, []byte(v))
+	}
+	// The reference's flow: the drivers are known before the request comes. Live records of
+	// two topics are routed as they are polled, so on a busy machine the request could
+	// overtake them.
+	for deadline := time.Now().Add(10 * time.Second); e.e.Stats().Drivers < 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the matcher holds %d drivers of 3 after 10s", e.e.Stats().Drivers)
+		}
 	}
 	req := fmt.Sprintf(`{"event_type": "ride_requested", "request_id": "3f1c2a9e-8a1b-4c57-9d2e-6b7f1e0a9c11", "customer_id": "CUST001", "pickup_location": "bandra_station", "drop_location": "bkc", "pickup_coordinates": {"lat": 19.0544, "lng": 72.8413}, "drop_coordinates": {"lat": 19.0596, "lng": 72.8656}, "request_time": %q, "ride_type": "prime", "estimated_distance": 2.6192, "surge_multiplier": 1.0}`, ts)
 	h.produce(h.topics.Name(ridematch.RoleRideRequests), "3f1c2a9e-8a1b-4c57-9d2e-6b7f1e0a9c11", []byte(req))

@@ -36,21 +36,24 @@ func weightOf(score float64) int64 {
 
 // matchNow decides what a request does when it comes: Greedy matches it at once if it
 // can, Batch lets it wait for the window, and Adaptive matches it at once unless it is
-// contested: a waiting request could take the driver greedy would give it. A replay makes
+// contested: a waiting request could take the driver greedy would give it. A request
+// whose time runs out before the window closes is searched for at once. A replay makes
 // what the decision log says was made at once.
 func (p *Partition) matchNow(r *request) bool {
 	if p.replaying || p.cfg.Assignment == Greedy {
 		return p.tryMatch(r)
 	}
-	if p.cfg.Assignment == Batch {
+	if p.cfg.Assignment == Batch && r.deadline >= p.nextWindow {
 		return false
 	}
+	// Adaptive, or a request whose time runs out before the window closes (a late record):
+	// a search now.
 	c, ok := p.best(r)
 	if !ok {
 		p.searchedInVain(r)
 		return false
 	}
-	if p.wanted(c.d) {
+	if p.cfg.Assignment == Adaptive && r.deadline >= p.nextWindow && p.wanted(c.d) {
 		p.stats.Contested++
 		return false
 	}
@@ -82,7 +85,6 @@ func (p *Partition) assignWindow() {
 	if len(p.pending) == 0 {
 		return
 	}
-	p.stats.Windows++
 	p.batching = true
 	defer func() { p.batching = false }()
 	if p.replaying {
@@ -92,6 +94,7 @@ func (p *Partition) assignWindow() {
 		p.dropTaken()
 		return
 	}
+	p.stats.Windows++
 	w := p.solveWindow()
 	for i, col := range w.match {
 		if col < 0 {
@@ -110,7 +113,10 @@ func (p *Partition) solveWindow() *window {
 	w := &p.window
 	w.reset()
 	reqs := w.reqs[:0]
-	for _, r := range p.pending[:min(len(p.pending), p.cfg.BatchRequests)] {
+	for _, r := range p.pending {
+		if len(reqs) == p.cfg.BatchRequests {
+			break // the rest wait for the next window
+		}
 		if r.searched != 0 && !p.retryAll && !p.index.writtenSince(p.reachOf(r), p.vehiclesFor(r), r.searched) {
 			p.stats.RetriesSkipped++ // no driver within its reach has been written since it found no one
 			continue

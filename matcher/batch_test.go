@@ -196,3 +196,65 @@ func TestBatchesSameLogSameOutputs(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayMakesEachDecisionAtItsMoment: one record can close several windows, or pass
+// several retries, and a replay makes each decision at the moment it was made, not at the
+// first chance within the record. Here the first window takes only R0 (a cap of one), or a
+// reservation expires between two of them; the cancel after the cut shows the match id,
+// which names the moment.
+func TestReplayMakesEachDecisionAtItsMoment(t *testing.T) {
+	capped := []*event.LogRecord{
+		tickAt(t0),
+		driverAt("D0", geo.Offset(bandra, 0.2, 0), t0),
+		driverAt("D1", geo.Offset(bandra, 0.4, 0), t0),
+		requestAt("R0", bandra, event.Mini, t0.Add(sec(0.1))),
+		requestAt("R1", bandra, event.Mini, t0.Add(sec(0.2))),
+		tickAt(t0.Add(sec(4.1))),
+		cancelAt("R1", t0.Add(sec(5))),
+		tickAt(t0.Add(sec(6))),
+	}
+	checkRestore(t, capped, []int{6}, assignment(Batch), func(c *Config) { c.BatchRequests = 1 })
+	expiring := []*event.LogRecord{
+		tickAt(t0),
+		driverAt("D0", geo.Offset(bandra, 0.2, 0), t0),
+		requestAt("Q", bandra, event.Mini, t0.Add(sec(0.1))),
+		tickAt(t0.Add(sec(2.1))),
+		requestAt("R", bandra, event.Mini, t0.Add(sec(2.5))),
+		tickAt(t0.Add(sec(6.5))),
+		cancelAt("R", t0.Add(sec(7))),
+		tickAt(t0.Add(sec(8))),
+	}
+	for _, a := range []Assignment{Greedy, Batch, Adaptive} {
+		t.Run(a.String(), func(t *testing.T) {
+			checkRestore(t, expiring, []int{6}, assignment(a), func(c *Config) { c.ReservationTimeout = 3 * time.Second })
+		})
+	}
+}
+
+// TestCapCountsOnlySearches: requests that cannot be served, and are skipped, do not hold
+// a window's places from those behind them.
+func TestCapCountsOnlySearches(t *testing.T) {
+	p := newPartition(t, assignment(Batch), func(c *Config) { c.BatchRequests = 2 })
+	recs := []*event.LogRecord{driverAt("D0", geo.Offset(bandra, 0.2, 0), t0)}
+	for i := range 2 {
+		recs = append(recs, requestAt(fmt.Sprintf("FAR%d", i), geo.Offset(bandra, 9, 0), event.Mini, t0.Add(sec(0.1))))
+	}
+	recs = append(recs, requestAt("NEAR", bandra, event.Mini, t0.Add(sec(0.2))))
+	for s := 1; s <= 40; s++ {
+		recs = append(recs, driverAt("D0", geo.Offset(bandra, 0.2, 0), t0.Add(time.Duration(s)*time.Second)))
+	}
+	if got := matchedBy(t, apply(p, recs...)); got["NEAR"] == nil {
+		t.Fatal("NEAR was never matched, though D0 stood free beside it")
+	}
+}
+
+// TestBatchSearchesALateRequestAtOnce: a request whose time is up before the window
+// closes (a record that came late) gets a search at once, as greedy gives it.
+func TestBatchSearchesALateRequestAtOnce(t *testing.T) {
+	p := newPartition(t, assignment(Batch))
+	apply(p, driverAt("D0", geo.Offset(bandra, 0.5, 0), t0.Add(sec(40))), tickAt(t0.Add(sec(40.5))))
+	m := onlyMatch(t, apply(p, requestAt("R", bandra, event.Mini, t0.Add(sec(10)))))
+	if m.DriverID != "D0" || m.Batched {
+		t.Fatalf("got %+v, want D0 at once", m)
+	}
+}

@@ -7,10 +7,13 @@ import (
 )
 
 // Decision is what a replay does again for a request: match it to DriverID, or, with
-// Claim, claim the shadow DriverID from its owner.
+// Claim, claim the shadow DriverID from its owner, at the moment At. One record can carry
+// the clock past several retries or windows, and the decision is made again at the one
+// that made it.
 type Decision struct {
 	DriverID string
 	Claim    bool
+	At       event.Time
 }
 
 // Decisions are the recorded decisions a replay makes again, by the position of the
@@ -29,7 +32,7 @@ func (ds Decisions) Add(d *event.LogRecord) {
 		at = map[string]Decision{}
 		ds[d.Position] = at
 	}
-	at[d.RequestID] = Decision{DriverID: d.DriverID, Claim: d.Outcome == event.OutcomeClaimed}
+	at[d.RequestID] = Decision{DriverID: d.DriverID, Claim: d.Outcome == event.OutcomeClaimed, At: d.Time}
 }
 
 // nameOf is d's driver id.

@@ -698,6 +698,7 @@ func (p *Partition) driverUpdate(u *event.DriverLocation, at event.Time, route e
 		// part of the log began.
 		if d.own == ownUnknown {
 			d.own = ownOwned
+			p.dropShadow(u.DriverID)
 		}
 	}
 	if p.locate(d, u, at, cell) {
@@ -813,7 +814,7 @@ func (p *Partition) wait(r *request) {
 func (p *Partition) tryMatch(r *request) bool {
 	if p.replaying {
 		dec, ok := p.decided[r.RequestID]
-		if !ok {
+		if !ok || dec.At != p.now {
 			return false
 		}
 		delete(p.decided, r.RequestID)

@@ -165,7 +165,7 @@ func TestBenchDispatch(t *testing.T) {
 	if d.Bound.Requests != d.Policies["greedy"].Requests {
 		t.Errorf("the bound served %d requests, greedy %d", d.Bound.Requests, d.Policies["greedy"].Requests)
 	}
-	for _, want := range []string{"dispatch: scarce (mumbai), 2000 drivers", "  greedy: match rate", "  bound: match rate"} {
+	for _, want := range []string{"dispatch: scarce (mumbai), 6000 drivers", "  greedy: match rate", "  bound: match rate"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("no %q progress line in:\n%s", want, errs)
 		}
