@@ -44,7 +44,7 @@
 // order at each moment: surge re-evaluation (every surge interval), the sweep that
 // releases expired reservations and forgets silent drivers (every SweepInterval), a new
 // search for every waiting request (every RetryInterval under Greedy, at every window's
-// end, BatchWindow, under Batch and Adaptive; skipped, as it must find no one again, when
+// end, BatchWindow, under Batch and Adaptive, for the oldest BatchRequests searched; skipped, as it must find no one again, when
 // no driver of a vehicle the request takes has been added to or refreshed in the index
 // within its reach since its last search), and ride_unmatched for requests
 // whose log time + RequestTTL has passed. What happens therefore depends on the records
@@ -105,10 +105,12 @@
 // takes). A contested request waits for the window, with those it competes with. Where drivers are ample,
 // requests rarely wait, and a request is matched as fast as greedy matches it.
 //
-// ride_matched says which policy the partition ran (assignment) and whether a window
-// chose the driver (batched). A window's matches are recorded on the decision log like
-// any, at the position of the record whose application closed the window, so a replay
-// makes them again.
+// ride_matched says which policy the partition that wrote it ran (assignment) and whether
+// a window there chose the driver (batched); a border match is written by the driver's
+// owner, which granted a claim, so it says the owner's policy and not batched. A window's
+// matches are recorded on the decision log like any, at the position of the record whose
+// application closed the window and with the window's moment, so a replay makes each
+// again at its own window, however many windows one record closes.
 //
 // # Driver ownership
 //
@@ -161,9 +163,9 @@
 // plus its smoothing, and every source is named in the ticks of any few seconds. So
 // replaying the partition from History() before the committed offset, with
 // outputs discarded, rebuilds the state that handled the records up to there; the
-// replay makes exactly the matches, claims and grants its decision log recorded (the index,
-// which nothing reads while replaying, is built once at the end). Two limits
-// are documented where they bite: a request id repeated after DedupWindow gets a second
+// replay makes exactly the matches, claims and grants its decision log recorded, each at
+// the moment it was made (the index, which nothing reads while replaying, is built once
+// at the end). Two limits are documented where they bite: a request id repeated after DedupWindow gets a second
 // outcome, and a driver that owned its partition since before the replayed span is taken
 // to be owned (a plain update is only ever sent to the owner or to a partition waiting for
 // its token, and the token has arrived unless the old owner lags by more than History).
