@@ -129,7 +129,7 @@ func runCore(cfg Config, res *Result, progress progressFunc) error {
 // runQuality compares the partitioned engine's matches with a global oracle's.
 func runQuality(cfg Config, res *Result, progress progressFunc) error {
 	progress("match quality: the partitioned engine against a global oracle")
-	run, err := measureQuality(cfg, res.Setup.Partitions, 20_000, 20, 5*time.Minute)
+	run, err := measureQuality(cfg, res.Setup.Partitions, cfg.QualityDrivers, cfg.QualityRate, 5*time.Minute)
 	if err != nil {
 		return err
 	}

@@ -77,6 +77,10 @@ type Config struct {
 	Phases []string
 	// Dispatch shapes the dispatch phase.
 	Dispatch DispatchConfig
+	// QualityDrivers and QualityRate are the quality phase's load: drivers, and requests a
+	// simulated second, over five simulated minutes (defaults 20,000 and 20).
+	QualityDrivers int
+	QualityRate    float64
 	// Engine is the engine configuration measured.
 	Engine engine.Config
 	// CPUProfile, when set, is a file to write a CPU profile of the first engine
@@ -108,6 +112,8 @@ func DefaultConfig() Config {
 		Seed:             1,
 		Phases:           AllPhases(),
 		Dispatch:         defaultDispatch(),
+		QualityDrivers:   20_000,
+		QualityRate:      20,
 		Engine:           benchEngine(),
 		Log:              zerolog.Nop(),
 	}
@@ -137,7 +143,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.Duration < time.Second:
 		return fmt.Errorf("%w: the duration must be at least 1s", ErrConfig)
-	case c.Drivers < 100 || c.Events < 10_000 || c.Instances < 1 || c.IndexDrivers < 1000 || c.Runs < 1 || c.ThroughputRuns < 1:
+	case c.Drivers < 100 || c.QualityDrivers < 100 || c.Events < 10_000 || c.Instances < 1 || c.IndexDrivers < 1000 || c.Runs < 1 || c.ThroughputRuns < 1:
 		return fmt.Errorf("%w: need at least 100 drivers, 10,000 events, 1,000 index drivers, one instance and one run", ErrConfig)
 	case c.RestoreSpan <= 0 || c.GPSInterval <= 0:
 		return fmt.Errorf("%w: spans and intervals must be positive", ErrConfig)
@@ -155,6 +161,7 @@ func (c Config) Validate() error {
 	}
 	floats := []setting{
 		{"the request rate (a simulated second)", c.Rate, 0.01, 1e6},
+		{"the quality phase's request rate (a simulated second)", c.QualityRate, 0.01, 1e6},
 		{"the dispatch request rate (a simulated second)", c.Dispatch.Rate, 0.01, 1e6},
 		{"the latency rate (events a second)", c.LatencyRate, 1, maxEventRate},
 		{"the restore rate (events a second)", c.RestoreRate, 1, maxEventRate},

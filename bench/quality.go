@@ -156,6 +156,8 @@ func recordEngine(cfg Config, partitions int32, drivers int, rate float64, span 
 			rec.served[m.RequestID] = served{matched: true, score: m.Score}
 		case *event.RideUnmatched, *event.RideCancelled:
 			rec.served[e.Key()] = served{}
+		case *event.MatchCancelled:
+			o.DriverID = m.DriverID // frees the driver in the world
 		}
 		w.Apply(o)
 	})

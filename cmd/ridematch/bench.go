@@ -53,10 +53,10 @@ too, over a preset's.`,
 				cfg.UsePreset(p)
 			}
 			if fs.Changed("drivers") {
-				cfg.Dispatch.Drivers = cfg.Drivers
+				cfg.Dispatch.Drivers, cfg.QualityDrivers = cfg.Drivers, cfg.Drivers
 			}
 			if fs.Changed("rate") {
-				cfg.Dispatch.Rate = cfg.Rate
+				cfg.Dispatch.Rate, cfg.QualityRate = cfg.Rate, cfg.Rate
 			}
 			// The engines' own logs would drown the progress: warnings only.
 			cfg.Log = log.Level(max(zerolog.WarnLevel, log.GetLevel()))
@@ -82,8 +82,8 @@ too, over a preset's.`,
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object instead of the table")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "bound on each timed phase")
 	fs.StringVar(&cfg.Scenario, "scenario", cfg.Scenario, "load: all (national, over the Indian cities), a city name, a trip file to replay (CSV, as simulate --replay reads), or a dispatch preset: "+presetHelp())
-	fs.IntVar(&cfg.Drivers, "drivers", cfg.Drivers, fmt.Sprintf("drivers in the throughput and latency load; given, in the dispatch phase too (default there %d, or the preset's)", cfg.Dispatch.Drivers))
-	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, fmt.Sprintf("ride requests a simulated second in that load; given, in the dispatch phase too (default there %g, or the preset's)", cfg.Dispatch.Rate))
+	fs.IntVar(&cfg.Drivers, "drivers", cfg.Drivers, fmt.Sprintf("drivers in the throughput and latency load; given, in the quality and dispatch phases too (default there %d and %d, or the preset's)", cfg.QualityDrivers, cfg.Dispatch.Drivers))
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, fmt.Sprintf("ride requests a simulated second in that load; given, in the quality and dispatch phases too (default there %g and %g, or the preset's)", cfg.QualityRate, cfg.Dispatch.Rate))
 	fs.DurationVar(&cfg.Dispatch.Span, "dispatch-span", cfg.Dispatch.Span, "simulated time each assignment policy of the dispatch phase runs for")
 	fs.Var(&cfg.Engine.Matcher.Assignment, "assignment", "how the matcher assigns drivers to waiting requests: greedy, batch or adaptive, in every phase but dispatch, which runs each")
 	fs.DurationVar(&cfg.Engine.Matcher.BatchWindow, "batch-window", cfg.Engine.Matcher.BatchWindow, "event time between the assignments of batch and adaptive, in every phase")

@@ -207,3 +207,19 @@ func TestBenchDispatchTable(t *testing.T) {
 		t.Errorf("a dispatch table without the phase:\n%s", s.String())
 	}
 }
+
+// --drivers and --rate, given, shape the quality phase's load too.
+func TestBenchQualityLoad(t *testing.T) {
+	code, out, errs := runCommand(t, time.Minute, "bench", "--json", "--phases", "quality", "--scenario", "mumbai", "--drivers", "300", "--rate", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r bench.Result
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	// Five simulated minutes at 2 requests a second, where the default is 20.
+	if r.QualityRequests < 450 || r.QualityRequests > 750 {
+		t.Errorf("%d quality requests at --rate 2, want about 600", r.QualityRequests)
+	}
+}
