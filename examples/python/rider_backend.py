@@ -16,6 +16,7 @@ import json
 import math
 import os
 import sys
+import time
 import uuid
 from datetime import datetime, timezone
 
@@ -101,8 +102,8 @@ class RiderBackend:
     def wait_for_outcome(self, consumer, request_id, timeout_s):
         """Reads ride-matches until this request's outcome arrives, or timeout_s passes."""
         key = request_id.encode('utf-8')
-        deadline = datetime.now().timestamp() + timeout_s
-        while datetime.now().timestamp() < deadline:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=500).values():
                 for message in records:
                     if message.key != key:

@@ -24,10 +24,13 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cfg, err := parseFlags(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
+	var usage usageError
+	switch {
+	case errors.Is(err, flag.ErrHelp):
 		return
-	}
-	if err == nil {
+	case errors.As(err, &usage):
+		os.Exit(2) // the flag package has said what is wrong
+	case err == nil:
 		err = run(ctx, cfg, os.Stdout)
 	}
 	if err != nil {
@@ -93,7 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("driver-gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	brokers := fs.String("brokers", strings.Join(cfg.Brokers, ","), "comma-separated bootstrap brokers (default $KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092)")
+	brokers := fs.String("brokers", strings.Join(cfg.Brokers, ","), "comma-separated bootstrap brokers; $KAFKA_BOOTSTRAP_SERVERS sets the default")
 	fs.IntVar(&cfg.Drivers, "drivers", cfg.Drivers, "drivers to stream")
 	fs.StringVar(&cfg.Prefix, "prefix", cfg.Prefix, "driver ids are PREFIX-1, PREFIX-2, ...")
 	fs.Var(&cfg.From, "from", "LAT,LNG where the drivers start (bandra_station)")
@@ -104,11 +107,19 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.StatusEvery, "status-every", cfg.StatusEvery, "time between two status lines (0: none)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to run (0: until Ctrl-C)")
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, usageError{err}
 	}
 	cfg.Brokers = strings.Split(*brokers, ",")
 	return cfg, cfg.validate()
 }
+
+// usageError is a flag the flag package refused, and has already reported.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
 
 // point is a position as the events carry it, and a LAT,LNG flag.
 type point struct {
