@@ -244,47 +244,63 @@ func asFloat64(doc any) any {
 	return doc
 }
 
+// agreement holds one topic's schemas to the router.
+type agreement struct {
+	schemas map[string]*jsonschema.Schema
+	shared  *router.Shared
+	input   router.Input
+}
+
+func newAgreements(t *testing.T) map[ridematch.Role]agreement {
+	t.Helper()
+	shared := router.NewShared(router.DefaultConfig())
+	return map[ridematch.Role]agreement{
+		ridematch.RoleDriverLocations: {topicSchemas(t, ridematch.RoleDriverLocations), shared, router.DriverLocations},
+		ridematch.RoleRideRequests:    {topicSchemas(t, ridematch.RoleRideRequests), shared, router.RideRequests},
+	}
+}
+
+// check reports whether the router accepts value, and the exception that excuses the
+// schemas' disagreeing with it: "" when they agree, "none" when nothing does.
+func (a agreement) check(t *testing.T, value []byte) (routed bool, excuse string, err error) {
+	t.Helper()
+	doc, perr := parseInstance(value)
+	schemaOK := perr == nil && schemaAccepts(a.schemas, doc)
+	routed, err = routerAccepts(t, a.shared, a.input, value)
+	if schemaOK == routed {
+		return routed, "", err
+	}
+	for _, ex := range exceptions {
+		if ex.applies(value, doc, a.schemas, routed) {
+			return routed, ex.name, err
+		}
+	}
+	return routed, "none", err
+}
+
 // TestSchemaAgreesWithRouter holds the input schemas to the router: every record of the
 // decoder's tests and fuzz corpus, of the router's and the engine's hostile-input tests,
-// and of the cases below, is sent to both input topics; the schemas of the topic must
-// accept it exactly when the router does, but for the exceptions above.
+// and of schemaCases, is sent to both input topics; the schemas of the topic must accept
+// it exactly when the router does, but for the exceptions above.
 func TestSchemaAgreesWithRouter(t *testing.T) {
-	topics := []struct {
-		role  ridematch.Role
-		input router.Input
-	}{
-		{ridematch.RoleDriverLocations, router.DriverLocations},
-		{ridematch.RoleRideRequests, router.RideRequests},
-	}
-	shared := router.NewShared(router.DefaultConfig())
 	records := append(event.InputCorpus(t), schemaCases()...)
 	excused := map[string]int{}
 	accepted, refused := 0, 0
-	for _, tp := range topics {
-		schemas := topicSchemas(t, tp.role)
+	for role, a := range newAgreements(t) {
 		for _, rec := range records {
-			doc, perr := parseInstance(rec.Value)
-			schemaOK := perr == nil && schemaAccepts(schemas, doc)
-			routed, rerr := routerAccepts(t, shared, tp.input, rec.Value)
+			routed, excuse, err := a.check(t, rec.Value)
 			if routed {
 				accepted++
 			} else {
 				refused++
 			}
-			if schemaOK == routed {
-				continue
-			}
-			found := false
-			for _, ex := range exceptions {
-				if ex.applies(rec.Value, doc, schemas, routed) {
-					excused[ex.name]++
-					found = true
-					break
-				}
-			}
-			if !found {
-				t.Errorf("%s on %s: schema accepts %v, router accepts %v (%v), and no exception applies:\n%s",
-					rec.Source, tp.role, schemaOK, routed, rerr, truncate(rec.Value))
+			switch excuse {
+			case "":
+			case "none":
+				t.Errorf("%s on %s: the schema accepts it %v, the router %v (%v), and no exception applies:\n%s",
+					rec.Source, role, !routed, routed, err, truncate(rec.Value))
+			default:
+				excused[excuse]++
 			}
 		}
 	}
@@ -292,6 +308,25 @@ func TestSchemaAgreesWithRouter(t *testing.T) {
 		t.Errorf("%d records accepted and %d refused: the corpus is too thin to say the schemas agree", accepted, refused)
 	}
 	t.Logf("%d records, %d accepted and %d refused on one topic or the other; disagreements excused: %v", len(records), accepted, refused, excused)
+}
+
+// FuzzSchemaAgreesWithRouter looks for records beyond the corpus on which the schemas and
+// the router disagree with no exception to excuse it (make fuzz runs it).
+func FuzzSchemaAgreesWithRouter(f *testing.F) {
+	for _, rec := range append(event.InputCorpus(f), schemaCases()...) {
+		f.Add(rec.Value)
+	}
+	var agreements map[ridematch.Role]agreement
+	f.Fuzz(func(t *testing.T, value []byte) {
+		if agreements == nil {
+			agreements = newAgreements(t)
+		}
+		for role, a := range agreements {
+			if routed, excuse, err := a.check(t, value); excuse == "none" {
+				t.Errorf("on %s the schema accepts %v, the router %v (%v), and no exception applies: %q", role, !routed, routed, err, value)
+			}
+		}
+	})
 }
 
 func truncate(b []byte) string {
