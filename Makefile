@@ -27,12 +27,14 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# Run each decoder and time fuzzer for FUZZTIME (default 30s).
+# Run each decoder and time fuzzer, and the schemas' agreement with the router, for
+# FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeInput -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeLog -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeOutcome -fuzztime=$(FUZZTIME) ./event/
+	$(GO) test -run='^$$' -fuzz=FuzzSchemaAgreesWithRouter -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzParseTime -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzParseWallTime -fuzztime=$(FUZZTIME) ./event/
 	$(GO) test -run='^$$' -fuzz=FuzzTimeArithmetic -fuzztime=$(FUZZTIME) ./event/

@@ -1,12 +1,14 @@
 // Package ridematch holds the topic declarations every part of ridematch shares: the
-// embedded topics.yaml and its parser. The engine lives in the sub-packages (see README.md).
+// embedded topics.yaml and its parser, and the JSON Schemas of the events on the JSON
+// topics. The engine lives in the sub-packages (see README.md).
 package ridematch
 
 import (
 	"bytes"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"regexp"
 	"time"
@@ -16,6 +18,19 @@ import (
 
 //go:embed topics.yaml
 var defaultTopicsYAML []byte
+
+//go:embed schemas/*/*.json
+var schemaFiles embed.FS
+
+// Schemas returns the JSON Schema files embedded in the binary, the schemas/ directory of
+// the source tree: the paths a topic's Schemas names are paths in it.
+func Schemas() fs.FS {
+	sub, err := fs.Sub(schemaFiles, "schemas")
+	if err != nil {
+		panic("embedded schemas: " + err.Error()) // fs.Sub fails only on an invalid name
+	}
+	return sub
+}
 
 // Role is what the engine uses a topic for. Each role is declared exactly once.
 type Role string
@@ -33,6 +48,17 @@ const (
 
 var roles = []Role{RoleDriverLocations, RoleRideRequests, RoleRideMatches, RoleSurgePricing, RoleDeadLetter, RoleRegionLog, RoleDecisionLog}
 
+// JSON reports whether the topics of role r carry JSON events, each with a schema. The
+// dead-letter topic carries records as they came, JSON or not, and the internal logs carry
+// binary records: they have none.
+func (r Role) JSON() bool {
+	switch r {
+	case RoleDriverLocations, RoleRideRequests, RoleRideMatches, RoleSurgePricing:
+		return true
+	}
+	return false
+}
+
 // Topic is one topic of topics.yaml.
 type Topic struct {
 	Name       string        `yaml:"name"`
@@ -44,6 +70,10 @@ type Topic struct {
 	// the producer (CreateTime).
 	Timestamps string   `yaml:"timestamps"`
 	Events     []string `yaml:"events"`
+	// Schemas names, for each event of a JSON topic, its JSON Schema: a path in Schemas().
+	// Two topics may carry events of the same name and different shapes (ride_cancelled),
+	// so the schemas are per topic.
+	Schemas map[string]string `yaml:"schemas"`
 }
 
 // BrokerTimestamps is the Timestamps of a topic whose broker stamps its records.
@@ -53,7 +83,7 @@ const BrokerTimestamps = "broker"
 // that cannot (the embedded one), or a load in simulated time.
 func (t Topics) WithProducerTimestamps() Topics {
 	out := Topics{Topics: make([]Topic, len(t.Topics))}
-	copy(out.Topics, t.Topics)
+	copy(out.Topics, t.Topics) // Events and Schemas are shared, and never changed
 	for i := range out.Topics {
 		out.Topics[i].Timestamps = ""
 	}
@@ -107,8 +137,8 @@ func ParseTopics(b []byte) (Topics, error) {
 	return t, t.Validate()
 }
 
-// Validate checks that names are legal Kafka topic names, partitions are positive, and
-// every role is declared exactly once.
+// Validate checks that names are legal Kafka topic names, partitions are positive, every
+// role is declared exactly once, and every event of a JSON topic has an embedded schema.
 func (t Topics) Validate() error {
 	seenRole := map[Role]bool{}
 	seenName := map[string]bool{}
@@ -134,6 +164,9 @@ func (t Topics) Validate() error {
 		if !known {
 			return fmt.Errorf("%w: topic %q has unknown role %q", ErrTopics, tp.Name, tp.Role)
 		}
+		if err := tp.validateSchemas(); err != nil {
+			return err
+		}
 		seenRole[tp.Role] = true
 		seenName[tp.Name] = true
 	}
@@ -144,6 +177,37 @@ func (t Topics) Validate() error {
 	}
 	if rl, dl := t.Get(RoleRegionLog), t.Get(RoleDecisionLog); rl.Partitions != dl.Partitions {
 		return fmt.Errorf("%w: the decision log (%s) needs as many partitions as the region log (%s)", ErrTopics, dl.Name, rl.Name)
+	}
+	return nil
+}
+
+// validateSchemas checks that a JSON topic names an embedded schema for each of its
+// events and for nothing else, and that any other topic names none.
+func (tp Topic) validateSchemas() error {
+	if !tp.Role.JSON() {
+		if len(tp.Schemas) > 0 {
+			return fmt.Errorf("%w: topic %q (role %s) does not carry JSON events: it has no schemas", ErrTopics, tp.Name, tp.Role)
+		}
+		return nil
+	}
+	events := map[string]bool{}
+	for _, e := range tp.Events {
+		path, ok := tp.Schemas[e]
+		if !ok {
+			return fmt.Errorf("%w: topic %q names no schema for its event %s", ErrTopics, tp.Name, e)
+		}
+		if !fs.ValidPath(path) {
+			return fmt.Errorf("%w: topic %q: schema %q of %s is not a path in schemas/", ErrTopics, tp.Name, path, e)
+		}
+		if _, err := fs.Stat(Schemas(), path); err != nil {
+			return fmt.Errorf("%w: topic %q: schema %q of %s is not one embedded in the binary (schemas/)", ErrTopics, tp.Name, path, e)
+		}
+		events[e] = true
+	}
+	for e := range tp.Schemas {
+		if !events[e] {
+			return fmt.Errorf("%w: topic %q has a schema for %s, which is not one of its events", ErrTopics, tp.Name, e)
+		}
 	}
 	return nil
 }

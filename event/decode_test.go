@@ -145,14 +145,19 @@ func with(base map[string]any, kv ...any) []byte {
 	return b
 }
 
-func TestDecodeInputRefuses(t *testing.T) {
+// decodeRefusal is a record DecodeInput refuses, and why.
+type decodeRefusal struct {
+	name      string
+	give      []byte
+	wantWhy   Reason
+	wantField string // checked when set
+}
+
+// decodeRefusals are the records TestDecodeInputRefuses feeds the decoder; the schema
+// agreement test feeds them to the schemas too (InputCorpus).
+func decodeRefusals() []decodeRefusal {
 	long := strings.Repeat("x", MaxIDBytes+1)
-	tests := []struct {
-		name      string
-		give      []byte
-		wantWhy   Reason
-		wantField string // checked when set
-	}{
+	return []decodeRefusal{
 		// Malformed JSON.
 		{"empty", []byte(""), ReasonMalformedJSON, ""},
 		{"only spaces", []byte(" \n\t "), ReasonMalformedJSON, ""},
@@ -334,7 +339,10 @@ func TestDecodeInputRefuses(t *testing.T) {
 		{"request_time 1999 by an offset", with(baseRequest(), "request_time", "2000-01-01T01:00:00+05:30"), ReasonBadTimestamp, "request_time"},
 		{"cancel timestamp year 0000", with(baseCancel(), "timestamp", "0000-01-01T00:00:00"), ReasonBadTimestamp, "timestamp"},
 	}
-	for _, tt := range tests {
+}
+
+func TestDecodeInputRefuses(t *testing.T) {
+	for _, tt := range decodeRefusals() {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := DecodeInput(tt.give)
 			if err == nil {
@@ -364,13 +372,18 @@ func utf8Printable(s string) bool {
 	return strings.ToValidUTF8(s, "") == s && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 })
 }
 
-// TestDecodeInputAccepts covers the optional fields and the edges of the valid ranges.
-func TestDecodeInputAccepts(t *testing.T) {
-	tests := []struct {
-		name  string
-		give  []byte
-		check func(t *testing.T, in Input)
-	}{
+// decodeAcceptance is a record DecodeInput accepts, and a check of what it reads.
+type decodeAcceptance struct {
+	name  string
+	give  []byte
+	check func(t *testing.T, in Input)
+}
+
+// decodeAcceptances are the records TestDecodeInputAccepts feeds the decoder: the optional
+// fields and the edges of the valid ranges. The schema agreement test feeds them to the
+// schemas too (InputCorpus).
+func decodeAcceptances() []decodeAcceptance {
+	return []decodeAcceptance{
 		{"no rating reads as the reference's 4.0", with(baseDriver(), "rating", drop), func(t *testing.T, in Input) {
 			if in.Driver.Rating != DefaultRating || DefaultRating != 4.0 {
 				t.Errorf("rating %v, want 4.0", in.Driver.Rating)
@@ -505,7 +518,11 @@ func TestDecodeInputAccepts(t *testing.T) {
 			}
 		}},
 	}
-	for _, tt := range tests {
+}
+
+// TestDecodeInputAccepts covers the optional fields and the edges of the valid ranges.
+func TestDecodeInputAccepts(t *testing.T) {
+	for _, tt := range decodeAcceptances() {
 		t.Run(tt.name, func(t *testing.T) {
 			in, err := DecodeInput(tt.give)
 			if err != nil {

@@ -28,12 +28,17 @@ var stdLayouts = []string{
 	"2006-01-02 15:04:05.999999999Z07:00",
 }
 
-func TestParseTime(t *testing.T) {
-	tests := []struct {
-		name string
-		give string
-		want string // RFC 3339 in UTC; empty when ParseTime must refuse give
-	}{
+// parseTimeCase is a string ParseTime reads, or refuses.
+type parseTimeCase struct {
+	name string
+	give string
+	want string // RFC 3339 in UTC; empty when ParseTime must refuse give
+}
+
+// parseTimeCases are TestParseTime's table; the schema agreement test sends each as an
+// event's timestamp (InputCorpus).
+func parseTimeCases() []parseTimeCase {
+	return []parseTimeCase{
 		// RFC 3339 with a zone.
 		{"utc", "2026-11-25T19:00:00Z", "2026-11-25T19:00:00Z"},
 		{"utc millis", "2026-11-25T19:00:00.123Z", "2026-11-25T19:00:00.123Z"},
@@ -127,7 +132,10 @@ func TestParseTime(t *testing.T) {
 		{"zone name", "2026-11-25T19:00:00 UTC", ""},
 		{"zone abbreviation", "2026-11-25T19:00:00IST", ""},
 	}
-	for _, tt := range tests {
+}
+
+func TestParseTime(t *testing.T) {
+	for _, tt := range parseTimeCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseTime(tt.give)
 			if tt.want == "" {

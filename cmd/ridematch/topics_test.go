@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,6 +48,12 @@ func writeTopics(t *testing.T, topics ridematch.Topics) string {
 	for _, tp := range topics.Topics {
 		fmt.Fprintf(&b, "  - name: %s\n    role: %s\n    partitions: %d\n    retention: %s\n    key: %q\n    events: [%s]\n",
 			tp.Name, tp.Role, tp.Partitions, tp.Retention, tp.Key, strings.Join(tp.Events, ", "))
+		if len(tp.Schemas) > 0 {
+			b.WriteString("    schemas:\n")
+			for _, e := range tp.Events {
+				fmt.Fprintf(&b, "      %s: %s\n", e, tp.Schemas[e])
+			}
+		}
 	}
 	path := filepath.Join(t.TempDir(), "topics.yaml")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
@@ -247,5 +255,48 @@ func TestTopicsTopology(t *testing.T) {
 	}
 	if code, _, stderr := runCommand(t, 5*time.Second, "topics", "--topology", "--topics", path); code == 0 || !strings.Contains(stderr, "partitions") {
 		t.Errorf("a decision log partitioned apart: exit code %d, %q; want a refusal saying why", code, stderr)
+	}
+}
+
+// TestTopicsSchemas: `ridematch topics --schemas DIR` writes each JSON topic's schemas,
+// one file per event and byte for byte the embedded ones, and touches no broker (none is
+// given: the default address has nothing listening in the test).
+func TestTopicsSchemas(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	code, out, stderr := runCommand(t, 5*time.Second, "topics", "--schemas", dir, "--brokers", "127.0.0.1:1")
+	if code != 0 {
+		t.Fatalf("exit code %d: %s", code, stderr)
+	}
+	want := 0
+	for _, tp := range ridematch.DefaultTopics().Topics {
+		if !tp.Role.JSON() {
+			continue
+		}
+		for _, e := range tp.Events {
+			want++
+			path := filepath.Join(dir, filepath.FromSlash(tp.Schemas[e]))
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Errorf("%s %s: %v", tp.Name, e, err)
+				continue
+			}
+			embedded, err := fs.ReadFile(ridematch.Schemas(), tp.Schemas[e])
+			if err != nil || !bytes.Equal(got, embedded) {
+				t.Errorf("%s differs from the embedded schema (%v)", path, err)
+			}
+			if line := tp.Name + "\t" + e + "\t" + path + "\n"; !strings.Contains(out, line) {
+				t.Errorf("output lacks %q:\n%s", line, out)
+			}
+		}
+	}
+	files := 0
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files++
+		}
+		return err
+	})
+	if want != 8 || files != want {
+		t.Errorf("%d files written for %d events, want 8 of each", files, want)
 	}
 }
