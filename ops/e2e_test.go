@@ -51,8 +51,10 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 // liveEngine is what `ridematch match --http` runs, on the embedded broker, with a
 // simulated city feeding it.
 type liveEngine struct {
-	srv  *Server
-	base string // the ops server's URL
+	srv    *Server
+	base   string // the ops server's URL
+	broker string // the embedded broker's address
+	topics ridematch.Topics
 }
 
 // startLive starts an embedded broker, an engine with its ops server (client hooks and
@@ -123,7 +125,7 @@ func startLive(t *testing.T) *liveEngine {
 			t.Errorf("simulator: %v", err)
 		}
 	})
-	return &liveEngine{srv: srv, base: base}
+	return &liveEngine{srv: srv, base: base, broker: b.Addr(), topics: topics}
 }
 
 // TestLiveEndToEnd runs what `ridematch match --http` runs, on the embedded broker, with
