@@ -318,8 +318,8 @@ func exportedCheck(s selector, families map[string]*dto.MetricFamily) string {
 }
 
 // TestDashboardWellFormed checks the dashboard's JSON model: a Grafana 11 dashboard whose
-// panels have unique ids, fit the 24-column grid, say what they show, and query the
-// provisioned Prometheus by its uid; its variables are defined where they are used.
+// panels have unique ids, fit the 24-column grid without overlapping, say what they show,
+// and query the provisioned Prometheus by its uid; its variables are defined where used.
 func TestDashboardWellFormed(t *testing.T) {
 	d := readDashboard(t)
 	b, err := os.ReadFile(datasourcesFile)
@@ -381,6 +381,18 @@ func TestDashboardWellFormed(t *testing.T) {
 	}
 	if panels == 0 {
 		t.Fatal("the dashboard has no panels")
+	}
+	// Grafana moves overlapping panels about on load: the layout would not be this one.
+	taken := map[[2]int]string{}
+	for _, p := range d.Panels {
+		for x := p.GridPos.X; x < p.GridPos.X+p.GridPos.W; x++ {
+			for y := p.GridPos.Y; y < p.GridPos.Y+p.GridPos.H; y++ {
+				if other, ok := taken[[2]int{x, y}]; ok {
+					t.Fatalf("panel %q overlaps %q at column %d, row %d", p.Title, other, x, y)
+				}
+				taken[[2]int{x, y}] = p.Title
+			}
+		}
 	}
 	qs, err := d.queries()
 	if err != nil {
