@@ -48,20 +48,29 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// TestLiveEndToEnd runs what `ridematch match --http` runs, on the embedded broker, with
-// a simulated city: /readyz turns 200, /metrics shows consumer lag, match latency and
-// the franz-go clients, the map's snapshot has hexagons and drivers, and Debian's
-// chromium, headless, draws them and updates.
-func TestLiveEndToEnd(t *testing.T) {
+// liveEngine is what `ridematch match --http` runs, on the embedded broker, with a
+// simulated city feeding it.
+type liveEngine struct {
+	srv    *Server
+	base   string // the ops server's URL
+	broker string // the embedded broker's address
+	topics ridematch.Topics
+}
+
+// startLive starts an embedded broker, an engine with its ops server (client hooks and
+// transaction timings wired as `ridematch match` wires them), waits for /readyz 200,
+// then starts the simulator. Everything stops when the test ends.
+func startLive(t *testing.T) *liveEngine {
+	t.Helper()
 	log := testLogger(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	topics := ridematch.DefaultTopics()
 	b, err := broker.Start(ctx, broker.Config{Listen: "127.0.0.1:0", Topics: topics, RetentionCheck: time.Minute}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(func() { b.Close() })
 
 	ecfg := engine.DefaultConfig()
 	ecfg.Cluster.Brokers = []string{b.Addr()}
@@ -73,7 +82,7 @@ func TestLiveEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecfg.ClientHooks = srv.ClientHooks
+	ecfg.ClientHooks, ecfg.OnTransaction = srv.ClientHooks, srv.Transaction
 	eng, err := engine.New(ecfg, log)
 	if err != nil {
 		srv.Close()
@@ -81,8 +90,8 @@ func TestLiveEndToEnd(t *testing.T) {
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer stop()
+	t.Cleanup(wg.Wait)
+	t.Cleanup(stop)
 	wg.Go(func() {
 		if err := eng.Run(runCtx); err != nil {
 			t.Errorf("engine: %v", err)
@@ -116,6 +125,16 @@ func TestLiveEndToEnd(t *testing.T) {
 			t.Errorf("simulator: %v", err)
 		}
 	})
+	return &liveEngine{srv: srv, base: base, broker: b.Addr(), topics: topics}
+}
+
+// TestLiveEndToEnd runs what `ridematch match --http` runs, on the embedded broker, with
+// a simulated city: /readyz turns 200, /metrics shows consumer lag, match latency and
+// the franz-go clients, the map's snapshot has hexagons and drivers, and Debian's
+// chromium, headless, draws them and updates.
+func TestLiveEndToEnd(t *testing.T) {
+	live := startLive(t)
+	srv, base := live.srv, live.base
 
 	latencyCount := regexp.MustCompile(`(?m)^ridematch_match_latency_seconds_count\{kind="ride_matched"\} (\d+)$`)
 	eventually(t, 20*time.Second, "/metrics with consumer lag, match latency and the clients' metrics", func() bool {
