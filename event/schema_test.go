@@ -632,3 +632,45 @@ func TestSchemaDesignSamples(t *testing.T) {
 		t.Errorf("%d samples in docs/design.md, want its 3 input events", n)
 	}
 }
+
+// TestSchemaReadmeSamples validates the sample of each event in schemas/README.md, a
+// record ridematch wrote, against the schema of its topic and event, and wants one of
+// every event of every JSON topic there.
+func TestSchemaReadmeSamples(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "schemas", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topics := ridematch.DefaultTopics()
+	want := map[string]bool{}
+	byName := map[string]ridematch.Topic{}
+	for _, tp := range topics.Topics {
+		byName[tp.Name] = tp
+		for e := range tp.Schemas {
+			want[tp.Name+"/"+e] = true
+		}
+	}
+	_, samples, _ := strings.Cut(string(b), "\n## Samples\n")
+	for _, sec := range strings.Split(samples, "\n### ")[1:] {
+		name, rest, _ := strings.Cut(sec, "\n")
+		_, block, ok := strings.Cut(rest, "```json\n")
+		block, _, _ = strings.Cut(block, "```")
+		topic, ev, _ := strings.Cut(name, "/")
+		tp, found := byName[topic]
+		if !ok || !found || tp.Schemas[ev] == "" {
+			t.Errorf("schemas/README.md: the sample %q names no topic and event with a schema, or shows no JSON", name)
+			continue
+		}
+		doc, err := parseInstance([]byte(block))
+		if err != nil {
+			t.Fatalf("the sample %s is not JSON: %v", name, err)
+		}
+		if err := compileSchema(t, tp.Schemas[ev]).Validate(doc); err != nil {
+			t.Errorf("the sample %s fails its schema: %v", name, err)
+		}
+		delete(want, name)
+	}
+	for name := range want {
+		t.Errorf("schemas/README.md has no sample of %s", name)
+	}
+}
