@@ -173,9 +173,7 @@ func (w *window) reset() {
 	clear(w.reqs)
 	clear(w.edges)
 	w.rows, w.cols, w.edges = w.rows[:0], w.cols[:0], w.edges[:0]
-	g := &w.graph
-	g.Rows, g.Cols = 0, 0
-	g.Start, g.Col, g.Weight = append(g.Start[:0], 0), g.Col[:0], g.Weight[:0]
+	w.graph.Reset(0)
 }
 
 // add makes r a row, with an edge to each of its candidates.
@@ -188,13 +186,11 @@ func (w *window) add(r *request, cands []candidate) {
 			w.colOf[c.d.ref] = col
 			w.cols = append(w.cols, c.d)
 		}
-		g.Col = append(g.Col, col)
-		g.Weight = append(g.Weight, weightOf(c.score))
+		g.Add(col, weightOf(c.score))
 		w.edges = append(w.edges, c)
 	}
 	w.rows = append(w.rows, r)
-	g.Rows++
-	g.Start = append(g.Start, int32(len(g.Col)))
+	g.EndRow()
 }
 
 // edge is row i's candidate in column col.
