@@ -44,16 +44,18 @@ const (
 	RoleDeadLetter      Role = "dead_letter"
 	RoleRegionLog       Role = "region_log"
 	RoleDecisionLog     Role = "decision_log"
+	RoleDriverOffers    Role = "driver_offers"
+	RoleDriverResponses Role = "driver_responses"
 )
 
-var roles = []Role{RoleDriverLocations, RoleRideRequests, RoleRideMatches, RoleSurgePricing, RoleDeadLetter, RoleRegionLog, RoleDecisionLog}
+var roles = []Role{RoleDriverLocations, RoleRideRequests, RoleRideMatches, RoleSurgePricing, RoleDeadLetter, RoleRegionLog, RoleDecisionLog, RoleDriverOffers, RoleDriverResponses}
 
 // JSON reports whether the topics of role r carry JSON events, each with a schema. The
 // dead-letter topic carries records as they came, JSON or not, and the internal logs carry
 // binary records: they have none.
 func (r Role) JSON() bool {
 	switch r {
-	case RoleDriverLocations, RoleRideRequests, RoleRideMatches, RoleSurgePricing:
+	case RoleDriverLocations, RoleRideRequests, RoleRideMatches, RoleSurgePricing, RoleDriverOffers, RoleDriverResponses:
 		return true
 	}
 	return false

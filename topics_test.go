@@ -66,8 +66,8 @@ func TestTopicsSchemas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(all) != 8 {
-		t.Errorf("%d schemas embedded (%v), want 8: one per event of each JSON topic", len(all), all)
+	if len(all) != 12 {
+		t.Errorf("%d schemas embedded (%v), want 12: one per event of each JSON topic", len(all), all)
 	}
 	for _, path := range all {
 		if !named[path] {

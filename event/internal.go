@@ -46,8 +46,13 @@ const (
 	// LogAnswer is the owner's answer to a claim, in the claimant's partition: granted
 	// (OutcomeMatched: the owner wrote ride_matched), refused (OutcomeUnmatched, with the
 	// reservation that holds the driver, if one does), or refused because the rider had
-	// cancelled (OutcomeCancelled).
+	// cancelled (OutcomeCancelled). With driver offers on, a grant is an offer: the answer
+	// comes when the offer ends, accepted (OutcomeMatched), declined (OutcomeDeclined),
+	// lapsed (OutcomeLapsed) or withdrawn because the rider cancelled (OutcomeCancelled).
 	LogAnswer
+	// LogResponse is a driver's answer to an offer (offer_accepted, offer_declined), routed
+	// to the partition that made the offer, which its offer id names (OfferPartition).
+	LogResponse
 )
 
 // SourceID names an input partition, the source of a router's records: the
@@ -63,6 +68,10 @@ func SourceOf(requests bool, p int32) SourceID {
 	}
 	return id
 }
+
+// ResponseSource returns the id of partition p of the driver-responses topic: the top
+// bit set, so it meets no driver-locations or ride-requests partition below 2^30.
+func ResponseSource(p int32) SourceID { return SourceID(1)<<31 | SourceID(p) }
 
 // SourceMark is where one input partition stands.
 type SourceMark struct {
@@ -129,6 +138,8 @@ type LogRecord struct {
 	From    int32
 	Request RideRequest // LogRequest, LogClaim
 	Cancel  RideCancel  // LogCancel
+	// Response is a driver's answer to an offer (LogResponse).
+	Response OfferResponse
 	// Cell is the index cell of the driver's location or the request's pickup, found once
 	// by the router (LogDriver, LogRequest).
 	Cell geo.Cell
@@ -250,6 +261,14 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 		b = appendString(b, r.Reservation.RequestID)
 		b = appendString(b, r.Reservation.MatchID)
 		b = binary.AppendVarint(b, int64(r.Reservation.Until))
+	case LogResponse:
+		v := &r.Response
+		b = device(b, v.Time)
+		b = appendString(b, v.OfferID)
+		b = appendString(b, v.RequestID)
+		b = appendString(b, v.DriverID)
+		b = append(b, boolByte(v.Accepted))
+		b = appendString(b, v.Reason)
 	case LogMark:
 		m := &r.Mark
 		slack := int64(m.Slack / time.Microsecond)
@@ -341,6 +360,20 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		r.Reservation.RequestID = d.string()
 		r.Reservation.MatchID = d.string()
 		r.Reservation.Until = Time(d.varint())
+	case LogResponse:
+		v := &r.Response
+		v.Time = device()
+		v.OfferID = d.string()
+		v.RequestID = d.string()
+		v.DriverID = d.string()
+		switch d.byte() {
+		case 0:
+		case 1:
+			v.Accepted = true
+		default:
+			d.bad = true
+		}
+		v.Reason = d.string()
 	case LogMark:
 		if r.Legacy {
 			return errors.Join(ErrLogRecord, errors.New("a mark in a version 2 record"))
@@ -413,6 +446,13 @@ func (d *decoder) mark(r *LogRecord, sources []SourceMark) error {
 		r.Mark.Sources = sources
 	}
 	return nil
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 func appendString(b []byte, s string) []byte {

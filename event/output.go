@@ -58,6 +58,8 @@ type RideMatched struct {
 	DropCoords     geo.Point `json:"drop_coordinates"`
 	DriverLocation geo.Point `json:"driver_location"`
 	RequestTime    Time      `json:"request_time"`
+	// OfferID is, with driver offers on, the offer the driver accepted.
+	OfferID string `json:"offer_id,omitempty"`
 }
 
 func (e *RideMatched) Key() string  { return e.RequestID }
@@ -82,6 +84,9 @@ type RideUnmatched struct {
 	RequestTime    Time      `json:"request_time"`
 	Timestamp      Time      `json:"timestamp"`
 	H3Cell         geo.Cell  `json:"h3_cell"`
+	// Offers is how many drivers the request was offered to (driver offers on): with the
+	// reason declined or offer_timeout, how the last of them ended.
+	Offers int `json:"offers,omitempty"`
 }
 
 func (e *RideUnmatched) Key() string  { return e.RequestID }

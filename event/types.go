@@ -150,6 +150,17 @@ type RideCancel struct {
 	Reason     string
 }
 
+// OfferResponse is a driver's answer to a ride_offered: offer_accepted or offer_declined,
+// read from driver-responses.
+type OfferResponse struct {
+	OfferID   string
+	RequestID string
+	DriverID  string
+	Accepted  bool
+	Time      Time
+	Reason    string // a decline's, optional
+}
+
 // Kind says which event an Input holds.
 type Kind uint8
 
@@ -158,6 +169,7 @@ const (
 	KindDriverLocation Kind = iota + 1
 	KindRideRequest
 	KindRideCancel
+	KindOfferResponse
 )
 
 // Input is one decoded input event; Kind says which field is set. A struct, not an
@@ -167,6 +179,8 @@ type Input struct {
 	Driver  DriverLocation
 	Request RideRequest
 	Cancel  RideCancel
+	// Response is an offer_accepted or offer_declined.
+	Response OfferResponse
 }
 
 // Time is the event's own timestamp.
@@ -178,6 +192,8 @@ func (in *Input) Time() Time {
 		return in.Request.Time
 	case KindRideCancel:
 		return in.Cancel.Time
+	case KindOfferResponse:
+		return in.Response.Time
 	}
 	return 0
 }
