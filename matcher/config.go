@@ -79,6 +79,14 @@ type Config struct {
 	// brings to it, its best by score (default 8). Together they bound a window's memory
 	// and time.
 	BatchRequests, BatchCandidates int
+	// OfferTimeout turns driver offers on when positive (default 0, off: a match is final
+	// when it is made, as in the reference). The chosen driver is offered the request, held
+	// for it, and has OfferTimeout of log time to accept; a decline or silence offers the
+	// request to the next best driver (see doc.go, Offers).
+	OfferTimeout time.Duration
+	// MaxOffers is how many drivers one request is offered to before it ends
+	// ride_unmatched (default 3).
+	MaxOffers int
 }
 
 // Assignment is how waiting requests get drivers.
@@ -152,6 +160,7 @@ func DefaultConfig() Config {
 		BatchWindow:        2 * time.Second,
 		BatchRequests:      2000,
 		BatchCandidates:    8,
+		MaxOffers:          3,
 	}
 }
 
@@ -222,6 +231,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the batch window (%v) must be between 10ms and the request TTL (%v)", ErrConfig, c.BatchWindow, c.RequestTTL)
 	case c.BatchRequests < 1 || c.BatchRequests > 100_000 || c.BatchCandidates < 1 || c.BatchCandidates > 1000:
 		return fmt.Errorf("%w: a window takes 1 to 100,000 requests and 1 to 1,000 candidates each", ErrConfig)
+	case c.OfferTimeout < 0 || c.OfferTimeout > 0 && (c.OfferTimeout < 100*time.Millisecond || c.OfferTimeout > 10*time.Minute):
+		return fmt.Errorf("%w: the offer timeout (%v) must be 0 (offers off) or between 100ms and 10m", ErrConfig, c.OfferTimeout)
+	case c.MaxOffers < 1 || c.MaxOffers > 100:
+		return fmt.Errorf("%w: max offers (%d) must be between 1 and 100", ErrConfig, c.MaxOffers)
 	}
 	if err := c.Resolutions.Validate(); err != nil {
 		return err
@@ -235,7 +248,7 @@ func (c Config) Validate() error {
 // and smoothing. Everything older is in the decision log (see DecisionHistory).
 func (c Config) History() time.Duration {
 	// A silent driver is forgotten at the first forget boundary after ForgetAfter.
-	return max(c.ForgetAfter+forgetEvery*c.SweepInterval, c.ReservationTimeout, c.RequestTTL, c.CancelHold+c.SweepInterval, c.Surge.History())
+	return max(c.ForgetAfter+forgetEvery*c.SweepInterval, c.ReservationTimeout+c.OfferTimeout, c.RequestTTL+c.OfferTimeout, c.CancelHold+c.SweepInterval, c.Surge.History())
 }
 
 // DecisionHistory is how much of the decision log a rebuild reads: History plus the

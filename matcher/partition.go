@@ -63,6 +63,57 @@ type Stats struct {
 	Windows   uint64
 	Batched   uint64
 	Contested uint64
+	// Driver offers (doc.go, Offers): Offers counts the offers this partition made, and
+	// OffersAccepted, OffersDeclined, OffersExpired and OffersWithdrawn how they ended;
+	// AcceptTimes how long the accepted ones took. Responses counts the drivers' answers
+	// applied, and Dropped the answers that changed nothing, by why.
+	Offers          uint64
+	OffersAccepted  uint64
+	OffersDeclined  uint64
+	OffersExpired   uint64
+	OffersWithdrawn uint64
+	AcceptTimes     AcceptTimes
+	Responses       uint64
+	Dropped         [NDrops]uint64
+}
+
+// Drop is why a driver's answer to an offer changed nothing.
+type Drop uint8
+
+// Why answers are dropped.
+const (
+	DropUnknown   Drop = iota // no offer of this partition has the id (or it is long forgotten)
+	DropDriver                // the offer is another driver's, or for another request
+	DropExpired               // the offer had expired
+	DropWithdrawn             // the rider had cancelled: the offer was withdrawn
+	DropDuplicate             // the offer was already answered
+	NDrops
+)
+
+var dropNames = [...]string{DropUnknown: "unknown_offer", DropDriver: "wrong_driver", DropExpired: "expired", DropWithdrawn: "withdrawn", DropDuplicate: "duplicate"}
+
+func (d Drop) String() string { return dropNames[d] }
+
+// AcceptBuckets are the upper bounds of AcceptTimes' buckets.
+var AcceptBuckets = [...]time.Duration{
+	500 * time.Millisecond, time.Second, 2 * time.Second, 3 * time.Second, 5 * time.Second,
+	8 * time.Second, 10 * time.Second, 15 * time.Second, 20 * time.Second, 30 * time.Second,
+}
+
+// AcceptTimes is a histogram of the log time from an offer to its accept: Counts[i] the
+// accepts within AcceptBuckets[i] and above the bucket before (the last, above them all).
+type AcceptTimes struct {
+	Counts [len(AcceptBuckets) + 1]uint64
+	Sum    time.Duration
+}
+
+func (h *AcceptTimes) add(d time.Duration) {
+	i := 0
+	for i < len(AcceptBuckets) && d > AcceptBuckets[i] {
+		i++
+	}
+	h.Counts[i]++
+	h.Sum += d
 }
 
 type ownership uint8
