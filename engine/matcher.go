@@ -21,6 +21,7 @@ type matcherProcessor struct {
 	decisions string
 	matches   string
 	surge     string
+	offers    string
 }
 
 // newMatcherProcessor makes the matcher stage's processor for a session; shared holds
@@ -35,6 +36,7 @@ func newMatcherProcessor(env Env, shared *matcher.Shared) (Processor[*matcherSta
 		decisions: cfg.Topics.Name(ridematch.RoleDecisionLog),
 		matches:   cfg.Topics.Name(ridematch.RoleRideMatches),
 		surge:     cfg.Topics.Name(ridematch.RoleSurgePricing),
+		offers:    cfg.Topics.Name(ridematch.RoleDriverOffers),
 	}, nil
 }
 
@@ -162,8 +164,11 @@ func (s *matcherState) emit(partition int32, out *Outbox) {
 // restart, as the same log gives the same outputs.
 func (m *matcherProcessor) record(e event.Output) *kgo.Record {
 	topic := m.matches
-	if e.Type() == event.TypeSurgeUpdated {
+	switch e.Type() {
+	case event.TypeSurgeUpdated:
 		topic = m.surge
+	case event.TypeRideOffered, event.TypeOfferWithdrawn:
+		topic = m.offers
 	}
 	v, err := json.Marshal(e)
 	if err != nil {

@@ -78,6 +78,7 @@ func DefaultTopology(cfg *Config) Topology {
 			Inputs: []Input{
 				{Role: ridematch.RoleDriverLocations, History: cfg.Router.History()},
 				{Role: ridematch.RoleRideRequests},
+				{Role: ridematch.RoleDriverResponses},
 			},
 			Outputs:  []Output{{Role: ridematch.RoleRegionLog, Placed: true}, {Role: ridematch.RoleDeadLetter}},
 			PollWait: cfg.TickInterval,
@@ -92,7 +93,7 @@ func DefaultTopology(cfg *Config) Topology {
 			Outputs: []Output{
 				{Role: ridematch.RoleRideMatches}, {Role: ridematch.RoleSurgePricing},
 				{Role: ridematch.RoleDecisionLog, Placed: true}, {Role: ridematch.RoleRegionLog, Placed: true},
-				{Role: ridematch.RoleDeadLetter},
+				{Role: ridematch.RoleDeadLetter}, {Role: ridematch.RoleDriverOffers},
 			},
 			Preload:  Preload{Role: ridematch.RoleDecisionLog, History: cfg.Matcher.DecisionHistory()},
 			PollWait: 250 * time.Millisecond,

@@ -132,6 +132,10 @@ type Stats struct {
 	Moves        uint64 // drivers that changed partition
 	Geneses      uint64 // drivers (re)appearing after silence
 	Shadows      uint64 // shadow records (withdrawals included) among those routed
+	Responses    uint64 // valid answers to driver offers
+	// UnknownOffers counts answers whose offer id names no region-log partition: no offer
+	// of this engine has it. They are dropped, not dead-lettered: the record is valid.
+	UnknownOffers uint64
 }
 
 // Router routes the events of one input partition to region-log partitions. For
