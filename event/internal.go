@@ -158,6 +158,10 @@ type LogRecord struct {
 	// time plus the request TTL): an owner refuses a claim its clock has passed.
 	Multiplier float64
 	Deadline   Time
+	// Attempt is, for LogClaim with driver offers on, the offer the claim would make: one
+	// more than the drivers the request was offered to before. Zero in claims of an engine
+	// without offers, which did not write it.
+	Attempt int
 	// Position is, for LogDecision, the region-log position of the record whose handling
 	// made the decision; RequestPosition that of the request's own record.
 	Position, RequestPosition Position
@@ -180,6 +184,13 @@ const (
 	// OutcomeGranted: the owner granted the claim and wrote the request's ride_matched;
 	// the claimant's partition keeps the request only to know it is done.
 	OutcomeGranted
+	// OutcomeOffered: with driver offers on, the request was offered to DriverID, which is
+	// held for it until it answers or the offer lapses. It is not final.
+	OutcomeOffered
+	// OutcomeDeclined and OutcomeLapsed end an offer made on a claimant's behalf (LogAnswer):
+	// the driver declined it, or let it lapse.
+	OutcomeDeclined
+	OutcomeLapsed
 )
 
 // logVersion 2 added the index cell to driver and request records; 3 made Time the log
@@ -254,6 +265,9 @@ func AppendLog(b []byte, r *LogRecord) []byte {
 		b = binary.AppendVarint(b, int64(r.From))
 		b = appendF64(b, r.Multiplier)
 		b = binary.AppendVarint(b, int64(r.Deadline)-int64(r.Time))
+		if r.Attempt > 0 {
+			b = binary.AppendUvarint(b, uint64(r.Attempt))
+		}
 	case LogAnswer:
 		b = appendString(b, r.RequestID)
 		b = appendString(b, r.DriverID)
@@ -353,6 +367,13 @@ func DecodeLog(b []byte, r *LogRecord) error {
 		r.From = int32(d.varint())
 		r.Multiplier = d.f64()
 		r.Deadline = Time(int64(r.Time) + d.varint())
+		if len(d.b) > 0 {
+			if n := d.uvarint(); n > 0 && n < 1<<20 {
+				r.Attempt = int(n)
+			} else {
+				d.fail()
+			}
+		}
 	case LogAnswer:
 		r.RequestID = d.string()
 		r.DriverID = d.string()

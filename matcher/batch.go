@@ -208,7 +208,7 @@ func (w *window) edge(i int, col int32) candidate {
 func (p *Partition) dropTaken() {
 	kept := p.pending[:0]
 	for _, r := range p.pending {
-		if r.state == 0 && !r.claiming {
+		if r.state == 0 && !r.claiming && r.offer == nil {
 			kept = append(kept, r)
 		}
 	}
@@ -283,11 +283,14 @@ func (p *Partition) sweepIndex(reqs []*request, k int, ranks []ranking) {
 									continue
 								}
 								d := p.table.at(e.ref)
+								if r.tried != nil && r.hasTried(p.nameOf(d)) {
+									continue
+								}
 								dist := geo.DistanceKM(r.Pickup, d.pos)
 								if dist > maxKM {
 									continue
 								}
-								p.offer(rk, candidate{d: d, dist: dist, score: w.Score(dist, d.rating, compatible)})
+								p.rank(rk, candidate{d: d, dist: dist, score: w.Score(dist, d.rating, compatible)})
 							}
 						}
 					}

@@ -7,32 +7,49 @@ import (
 )
 
 // Decision is what a replay does again for a request: match it to DriverID, or, with
-// Claim, claim the shadow DriverID from its owner, at the moment At. One record can carry
-// the clock past several retries or windows, and the decision is made again at the one
-// that made it.
+// Claim, claim the shadow DriverID from its owner, or, with Offer, offer it the request.
 type Decision struct {
-	DriverID string
-	Claim    bool
-	At       event.Time
+	DriverID     string
+	Claim, Offer bool
+}
+
+// DecisionKey names a decision: its request, and the moment it was made. One record can
+// carry the clock past several retries, windows or lapsed offers, and a decision is made
+// again at the moment that made it; one request may be offered twice in one such record.
+type DecisionKey struct {
+	RequestID string
+	At        event.Time
 }
 
 // Decisions are the recorded decisions a replay makes again, by the position of the
 // record whose handling made them.
-type Decisions map[event.Position]map[string]Decision
+type Decisions map[event.Position]map[DecisionKey]Decision
 
-// Add records a decision of the decision log if a replay must make it again: a match or
-// a claim. Outcomes that need no choice (unmatched, cancelled, granted) follow from the
-// records replayed.
+// Add records a decision of the decision log if a replay must make it again: a match, a
+// claim or an offer. Outcomes that need no choice (unmatched, cancelled, granted) follow
+// from the records replayed.
 func (ds Decisions) Add(d *event.LogRecord) {
-	if d.Outcome != event.OutcomeMatched && d.Outcome != event.OutcomeClaimed {
+	switch d.Outcome {
+	case event.OutcomeMatched, event.OutcomeClaimed, event.OutcomeOffered:
+	default:
 		return
 	}
 	at := ds[d.Position]
 	if at == nil {
-		at = map[string]Decision{}
+		at = map[DecisionKey]Decision{}
 		ds[d.Position] = at
 	}
-	at[d.RequestID] = Decision{DriverID: d.DriverID, Claim: d.Outcome == event.OutcomeClaimed, At: d.Time}
+	at[DecisionKey{d.RequestID, d.Time}] = Decision{DriverID: d.DriverID, Claim: d.Outcome == event.OutcomeClaimed, Offer: d.Outcome == event.OutcomeOffered}
+}
+
+// recorded takes the decision a replay must make again for r now, if there is one.
+func (p *Partition) recorded(requestID string) (Decision, bool) {
+	k := DecisionKey{requestID, p.now}
+	dec, ok := p.decided[k]
+	if ok {
+		delete(p.decided, k)
+	}
+	return dec, ok
 }
 
 // nameOf is d's driver id.
@@ -66,7 +83,7 @@ func (p *Partition) shadowUpdate(u *event.DriverLocation, at event.Time, owner i
 	d.seen, d.owner = p.now, owner
 	if p.locate(d, u, at, cell) {
 		p.stats.ShadowUpdates++
-		d.refused = false
+		d.passed = false
 	}
 	p.reindex(d)
 }
@@ -112,7 +129,7 @@ func (p *Partition) sendClaim(r *request, id string, d *driver) {
 	p.reserve(d, r.RequestID, "")
 	p.push(Output{To: d.owner, Handoff: &event.LogRecord{
 		Kind: event.LogClaim, Time: p.now, Request: r.RideRequest, Cell: r.origin, DriverID: id,
-		From: p.id, Multiplier: p.pricer.Multiplier(r.surge), Deadline: r.deadline,
+		From: p.id, Multiplier: p.pricer.Multiplier(r.surge), Deadline: r.deadline, Attempt: r.offered + 1,
 	}})
 }
 
@@ -148,15 +165,18 @@ func (p *Partition) claimed(c *event.LogRecord) {
 	origin := p.cellOf(q.Pickup, c.Cell)
 	r := &request{
 		RideRequest: *q, pos: p.pos, origin: origin, surge: origin.Parent(p.cfg.Resolutions.Surge),
-		deadline: c.Deadline, remote: true, multiplier: c.Multiplier,
+		deadline: c.Deadline, remote: true, multiplier: c.Multiplier, claimant: c.From, claimAttempt: c.Attempt,
 	}
 	if p.replaying {
-		dec, ok := p.decided[q.RequestID]
+		dec, ok := p.recorded(q.RequestID)
 		if !ok {
 			return
 		}
-		delete(p.decided, q.RequestID)
 		p.requests[q.RequestID] = r
+		if dec.Offer {
+			p.offerRecorded(r, dec.DriverID)
+			return
+		}
 		p.matchRecorded(r, dec.DriverID)
 		return
 	}
@@ -169,7 +189,9 @@ func (p *Partition) claimed(c *event.LogRecord) {
 	p.stats.ClaimsGranted++
 	p.requests[q.RequestID] = r
 	p.match(r, d, dist, p.cfg.Weights.Score(dist, d.rating, r.RideType.Compatible(d.vehicle)))
-	answer(event.OutcomeMatched)
+	if r.offer == nil {
+		answer(event.OutcomeMatched)
+	} // else the offer's end answers (answerClaim)
 }
 
 // grantable returns the driver with this id, its pickup distance, and whether r may have it.
@@ -215,7 +237,7 @@ func (p *Partition) answered(a *event.LogRecord) {
 			// showing it busy, the rider's cancel, which every partition sees, or time).
 			p.hold(d, &held)
 		} else {
-			d.refused = true
+			d.passed = true
 		}
 		p.reindex(d)
 	}

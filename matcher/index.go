@@ -293,11 +293,14 @@ func (p *Partition) search(r *request, k int) []candidate {
 						continue
 					}
 					d := p.table.at(e.ref)
+					if r.tried != nil && r.hasTried(p.nameOf(d)) {
+						continue
+					}
 					dist := geo.DistanceKM(pickup, d.pos)
 					if dist > maxKM {
 						continue
 					}
-					p.offer(rk, candidate{d: d, dist: dist, score: w.Score(dist, d.rating, compatible)})
+					p.rank(rk, candidate{d: d, dist: dist, score: w.Score(dist, d.rating, compatible)})
 				}
 			}
 		}
@@ -305,8 +308,8 @@ func (p *Partition) search(r *request, k int) []candidate {
 	return rk.list
 }
 
-// offer offers c to the ranking rk.
-func (p *Partition) offer(rk *ranking, c candidate) {
+// rank offers c to the ranking rk.
+func (p *Partition) rank(rk *ranking, c candidate) {
 	i := len(rk.list)
 	for i > 0 && p.better(c, rk.list[i-1]) {
 		i--

@@ -154,7 +154,9 @@ type driver struct {
 	queued   bool // in Partition.unindexed
 	dropped  bool // forgotten while queued: its place is freed once the queue is done
 	reserved bool // holds Partition.reservations[ref]
-	refused  bool // ownShadow: its owner refused a claim since its last update
+	// passed: not matched until its next update: a shadow whose owner refused a claim, or
+	// a driver that let an offer lapse.
+	passed bool
 }
 
 type request struct {
@@ -173,10 +175,30 @@ type request struct {
 	claiming, cancel, remote bool
 	claim, reason            string
 	multiplier               float64
+	// A remote request's claimant partition, and the offer its claim would make.
+	claimant     int32
+	claimAttempt int
 	// After a search that found no one outside a replay: the index's write count then
 	// (zero before), and the areas the search reaches, found at the first retry.
 	reach    []areaRef
 	searched uint64
+	// With driver offers on: the open offer, if any; how many drivers the request has been
+	// offered to here (or, for a claimant, through its claims), who they were, none of whom
+	// is offered it again, and how the last offer ended (OutcomeDeclined or OutcomeLapsed).
+	offer   *offer
+	offered int
+	tried   []string
+	lastEnd event.Outcome
+}
+
+// hasTried reports whether the request was offered to the driver with this id.
+func (r *request) hasTried(id string) bool {
+	for _, t := range r.tried {
+		if t == id {
+			return true
+		}
+	}
+	return false
 }
 
 // Partition is the state machine of one region-log partition. Apply it to the
@@ -209,6 +231,13 @@ type Partition struct {
 	pending    []*request // waiting for a driver, oldest first
 	done       []*request // finished, oldest first, remembered for DedupWindow
 	reservedBy map[string]*driver
+	// offers are the offers made here (doc.go, Offers), open or ended, by id; open are the
+	// open ones, in the order they were made, the first to lapse at nextLapse; ended are
+	// the ended ones, remembered for DedupWindow to tell a late or repeated answer.
+	offers    map[string]*offer
+	open      []*offer
+	ended     []*offer
+	nextLapse event.Time
 	// reservations are the reserved drivers', and forwards the lefts recorded for a driver
 	// while its token had not arrived yet, by driver.
 	reservations map[driverRef]*event.Reservation
@@ -228,7 +257,7 @@ type Partition struct {
 
 	// replaying is set by Replay: matches come from decided, not from the search.
 	replaying bool
-	decided   map[string]Decision
+	decided   map[DecisionKey]Decision
 	// unindexed are the drivers a replay found matchable at some point and left out of
 	// the index, which nothing reads while replaying: the first Apply after it indexes
 	// them as they then stand, once, rather than on every update replayed.
@@ -272,6 +301,7 @@ func New(cfg Config, id int32, shared *Shared) (*Partition, error) {
 		index:        newIndex(shared, cfg.Resolutions.Index),
 		requests:     make(map[string]*request),
 		reservedBy:   make(map[string]*driver),
+		offers:       make(map[string]*offer),
 		reservations: make(map[driverRef]*event.Reservation),
 		forwards:     make(map[driverRef][]forward),
 		pricer:       pricer,
@@ -335,13 +365,13 @@ func (p *Partition) indexReplayed() {
 // the Decisions Apply output for this record (Decisions.Add), and writes nothing. The search's
 // results depend, through reservations, on all of history; recorded decisions do not, so
 // a partition rebuilt by Replay from a bounded span of the log is the one it replaces.
-func (p *Partition) Replay(r *event.LogRecord, pos event.Position, decided map[string]Decision) {
+func (p *Partition) Replay(r *event.LogRecord, pos event.Position, decided map[DecisionKey]Decision) {
 	p.pos, p.replaying, p.decided = pos, true, decided
 	p.apply(r)
 	// A match of a request from before the replayed span still reserved its driver.
-	for req, dec := range p.decided {
-		if d := p.driver(dec.DriverID); d != nil && !d.reserved && !dec.Claim {
-			p.reserve(d, req, matchID(req, dec.DriverID, p.now))
+	for k, dec := range p.decided {
+		if d := p.driver(dec.DriverID); d != nil && !d.reserved && !dec.Claim && !dec.Offer {
+			p.reserve(d, k.RequestID, matchID(k.RequestID, dec.DriverID, k.At))
 		}
 	}
 	p.replaying, p.decided = false, nil
@@ -358,10 +388,13 @@ func (p *Partition) Remember(d *event.LogRecord) {
 		p.requests[d.RequestID] = r
 		p.done = append(p.done, r)
 	}
-	if d.Outcome == event.OutcomeClaimed {
+	switch d.Outcome {
+	case event.OutcomeClaimed:
 		// Its answer may still come: it waits for it, as it did.
 		r.claiming, r.claim = true, d.DriverID
 		return
+	case event.OutcomeOffered:
+		return // its answer, or its end, is in the replayed span
 	}
 	r.state, r.claiming = d.Outcome, false
 	if r.driverID == "" && (d.Outcome == event.OutcomeMatched || d.Outcome == event.OutcomeMatchCancelled) {
@@ -402,6 +435,8 @@ func (p *Partition) apply(r *event.LogRecord) {
 		p.claimed(r)
 	case event.LogAnswer:
 		p.answered(r)
+	case event.LogResponse:
+		p.respond(&r.Response)
 	}
 }
 
@@ -581,6 +616,9 @@ func (p *Partition) nextDue() event.Time {
 	if len(p.pending) > 0 {
 		next = min(next, p.nextExpiry)
 	}
+	if len(p.open) > 0 {
+		next = min(next, p.nextLapse)
+	}
 	return next
 }
 
@@ -603,6 +641,12 @@ func (p *Partition) due() {
 	if p.cfg.Assignment != Greedy && p.clock >= p.nextWindow {
 		p.nextWindow = boundaryAfter(p.clock, p.cfg.BatchWindow)
 		p.assignWindow()
+	}
+	// Offers lapse after the retries and the window of their moment: a request whose offer
+	// lapses is searched for again at once, or waits for the next window, so no two steps
+	// of one moment decide for it, and a replay makes each decision at its step.
+	if len(p.open) > 0 && p.clock >= p.nextLapse {
+		p.lapse()
 	}
 	if len(p.pending) > 0 && p.clock >= p.nextExpiry {
 		p.expire()
@@ -652,7 +696,7 @@ func (p *Partition) supply() map[geo.Cell]int {
 
 // matchable is whether d belongs in the index: the search then checks freshness.
 func matchable(d *driver) bool {
-	return (d.own == ownOwned || d.own == ownShadow && !d.refused) && d.avail == event.Available && !d.reserved && d.located
+	return (d.own == ownOwned || d.own == ownShadow) && !d.passed && d.avail == event.Available && !d.reserved && d.located
 }
 
 func (p *Partition) fresh(d *driver) bool { return p.clock.Sub(d.ts) <= p.cfg.DriverTTL }
@@ -754,6 +798,7 @@ func (p *Partition) driverUpdate(u *event.DriverLocation, at event.Time, route e
 	}
 	if p.locate(d, u, at, cell) {
 		p.stats.DriverUpdates++
+		d.passed = false
 	}
 	p.reindex(d)
 }
@@ -777,8 +822,9 @@ func (p *Partition) locate(d *driver, u *event.DriverLocation, at event.Time, ce
 	d.rating = u.Rating
 	d.vehicle = u.Vehicle
 	d.avail = u.Availability
-	if d.avail != event.Available && d.reserved {
-		// The driver's own update shows it took the ride (or went offline).
+	if d.avail != event.Available && d.reserved && !isOffer(p.reservations[d.ref]) {
+		// The driver's own update shows it took the ride (or went offline). An offer holds
+		// the driver until it ends, whatever the driver does meanwhile.
 		p.unreserve(d)
 	}
 	return true
@@ -864,13 +910,16 @@ func (p *Partition) wait(r *request) {
 
 func (p *Partition) tryMatch(r *request) bool {
 	if p.replaying {
-		dec, ok := p.decided[r.RequestID]
-		if !ok || dec.At != p.now {
+		dec, ok := p.recorded(r.RequestID)
+		if !ok {
 			return false
 		}
-		delete(p.decided, r.RequestID)
-		if dec.Claim {
+		switch {
+		case dec.Claim:
 			p.sendClaim(r, dec.DriverID, p.shadow(dec.DriverID))
+			return true
+		case dec.Offer:
+			p.offerRecorded(r, dec.DriverID)
 			return true
 		}
 		p.matchRecorded(r, dec.DriverID)
@@ -903,10 +952,43 @@ func (p *Partition) matchRecorded(r *request, id string) {
 		d.seen = p.now
 	}
 	dist := geo.DistanceKM(r.Pickup, d.pos)
-	p.match(r, d, dist, p.cfg.Weights.Score(dist, d.rating, r.RideType.Compatible(d.vehicle)))
+	p.matchFinal(r, d, dist, p.cfg.Weights.Score(dist, d.rating, r.RideType.Compatible(d.vehicle)))
 }
 
+// match gives r the driver d: with driver offers on, it offers d the request; otherwise
+// the match is final.
 func (p *Partition) match(r *request, d *driver, dist, score float64) {
+	if p.cfg.OfferTimeout > 0 {
+		p.makeOffer(r, d, dist, score)
+		return
+	}
+	p.matchFinal(r, d, dist, score)
+}
+
+// matchFinal matches r to d, final at once.
+func (p *Partition) matchFinal(r *request, d *driver, dist, score float64) {
+	driverID := p.drivers.String(d.id)
+	id := matchID(r.RequestID, driverID, p.now)
+	p.reserve(d, r.RequestID, id)
+	p.matched(r, driverID, id)
+	if p.replaying {
+		return
+	}
+	m := p.terms(r, d, dist, score)
+	m.MatchID, m.MatchTimestamp = id, p.now
+	p.emit(m)
+}
+
+// matched records r's match to driverID.
+func (p *Partition) matched(r *request, driverID, id string) {
+	r.driverID, r.matchID = driverID, id
+	p.finish(r, event.OutcomeMatched)
+	p.stats.Matched++
+}
+
+// terms are what a match of r to d says, but its id and time: distances, score, ETA and
+// fare at the moment, and how the match was made.
+func (p *Partition) terms(r *request, d *driver, dist, score float64) *event.RideMatched {
 	multiplier := p.pricer.Multiplier(r.surge)
 	if r.remote {
 		multiplier = r.multiplier // the price its own partition quoted
@@ -916,27 +998,15 @@ func (p *Partition) match(r *request, d *driver, dist, score float64) {
 		tripKM = geo.DistanceKM(r.Pickup, r.Drop)
 	}
 	peak := Peak(p.now.Std().In(p.shared.location(r.surge, r.Pickup)))
-	driverID := p.drivers.String(d.id)
-	id := matchID(r.RequestID, driverID, p.now)
-
-	p.reserve(d, r.RequestID, id)
-	r.driverID, r.matchID = driverID, id
-	p.finish(r, event.OutcomeMatched)
-	p.stats.Matched++
-	if p.replaying {
-		return
-	}
-	p.emit(&event.RideMatched{
+	return &event.RideMatched{
 		EventType:        event.TypeRideMatched,
-		MatchID:          id,
 		RequestID:        r.RequestID,
 		CustomerID:       r.CustomerID,
-		DriverID:         driverID,
+		DriverID:         p.nameOf(d),
 		PickupLocation:   r.PickupName,
 		DropLocation:     r.DropName,
 		EstimatedArrival: p.cfg.ETAMinutes(dist, peak),
 		FareEstimate:     p.cfg.Fare(tripKM, multiplier),
-		MatchTimestamp:   p.now,
 		DriverRating:     d.rating,
 		PickupDistanceKM: round3(dist),
 		TripDistanceKM:   round3(tripKM),
@@ -951,7 +1021,7 @@ func (p *Partition) match(r *request, d *driver, dist, score float64) {
 		DropCoords:       r.Drop,
 		DriverLocation:   d.pos,
 		RequestTime:      r.Time,
-	})
+	}
 }
 
 func round3(f float64) float64 {
@@ -971,6 +1041,14 @@ func (p *Partition) reserve(d *driver, requestID, matchID string) {
 func (p *Partition) unmatched(r *request) {
 	p.finish(r, event.OutcomeUnmatched)
 	p.stats.Unmatched++
+	reason := event.UnmatchedNoDriver
+	switch {
+	case r.offered == 0:
+	case r.lastEnd == event.OutcomeLapsed:
+		reason = event.UnmatchedOfferTimeout
+	default:
+		reason = event.UnmatchedDeclined
+	}
 	p.emit(&event.RideUnmatched{
 		EventType:      event.TypeRideUnmatched,
 		RequestID:      r.RequestID,
@@ -978,11 +1056,12 @@ func (p *Partition) unmatched(r *request) {
 		PickupLocation: r.PickupName,
 		PickupCoords:   r.Pickup,
 		RideType:       r.RideType.String(),
-		Reason:         event.UnmatchedNoDriver,
+		Reason:         reason,
 		MaxPickupKM:    p.cfg.MaxPickupKM,
 		RequestTime:    r.Time,
 		Timestamp:      p.now,
 		H3Cell:         r.surge,
+		Offers:         r.offered,
 	})
 }
 
@@ -1091,6 +1170,8 @@ func (p *Partition) cancel(c *event.RideCancel) {
 		return
 	}
 	switch {
+	case r.offer != nil:
+		p.withdraw(r, c.Reason)
 	case r.state == 0 && r.claiming:
 		// The owner may grant the claim, or has: the answer decides (answered).
 		r.cancel, r.reason = true, c.Reason
@@ -1255,6 +1336,7 @@ func (p *Partition) sweep() {
 	}
 	clear(p.done[:n])
 	p.done = p.done[n:]
+	p.forgetOffers()
 	for id, c := range p.held {
 		if c.until <= p.clock {
 			delete(p.held, id)

@@ -312,6 +312,9 @@ func checkRestore(t *testing.T, log []*event.LogRecord, cuts []int, mutate ...fu
 				w = want[i]
 			}
 			if g != w {
+				for j := max(0, i-3); j < min(i+8, len(got), len(want)); j++ {
+					t.Logf("%d\n  got  %.400s\n  want %.400s", j, got[j], want[j])
+				}
 				t.Fatalf("cut at record %d (replayed from %d): output %d differs:\nrestored: %s\nfull:     %s", cut, start, i, g, w)
 			}
 		}
@@ -376,9 +379,9 @@ func TestForgottenDriversAreReused(t *testing.T) {
 // once the driver is forgotten, the driver that reuses its struct.
 func TestCancelReleasesOnlyItsReservation(t *testing.T) {
 	p := newPartition(t)
-	p.Replay(requestAt("R1", bandra, event.Mini, t0), 1, map[string]Decision{"R1": {DriverID: "D1"}})
+	p.Replay(requestAt("R1", bandra, event.Mini, t0), 1, map[DecisionKey]Decision{{"R1", t0}: {DriverID: "D1"}})
 	p.Replay(&event.LogRecord{Kind: event.LogLeft, Time: t0.Add(sec(1)), DriverID: "D1", To: 1}, 2, nil)
-	p.Replay(requestAt("R2", bandra, event.Mini, t0.Add(sec(2))), 3, map[string]Decision{"R2": {DriverID: "D1"}})
+	p.Replay(requestAt("R2", bandra, event.Mini, t0.Add(sec(2))), 3, map[DecisionKey]Decision{{"R2", t0.Add(sec(2))}: {DriverID: "D1"}})
 	later := t0.Add(p.cfg.ReservationTimeout + p.cfg.ForgetAfter + time.Duration(forgetEvery+1)*p.cfg.SweepInterval)
 	apply(p, tickAt(later))
 	if p.Drivers() != 0 {
