@@ -228,11 +228,22 @@ func (p *Partition) answered(a *event.LogRecord) {
 		p.finish(r, event.OutcomeGranted)
 		return
 	}
+	offerEnded := o == event.OutcomeDeclined || o == event.OutcomeLapsed
+	if offerEnded {
+		// The owner offered the driver the request, and the offer ended unaccepted.
+		r.offered++
+		r.tried = append(r.tried, driverID)
+		r.lastEnd = o
+	}
 	if d != nil {
 		if res := p.reservation(d); res != nil && res.RequestID == requestID {
 			p.unreserve(d)
 		}
-		if held := a.Reservation; held.RequestID != "" && held.Until > p.clock && !d.reserved {
+		if offerEnded {
+			// Released by the offer's end, there as here; one that let it lapse is offered
+			// nothing until its next update.
+			d.passed = d.passed || o == event.OutcomeLapsed
+		} else if held := a.Reservation; held.RequestID != "" && held.Until > p.clock && !d.reserved {
 			// Held by a match there: so it is here, until the same release (its update
 			// showing it busy, the rider's cancel, which every partition sees, or time).
 			p.hold(d, &held)
@@ -244,6 +255,8 @@ func (p *Partition) answered(a *event.LogRecord) {
 	switch {
 	case r.cancel || o == event.OutcomeCancelled:
 		p.cancelWaiting(r, r.reason)
+	case offerEnded:
+		p.next(r)
 	case p.clock >= r.deadline:
 		// Its time ran out while the claim was out: one last search, among this
 		// partition's own drivers, which need no claim.

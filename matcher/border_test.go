@@ -19,6 +19,46 @@ type pair struct {
 	queue []queued
 	out   []event.Output // every event either wrote, in order
 	logs  [2][]*event.LogRecord
+	// With answers set, drivers answer offers: each accepts with probability accept,
+	// declines with decline, else is silent, after up to 12 s; due are the answers to come.
+	answers         *rand.Rand
+	accept, decline float64
+	due             []*event.LogRecord
+}
+
+// deliver applies the drivers' answers due by now, each to the partition that made the
+// offer.
+func (pr *pair) deliver(now event.Time) {
+	for len(pr.due) > 0 && pr.due[0].Time <= now {
+		a := pr.due[0]
+		pr.due = pr.due[1:]
+		to, ok := event.OfferPartition(a.Response.OfferID)
+		if !ok {
+			pr.t.Fatalf("offer id %q names no partition", a.Response.OfferID)
+		}
+		pr.to(to, a)
+	}
+}
+
+// answer schedules a driver's answer to o, if it gives one.
+func (pr *pair) answer(o *event.RideOffered) {
+	at := o.OfferTimestamp.Add(time.Duration(pr.answers.Int64N(int64(12 * time.Second))))
+	var rec *event.LogRecord
+	switch x := pr.answers.Float64(); {
+	case x < pr.accept:
+		rec = answer(o, true, at)
+	case x < pr.accept+pr.decline:
+		rec = answer(o, false, at)
+	default:
+		return
+	}
+	i := len(pr.due)
+	for i > 0 && pr.due[i-1].Time > at {
+		i--
+	}
+	pr.due = append(pr.due, nil)
+	copy(pr.due[i+1:], pr.due[i:])
+	pr.due[i] = rec
 }
 
 type queued struct {
@@ -66,6 +106,9 @@ func (pr *pair) apply(i int32, r *event.LogRecord) {
 			pr.queue = append(pr.queue, queued{o.To, *o.Handoff})
 		case o.Event != nil:
 			pr.out = append(pr.out, o.Event)
+			if e, ok := o.Event.(*event.RideOffered); ok && pr.answers != nil {
+				pr.answer(e)
+			}
 		}
 	}
 }
@@ -243,8 +286,17 @@ func TestShadowWithdrawn(t *testing.T) {
 // arrival, token), and within 3 km of it they are shadowed to the other partition, as
 // the router does; riders on both sides claim each other's drivers, and cancel.
 func borderTraffic(t *testing.T, seed uint64, span time.Duration, mutate ...func(*Config)) *pair {
+	return borderTrafficAnswered(t, seed, span, nil, mutate...)
+}
+
+// borderTrafficAnswered is borderTraffic with drivers answering offers, if answers is
+// set (see pair).
+func borderTrafficAnswered(t *testing.T, seed uint64, span time.Duration, answers func(*pair), mutate ...func(*Config)) *pair {
 	rng := rand.New(rand.NewPCG(seed, seed+1))
 	pr := newPair(t, mutate...)
+	if answers != nil {
+		answers(pr)
+	}
 	border := geo.Offset(bandra, 0, 1).Lng
 	side := func(p geo.Point) int32 {
 		if p.Lng < border {
@@ -267,6 +319,7 @@ func borderTraffic(t *testing.T, seed uint64, span time.Duration, mutate ...func
 	for now := t0; now < t0.Add(span); now = now.Add(500 * time.Millisecond) {
 		pr.to(0, tickAt(now))
 		pr.to(1, tickAt(now))
+		pr.deliver(now)
 		for i, d := range ds {
 			if rng.Float64() < 0.5 {
 				continue
@@ -330,4 +383,71 @@ func TestBorderTraffic(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBorderOffers: border traffic with drivers answering offers, under every policy.
+// Owners offer their drivers to claimants' requests and answer the claims when the offers
+// end; every request gets one final outcome, and each partition's log rebuilds.
+func TestBorderOffers(t *testing.T) {
+	for _, a := range []Assignment{Greedy, Batch, Adaptive} {
+		t.Run(a.String(), func(t *testing.T) {
+			with := []func(*Config){assignment(a), offers(6 * time.Second)}
+			pr := borderTrafficAnswered(t, 5, 8*time.Minute, func(pr *pair) {
+				pr.answers, pr.accept, pr.decline = rand.New(rand.NewPCG(9, 9)), 0.5, 0.3
+			}, with...)
+			pr.matched()
+			a, b := pr.parts[0].Stats(), pr.parts[1].Stats()
+			if a.ClaimsGranted+b.ClaimsGranted == 0 || a.OffersAccepted+b.OffersAccepted == 0 || a.OffersDeclined+b.OffersDeclined == 0 ||
+				a.OffersExpired+b.OffersExpired == 0 || a.StrayAnswers+b.StrayAnswers != 0 {
+				t.Fatalf("the traffic should offer claimed drivers and end offers each way: %+v %+v", a, b)
+			}
+			for i := range pr.logs {
+				log := pr.logs[i]
+				checkRestore(t, log, []int{len(log) / 2, len(log) - 300}, with...)
+			}
+		})
+	}
+}
+
+// TestClaimOffered: a request whose best driver is across the border is offered it by
+// the owner. The driver declines; the claimant is told, and offers its own next driver,
+// whose accept makes the match. A second request's offer across the border is withdrawn
+// when its rider cancels, and the claimant ends it ride_cancelled.
+func TestClaimOffered(t *testing.T) {
+	pr := newPair(t, offers(15*time.Second), assignment(Greedy))
+	d1 := driverAt("D1", across, t0)
+	d2 := driverAt("D2", geo.Offset(bandra, 0, -2), t0)
+	pr.to(1, d1)
+	pr.to(0, shadowOf(d1, 1), d2, requestAt("R1", bandra, event.Mini, t0.Add(sec(1))))
+	o := pr.out[len(pr.out)-1].(*event.RideOffered)
+	if part, _ := event.OfferPartition(o.OfferID); o.DriverID != "D1" || part != 1 || o.Attempt != 1 {
+		t.Fatalf("offer %+v, want D1's, by partition 1, attempt 1", o)
+	}
+	pr.to(1, answer(o, false, t0.Add(sec(3))))
+	o2 := pr.out[len(pr.out)-1].(*event.RideOffered)
+	if part, _ := event.OfferPartition(o2.OfferID); o2.DriverID != "D2" || part != 0 || o2.Attempt != 2 {
+		t.Fatalf("after D1 declined: %+v, want D2's, by partition 0, attempt 2", o2)
+	}
+	pr.to(0, answer(o2, true, t0.Add(sec(4))))
+	if got := pr.matched(); got["R1"] != "D2" {
+		t.Fatalf("R1 matched to %q: %s", got["R1"], describe(pr.out))
+	}
+	// D1 was released by its decline: R2, across, is offered it by its owner... and R3
+	// on the claimant's side, whose best is D1 too, is offered it only after R2's ends.
+	pr.to(0, requestAt("R3", bandra, event.Mini, t0.Add(sec(5))))
+	o3 := pr.out[len(pr.out)-1].(*event.RideOffered)
+	if o3.DriverID != "D1" || o3.RequestID != "R3" {
+		t.Fatalf("R3: %+v", o3)
+	}
+	c := cancelAt("R3", t0.Add(sec(6)))
+	pr.to(0, c)
+	pr.to(1, c)
+	n := len(pr.out)
+	if w, ok := pr.out[n-2].(*event.OfferWithdrawn); !ok || w.OfferID != o3.OfferID {
+		t.Fatalf("cancel wrote %s, want offer_withdrawn then ride_cancelled", describe(pr.out[n-2:]))
+	}
+	if rc, ok := pr.out[n-1].(*event.RideCancelled); !ok || rc.RequestID != "R3" {
+		t.Fatalf("cancel wrote %s, want ride_cancelled last", describe(pr.out[n-2:]))
+	}
+	pr.matched()
 }

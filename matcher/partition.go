@@ -1303,10 +1303,12 @@ func (p *Partition) token(id string, arrival event.Time, res event.Reservation) 
 // sweeps it also forgets silent drivers, which means looking at them all. Its effects do
 // not depend on the order it visits drivers in.
 func (p *Partition) sweep() {
-	for _, d := range p.reservedBy {
-		if res := p.reservation(d); res != nil && res.Until <= p.clock {
+	// Every reservation, not only those reservedBy names: a shadow may be held for a
+	// request that holds a driver of its own too (doc.go, Offers).
+	for ref, res := range p.reservations {
+		if res.Until <= p.clock {
 			p.stats.ReleasedExpired++
-			p.release(d)
+			p.release(p.table.at(ref))
 		}
 	}
 	if p.clock >= p.nextForget {
