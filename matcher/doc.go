@@ -46,8 +46,8 @@
 // search for every waiting request (every RetryInterval under Greedy, at every window's
 // end, BatchWindow, under Batch and Adaptive, for the oldest BatchRequests searched; skipped, as it must find no one again, when
 // no driver of a vehicle the request takes has been added to or refreshed in the index
-// within its reach since its last search), and ride_unmatched for requests
-// whose log time + RequestTTL has passed. What happens therefore depends on the records
+// within its reach since its last search), the offers whose time is up (Offers), and
+// ride_unmatched for requests whose log time + RequestTTL has passed. What happens therefore depends on the records
 // and on when things fell due, not on how often ticks came or where they fell among the
 // records.
 //
@@ -78,6 +78,8 @@
 //     ride_matched. The router sends every cancel to every partition: only the one that
 //     holds the request, or the reserved driver, acts on it. A cancel for a request not
 //     seen yet is held for CancelHold: should the request follow, it ends ride_cancelled.
+//   - A driver's answer to an offer (accepted or declined) ends the offer it names, if it
+//     is still open (Offers).
 //   - A mark or a tick only moves the clock.
 //
 // # Assignment
@@ -111,6 +113,48 @@
 // matches are recorded on the decision log like any, at the position of the record whose
 // application closed the window and with the window's moment, so a replay makes each
 // again at its own window, however many windows one record closes.
+//
+// # Offers
+//
+// With Config.OfferTimeout set, a match is not final when it is made: the partition that
+// would make it (the driver's owner) offers the driver the request instead. It writes
+// ride_offered, whose offer id names the partition (event.OfferID), so that the router
+// sends the driver's answer here; it holds the driver for the offer, records the offer on
+// its decision log, and the request waits for the answer, its TTL suspended. An offer
+// ends one of four ways:
+//
+//   - accepted: an offer_accepted applied while the offer is open makes the request's
+//     ride_matched, on the terms offered (distance, ETA, fare and surge as ride_offered
+//     showed them), at the accept's time; the driver is held as a match holds it.
+//   - declined: the driver is released, and the request is offered to its best driver
+//     left, never one it was offered before (request.tried).
+//   - lapsed: the clock reached expires_at unanswered (an accept at expires_at is late).
+//     The driver is released but passed over, offered nothing until its next update, and
+//     the request goes on as after a decline.
+//   - withdrawn: the rider cancelled; offer_withdrawn tells the driver, and the request
+//     ends ride_cancelled.
+//
+// A request offered to MaxOffers drivers, or whose TTL has passed when an offer ends, ends
+// ride_unmatched, its reason declined or offer_timeout as the last offer ended. Answers
+// that change nothing (an unknown offer, another driver's, a second answer, one after the
+// offer lapsed or was withdrawn) are counted by why (Stats.Dropped) and dropped.
+//
+// An offer holds its driver until it ends, whatever the driver's updates say meanwhile: a
+// busy driver's reservation is dropped by its update, an offered one's only by the offer's
+// end. Offers lapse after the retries and the window of their moment, so a request whose
+// offer lapses is decided for once at that moment, and a replay makes the offer the log
+// recorded at its moment (Decisions are keyed by request and moment).
+//
+// Across a border the owner makes the offer on the claimant's behalf: it grants the
+// claim by offering its driver, and answers the claim when the offer ends: accepted (the
+// owner wrote ride_matched), declined or lapsed (the claimant offers its next driver), or
+// withdrawn (the claimant writes ride_cancelled). The claimant counts the offers and the
+// drivers tried, and its claim says which offer it would make (ride_offered's attempt).
+//
+// A driver that moves to another partition with an offer open takes the offer's hold with
+// its token; the offer stays where it was made. The hold there lasts until the offer's
+// end plus ReservationTimeout, since that partition does not see the offer end: after a
+// decline or a lapse the driver is free again only then.
 //
 // # Driver ownership
 //
