@@ -11,6 +11,7 @@ import (
 
 	"ridematch"
 	"ridematch/event"
+	"ridematch/matcher"
 	"ridematch/router"
 )
 
@@ -499,5 +500,7 @@ func (s *routerState) Done() {
 		st.DriverUpdates += now.Drivers - before.Drivers
 		st.Requests += now.Requests - before.Requests
 		st.Cancels += now.Cancels - before.Cancels
+		st.Responses += now.Responses - before.Responses
+		st.DroppedResponses[matcher.DropUnknown] += now.UnknownOffers - before.UnknownOffers
 	})
 }

@@ -51,19 +51,56 @@ func TestAssignedStateIsRebuilt(t *testing.T) {
 
 func TestSnapshotAdd(t *testing.T) {
 	a := Snapshot{Matched: 3, Drivers: 10, LastRestore: time.Second, MaxBufferedFetch: 5,
+		Offers: 5, OffersAccepted: 3, Responses: 4, DroppedResponses: [matcher.NDrops]uint64{matcher.DropExpired: 1},
+		AcceptTimes:  matcher.AcceptTimes{Counts: [len(matcher.AcceptBuckets) + 1]uint64{0, 2, 1}, Sum: 3 * time.Second},
 		DeadLettered: map[event.Reason]uint64{event.ReasonMalformedJSON: 1}, Assigned: map[string]int{"router": 2}}
 	b := Snapshot{Matched: 4, Drivers: 7, LastRestore: 2 * time.Second, MaxBufferedFetch: 3,
-		DeadLettered: map[event.Reason]uint64{event.ReasonMalformedJSON: 2, event.ReasonBadRating: 1}, Assigned: map[string]int{"router": 1, "matcher": 4}}
+		Offers: 2, OffersDeclined: 1, OffersExpired: 1, OffersWithdrawn: 1, ResponsesApplied: 1,
+		DroppedResponses: [matcher.NDrops]uint64{matcher.DropExpired: 2, matcher.DropUnknown: 1},
+		AcceptTimes:      matcher.AcceptTimes{Counts: [len(matcher.AcceptBuckets) + 1]uint64{1}, Sum: time.Second / 4},
+		DeadLettered:     map[event.Reason]uint64{event.ReasonMalformedJSON: 2, event.ReasonBadRating: 1}, Assigned: map[string]int{"router": 1, "matcher": 4}}
 	var got Snapshot
 	got.Add(a)
 	got.Add(b)
 	want := Snapshot{Matched: 7, Drivers: 17, LastRestore: 2 * time.Second, MaxBufferedFetch: 5,
-		DeadLettered: map[event.Reason]uint64{event.ReasonMalformedJSON: 3, event.ReasonBadRating: 1}, Assigned: map[string]int{"router": 3, "matcher": 4}}
+		Offers: 7, OffersAccepted: 3, OffersDeclined: 1, OffersExpired: 1, OffersWithdrawn: 1, Responses: 4, ResponsesApplied: 1,
+		DroppedResponses: [matcher.NDrops]uint64{matcher.DropExpired: 3, matcher.DropUnknown: 1},
+		AcceptTimes:      matcher.AcceptTimes{Counts: [len(matcher.AcceptBuckets) + 1]uint64{1, 2, 1}, Sum: 3250 * time.Millisecond},
+		DeadLettered:     map[event.Reason]uint64{event.ReasonMalformedJSON: 3, event.ReasonBadRating: 1}, Assigned: map[string]int{"router": 3, "matcher": 4}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("sum\n%+v\nwant\n%+v", got, want)
 	}
 	if a.Matched != 3 || a.DeadLettered[event.ReasonMalformedJSON] != 1 {
 		t.Errorf("Add changed its argument: %+v", a)
+	}
+}
+
+// A matcher partition's offer counters reach the engine's as the differences between
+// its readings.
+func TestAddMatcherOffers(t *testing.T) {
+	before := matcher.Stats{Offers: 4, OffersAccepted: 2, OffersDeclined: 1, Responses: 3,
+		AcceptTimes: matcher.AcceptTimes{Counts: [len(matcher.AcceptBuckets) + 1]uint64{1, 1}, Sum: 1500 * time.Millisecond}}
+	before.Dropped[matcher.DropDuplicate] = 1
+	after := before
+	after.Offers, after.OffersAccepted, after.OffersExpired, after.OffersWithdrawn, after.Responses = 9, 3, 2, 1, 5
+	after.AcceptTimes.Counts[len(matcher.AcceptBuckets)] = 1 // one accept past the last bucket
+	after.AcceptTimes.Sum += 40 * time.Second
+	after.Dropped[matcher.DropDuplicate] = 2
+	after.Dropped[matcher.DropDriver] = 1
+
+	var st Stats
+	st.addMatcher(matcher.Stats{}, before)
+	st.addMatcher(before, after)
+	st.addMatcher(after, after)
+	got := st.Snapshot()
+	var want [matcher.NDrops]uint64
+	want[matcher.DropDuplicate], want[matcher.DropDriver] = 2, 1
+	if got.Offers != 9 || got.OffersAccepted != 3 || got.OffersDeclined != 1 || got.OffersExpired != 2 ||
+		got.OffersWithdrawn != 1 || got.ResponsesApplied != 5 || got.Responses != 0 || got.DroppedResponses != want {
+		t.Errorf("offer counters %+v", got)
+	}
+	if got.AcceptTimes != after.AcceptTimes {
+		t.Errorf("accept times %+v; want %+v", got.AcceptTimes, after.AcceptTimes)
 	}
 }
 

@@ -38,6 +38,16 @@ type Snapshot struct {
 	// and the requests adaptive assignment let wait as contested.
 	Windows, Batched, Contested uint64
 
+	// Driver offers: Offers those made, the others how they ended.
+	Offers, OffersAccepted, OffersDeclined, OffersExpired, OffersWithdrawn uint64
+	// How long the accepted offers took, in log time.
+	AcceptTimes matcher.AcceptTimes
+	// Drivers' answers: Responses the valid ones the router read, ResponsesApplied those
+	// the matcher's partitions applied, and DroppedResponses those that changed nothing,
+	// by why; the router's answers whose offer id names no partition are DropUnknown's.
+	Responses, ResponsesApplied uint64
+	DroppedResponses            [matcher.NDrops]uint64
+
 	// Gauges from the matcher's partitions, as of each one's last transaction.
 	Drivers, Pending, SurgeCells int
 
@@ -93,6 +103,17 @@ func (s *Snapshot) Add(o Snapshot) {
 	s.Windows += o.Windows
 	s.Batched += o.Batched
 	s.Contested += o.Contested
+	s.Offers += o.Offers
+	s.OffersAccepted += o.OffersAccepted
+	s.OffersDeclined += o.OffersDeclined
+	s.OffersExpired += o.OffersExpired
+	s.OffersWithdrawn += o.OffersWithdrawn
+	addAcceptTimes(&s.AcceptTimes, o.AcceptTimes, matcher.AcceptTimes{})
+	s.Responses += o.Responses
+	s.ResponsesApplied += o.ResponsesApplied
+	for d, n := range o.DroppedResponses {
+		s.DroppedResponses[d] += n
+	}
 	s.Drivers += o.Drivers
 	s.Pending += o.Pending
 	s.SurgeCells += o.SurgeCells
@@ -194,5 +215,23 @@ func (st *Stats) addMatcher(before, after matcher.Stats) {
 		s.Windows += after.Windows - before.Windows
 		s.Batched += after.Batched - before.Batched
 		s.Contested += after.Contested - before.Contested
+		s.Offers += after.Offers - before.Offers
+		s.OffersAccepted += after.OffersAccepted - before.OffersAccepted
+		s.OffersDeclined += after.OffersDeclined - before.OffersDeclined
+		s.OffersExpired += after.OffersExpired - before.OffersExpired
+		s.OffersWithdrawn += after.OffersWithdrawn - before.OffersWithdrawn
+		addAcceptTimes(&s.AcceptTimes, after.AcceptTimes, before.AcceptTimes)
+		s.ResponsesApplied += after.Responses - before.Responses
+		for d := range after.Dropped {
+			s.DroppedResponses[d] += after.Dropped[d] - before.Dropped[d]
+		}
 	})
+}
+
+// addAcceptTimes adds the difference between two readings of an accept-time histogram.
+func addAcceptTimes(h *matcher.AcceptTimes, after, before matcher.AcceptTimes) {
+	for i := range h.Counts {
+		h.Counts[i] += after.Counts[i] - before.Counts[i]
+	}
+	h.Sum += after.Sum - before.Sum
 }

@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,9 +26,10 @@ import (
 const cityRadiusKM = 100
 
 // feed reads the committed public topics and keeps what the live map shows: where the
-// drivers are, the requests still waiting, recent matches, and each cell's surge
-// multiplier. From the same records it measures match latency. Everything it holds is
-// bounded (Config.MaxDrivers, MaxPending, RecentMatches, RecentWindow).
+// drivers are, which of them hold an offer, the requests still waiting, recent matches,
+// and each cell's surge multiplier. From the same records it measures match latency.
+// Everything it holds is bounded (Config.MaxDrivers, MaxPending, RecentMatches,
+// RecentWindow).
 //
 // Its reader goroutines apply records under mu, and a ticker publishes a new generation
 // every SnapshotInterval; the HTTP handlers build a city's snapshot of the current
@@ -44,7 +46,7 @@ type feed struct {
 	// is not measured again.
 	start time.Time
 
-	drivers, requests, matches, surge string
+	drivers, requests, matches, surge, offers string
 
 	// watchedAt is when someone last asked for a snapshot; wake wakes the drivers' reader.
 	watchedAt atomic.Int64
@@ -58,6 +60,14 @@ type feed struct {
 	sample  uint32 // drivers followed are those whose id hash is 0 modulo sample, a power of two
 	waiting map[string]*pendingRequest
 	decided map[string]decidedOutcome // outcomes read before their request
+	// offered holds the open driver offers by driver id, offerOf the same by request id:
+	// read on driver-offers and not yet ended by the request's outcome, a withdrawal, the
+	// request's next offer or the offer's expiry. settled holds the outcomes of offered
+	// requests read while none of their offers was open, so that an offer read after its
+	// outcome does not open.
+	offered map[string]*openOffer
+	offerOf map[string]*openOffer
+	settled map[string]decidedOutcome
 	cells   map[geo.Cell]*surgeCell
 	lines   []matchLine   // newest last
 	marks   []outcomeMark // newest last
@@ -82,6 +92,15 @@ type pendingRequest struct {
 	cell geo.Cell
 	ts   time.Time // the record's timestamp
 	at   time.Time // when it happened, as far as this clock can tell
+}
+
+// openOffer is a ride_offered the map has read and not seen end.
+type openOffer struct {
+	id, request, driver string
+	attempt             int
+	// expires is its expires_at on the feed's clock: the record's time plus the time the
+	// driver was given (expires_at less offer_timestamp, both the engine's log time).
+	expires time.Time
 }
 
 type decidedOutcome struct {
@@ -121,6 +140,7 @@ func newFeed(cfg Config, log zerolog.Logger, latency *prometheus.HistogramVec) *
 		requests:   cfg.Topics.Name(ridematch.RoleRideRequests),
 		matches:    cfg.Topics.Name(ridematch.RoleRideMatches),
 		surge:      cfg.Topics.Name(ridematch.RoleSurgePricing),
+		offers:     cfg.Topics.Name(ridematch.RoleDriverOffers),
 		wake:       make(chan struct{}, 1),
 		seq:        1,
 		changed:    make(chan struct{}),
@@ -129,6 +149,9 @@ func newFeed(cfg Config, log zerolog.Logger, latency *prometheus.HistogramVec) *
 		sample:     1,
 		waiting:    map[string]*pendingRequest{},
 		decided:    map[string]decidedOutcome{},
+		offered:    map[string]*openOffer{},
+		offerOf:    map[string]*openOffer{},
+		settled:    map[string]decidedOutcome{},
 		cells:      map[geo.Cell]*surgeCell{},
 		locator:    geo.NewLocator(cfg.Resolutions.Surge),
 		bounds:     map[geo.Cell][][2]float64{},
@@ -152,8 +175,9 @@ func (f *feed) cityOf(p geo.Point) int {
 }
 
 // run reads the topics until ctx is done, and publishes a generation every
-// SnapshotInterval. Requests and outcomes are read from PendingTimeout or RecentWindow
-// back, surge from SurgeLookback back, always: the match latency is measured from them.
+// SnapshotInterval. Requests, outcomes and offers are read from PendingTimeout or
+// RecentWindow back, surge from SurgeLookback back, always: the match latency is measured
+// from them, and offers end on outcomes, read by the same reader.
 // Drivers, by far the busiest topic, are read only while someone watches the map (and
 // MapIdle after), from DriverTTL back.
 func (f *feed) run(ctx context.Context, adm *kadm.Client, opts []kgo.Opt) {
@@ -177,6 +201,7 @@ func (f *feed) run(ctx context.Context, adm *kadm.Client, opts []kgo.Opt) {
 		f.consume(ctx, adm, opts, true, nil, map[string]time.Time{
 			f.requests: now.Add(-back),
 			f.matches:  now.Add(-back),
+			f.offers:   now.Add(-back),
 			f.surge:    now.Add(-f.cfg.SurgeLookback),
 		})
 	})
@@ -335,6 +360,8 @@ func (f *feed) apply(r *kgo.Record, wall time.Time) {
 		f.applyOutcome(r.Value, r.Timestamp, at)
 	case f.surge:
 		f.applySurge(r.Value)
+	case f.offers:
+		f.applyOffer(r.Value, r.Timestamp, at)
 	}
 }
 
@@ -432,6 +459,14 @@ func (f *feed) applyOutcome(b []byte, ts, at time.Time) {
 	if err != nil || !o.Final() {
 		return
 	}
+	if x := f.offerOf[o.RequestID]; x != nil {
+		f.endOffer(x) // whatever the outcome, the request is done with offers
+	} else if bytes.Contains(b, []byte(`"offer`)) { // offer_id or offers: the request was offered
+		if len(f.settled) >= f.cfg.MaxPending {
+			clear(f.settled)
+		}
+		f.settled[o.RequestID] = decidedOutcome{kind: o.Type, ts: ts, at: at}
+	}
 	city, region := -1, geo.Cell(0)
 	if q, ok := f.waiting[o.RequestID]; ok {
 		delete(f.waiting, o.RequestID)
@@ -500,6 +535,76 @@ func (f *feed) applySurge(b []byte) {
 	sc.multiplier, sc.demand, sc.supply = s.Multiplier, s.Demand, s.Supply
 }
 
+// applyOffer takes a ride_offered or an offer_withdrawn. Offers to one driver come in
+// order (driver-offers is keyed by driver id); a request's offers to different drivers
+// may not, and the later attempt wins.
+func (f *feed) applyOffer(b []byte, ts, at time.Time) {
+	var o struct {
+		EventType string     `json:"event_type"`
+		OfferID   string     `json:"offer_id"`
+		RequestID string     `json:"request_id"`
+		DriverID  string     `json:"driver_id"`
+		Offered   event.Time `json:"offer_timestamp"`
+		Expires   event.Time `json:"expires_at"`
+		Attempt   int        `json:"attempt"`
+	}
+	if json.Unmarshal(b, &o) != nil || o.RequestID == "" || o.DriverID == "" {
+		return
+	}
+	switch o.EventType {
+	case event.TypeOfferWithdrawn:
+		if x := f.offered[o.DriverID]; x != nil && x.id == o.OfferID {
+			f.endOffer(x)
+		}
+	case event.TypeRideOffered:
+		if s, ok := f.settled[o.RequestID]; ok && !ts.After(s.ts) {
+			return // its request's outcome was read first
+		}
+		if x := f.offerOf[o.RequestID]; x != nil {
+			if x.attempt >= o.Attempt {
+				return // an earlier offer of the request, read after a later one
+			}
+			f.endOffer(x) // declined or expired: the request went on to this driver
+		}
+		if x := f.offered[o.DriverID]; x != nil {
+			f.endOffer(x) // the driver's earlier offer is over
+		}
+		if len(f.offered) >= f.cfg.MaxPending {
+			f.endFirstExpiring()
+		}
+		x := &openOffer{id: o.OfferID, request: o.RequestID, driver: o.DriverID, attempt: o.Attempt,
+			expires: at.Add(max(o.Expires.Sub(o.Offered), 0))}
+		f.offered[x.driver], f.offerOf[x.request] = x, x
+	}
+}
+
+// endOffer forgets an open offer.
+func (f *feed) endOffer(x *openOffer) {
+	if f.offered[x.driver] == x {
+		delete(f.offered, x.driver)
+	}
+	if f.offerOf[x.request] == x {
+		delete(f.offerOf, x.request)
+	}
+}
+
+// endFirstExpiring forgets the open offer that expires first, to make room.
+func (f *feed) endFirstExpiring() {
+	var first *openOffer
+	for _, x := range f.offered {
+		if first == nil || x.expires.Before(first.expires) {
+			first = x
+		}
+	}
+	f.endOffer(first)
+}
+
+// holdsOffer reports whether a driver holds an offer at now.
+func (f *feed) holdsOffer(driver string, now time.Time) bool {
+	x := f.offered[driver]
+	return x != nil && now.Before(x.expires)
+}
+
 // tick forgets what is too old to show and publishes a new generation.
 func (f *feed) tick(now time.Time) {
 	f.mu.Lock()
@@ -520,6 +625,16 @@ func (f *feed) tick(now time.Time) {
 	for id, o := range f.decided {
 		if now.Sub(o.at) > f.cfg.PendingTimeout {
 			delete(f.decided, id)
+		}
+	}
+	for _, x := range f.offered {
+		if !now.Before(x.expires) {
+			f.endOffer(x)
+		}
+	}
+	for id, o := range f.settled {
+		if now.Sub(o.at) > f.cfg.PendingTimeout {
+			delete(f.settled, id)
 		}
 	}
 	cut := now.Add(-f.cfg.RecentWindow)

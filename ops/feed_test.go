@@ -1,16 +1,22 @@
 package ops
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"ridematch"
 	"ridematch/event"
 	"ridematch/geo"
 )
@@ -250,4 +256,210 @@ func TestFeedSurgeAndCities(t *testing.T) {
 	if len(names) != len(geo.Cities()) || names[0] != "mumbai" {
 		t.Errorf("the city picker lists %v; want every city of geo.Cities", names)
 	}
+}
+
+// offeredJSON is a ride_offered of request to driver, made at the engine's log time at and
+// open for span; offer ids are the request's and the attempt's.
+func offeredJSON(request, driver string, attempt int, at time.Time, span time.Duration) []byte {
+	return fmt.Appendf(nil, `{"event_type":"ride_offered","offer_id":"o-0-%s-%d","request_id":%q,"driver_id":%q,"customer_id":"CUST1","pickup_location":"bandra_station","drop_location":"bkc","pickup_coordinates":{"lat":%v,"lng":%v},"drop_coordinates":{"lat":19.0596,"lng":72.8656},"pickup_distance_km":2.5,"estimated_arrival":6,"fare_estimate":120,"surge_multiplier":1,"offer_timestamp":%q,"expires_at":%q,"attempt":%d,"ride_type":"prime","vehicle_type":"sedan"}`,
+		request, attempt, request, driver, bandra.Lat, bandra.Lng, at.UTC().Format(time.RFC3339Nano), at.Add(span).UTC().Format(time.RFC3339Nano), attempt)
+}
+
+func withdrawnJSON(request, driver string, attempt int) []byte {
+	return fmt.Appendf(nil, `{"event_type":"offer_withdrawn","offer_id":"o-0-%s-%d","request_id":%q,"driver_id":%q,"reason":"rider_cancelled","timestamp":"2026-11-25T19:00:00Z"}`,
+		request, attempt, request, driver)
+}
+
+// acceptedJSON is the ride_matched an accepted offer makes.
+func acceptedJSON(request, driver string, attempt int) []byte {
+	return fmt.Appendf(nil, `{"event_type":"ride_matched","request_id":%q,"driver_id":%q,"offer_id":"o-0-%s-%d","h3_cell":%q,"pickup_coordinates":{"lat":%v,"lng":%v},"driver_location":{"lat":%v,"lng":%v}}`,
+		request, driver, request, attempt, geo.CellOf(bandra, 7), bandra.Lat, bandra.Lng, bkc.Lat, bkc.Lng)
+}
+
+func offersRanOutJSON(request string, offers int) []byte {
+	return fmt.Appendf(nil, `{"event_type":"ride_unmatched","request_id":%q,"h3_cell":%q,"pickup_coordinates":{"lat":%v,"lng":%v},"reason":"declined","offers":%d}`,
+		request, geo.CellOf(bandra, 7), bandra.Lat, bandra.Lng, offers)
+}
+
+// driverStates returns the state the snapshot gives each driver, found by position.
+func driverStates(s Snapshot, at map[string]geo.Point) map[string]float64 {
+	states := map[string]float64{}
+	for id, p := range at {
+		for _, d := range s.Drivers {
+			if d[0] == r5(p.Lat) && d[1] == r5(p.Lng) {
+				states[id] = d[2]
+			}
+		}
+	}
+	return states
+}
+
+// A driver holding an offer is drawn as offered until the request's outcome, the offer's
+// withdrawal, the request's next offer or the offer's expiry, on the map's clock: the
+// record's time plus the time the offer gives, however far the engine's clock is from it.
+func TestFeedOfferedDrivers(t *testing.T) {
+	const span = 15 * time.Second
+	// The engine's log time, an hour behind the record timestamps: only the offer's span
+	// counts, not its expires_at against the map's clock.
+	engineClock := -time.Hour
+	type record struct {
+		role  ridematch.Role
+		value func(start time.Time) []byte
+		after time.Duration // stamped this long after the start
+	}
+	offer := func(request, driver string, attempt int, after time.Duration) record {
+		return record{ridematch.RoleDriverOffers, func(start time.Time) []byte {
+			return offeredJSON(request, driver, attempt, start.Add(after+engineClock), span)
+		}, after}
+	}
+	fixed := func(role ridematch.Role, b []byte, after time.Duration) record {
+		return record{role, func(time.Time) []byte { return b }, after}
+	}
+	tests := []struct {
+		name string
+		give []record
+		tick time.Duration // after the start
+		want []string      // the offered drivers
+	}{
+		{"offered", []record{offer("REQ1", "DRV1", 1, 0)}, time.Second, []string{"DRV1"}},
+		{"a busy driver offered", []record{offer("REQ1", "DRV2", 1, 0)}, time.Second, []string{"DRV2"}},
+		{"accepted", []record{offer("REQ1", "DRV1", 1, 0),
+			fixed(ridematch.RoleRideMatches, acceptedJSON("REQ1", "DRV1", 1), 3*time.Second)}, 4 * time.Second, nil},
+		{"withdrawn", []record{offer("REQ1", "DRV1", 1, 0),
+			fixed(ridematch.RoleDriverOffers, withdrawnJSON("REQ1", "DRV1", 1), 2*time.Second)}, 3 * time.Second, nil},
+		{"another offer withdrawn", []record{offer("REQ2", "DRV1", 1, 0),
+			fixed(ridematch.RoleDriverOffers, withdrawnJSON("REQ1", "DRV1", 1), 2*time.Second)}, 3 * time.Second, []string{"DRV1"}},
+		{"open until it expires", []record{offer("REQ1", "DRV1", 1, 0)}, span - time.Millisecond, []string{"DRV1"}},
+		{"expired", []record{offer("REQ1", "DRV1", 1, 0)}, span, nil},
+		{"declined, offered to the next driver", []record{offer("REQ1", "DRV1", 1, 0), offer("REQ1", "DRV2", 2, 2*time.Second)},
+			3 * time.Second, []string{"DRV2"}},
+		{"the later offer read first", []record{offer("REQ1", "DRV2", 2, 2*time.Second), offer("REQ1", "DRV1", 1, 0)},
+			3 * time.Second, []string{"DRV2"}},
+		{"the outcome read before its offer", []record{fixed(ridematch.RoleRideMatches, acceptedJSON("REQ1", "DRV1", 1), 3*time.Second),
+			offer("REQ1", "DRV1", 1, 0)}, 4 * time.Second, nil},
+		{"offers ran out", []record{offer("REQ1", "DRV1", 1, 0),
+			fixed(ridematch.RoleRideMatches, offersRanOutJSON("REQ1", 1), 3*time.Second)}, 4 * time.Second, nil},
+		{"the driver offered another request", []record{offer("REQ1", "DRV1", 1, 0), offer("REQ2", "DRV1", 1, time.Second)},
+			2 * time.Second, []string{"DRV1"}},
+		{"not an offer", []record{fixed(ridematch.RoleDriverOffers, []byte(`{"event_type":"ride_offered","driver_id":"DRV1"}`), 0),
+			fixed(ridematch.RoleDriverOffers, []byte(`{"event_type":"ride_offered"`), 0)}, time.Second, nil},
+	}
+	drivers := map[string]geo.Point{"DRV1": bkc, "DRV2": bandra}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := testFeed(t)
+			start := f.start.Add(time.Second)
+			f.put(f.drivers, "DRV1", driverJSON("DRV1", bkc, start, "available"), start, start)
+			f.put(f.drivers, "DRV2", driverJSON("DRV2", bandra, start, "busy"), start, start)
+			for _, r := range tt.give {
+				at := start.Add(r.after)
+				f.put(f.cfg.Topics.Name(r.role), "", r.value(start), at, at)
+			}
+			f.tick(start.Add(tt.tick))
+			s := f.snap(t, "mumbai")
+
+			want := map[string]float64{"DRV1": driverAvailable, "DRV2": driverBusy}
+			for _, id := range tt.want {
+				want[id] = driverOffered
+			}
+			if got := driverStates(s, drivers); !maps.Equal(got, want) {
+				t.Errorf("driver states %v; want %v", got, want)
+			}
+			available := 0
+			if want["DRV1"] == driverAvailable {
+				available = 1
+			}
+			if s.Totals.Offered != len(tt.want) || s.Totals.Available != available || s.Totals.Drivers != 2 {
+				t.Errorf("totals: %d offered, %d available, %d drivers; want %d, %d, 2", s.Totals.Offered, s.Totals.Available, s.Totals.Drivers, len(tt.want), available)
+			}
+			var cells, regions int
+			for _, c := range s.Cells {
+				cells += c.Offered
+			}
+			for _, r := range s.Regions {
+				regions += r.Offered
+			}
+			if cells != len(tt.want) || regions != len(tt.want) {
+				t.Errorf("%d offered in the cells, %d in the regions; want %d", cells, regions, len(tt.want))
+			}
+			if len(f.offerOf) != len(f.offered) {
+				t.Errorf("%d open offers by driver, %d by request: the indexes disagree", len(f.offered), len(f.offerOf))
+			}
+		})
+	}
+}
+
+// The map reads offers from driver-offers and ends them on ride-matches, records a real
+// client produced on an in-process broker.
+func TestFeedReadsOffers(t *testing.T) {
+	var topics []string
+	for _, tp := range ridematch.DefaultTopics().Topics {
+		topics = append(topics, tp.Name)
+	}
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f := testFeed(t, func(cfg *Config) {
+		cfg.Cluster.Brokers = c.ListenAddrs()
+		cfg.SnapshotInterval = 100 * time.Millisecond
+	})
+	opts, err := f.cfg.Cluster.Opts(zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ProducerLinger(0))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	produce := func(topic, key string, value []byte) {
+		t.Helper()
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Written before the map starts, a record in each partition written to later (one a
+	// topic): a reader finds where to start as it starts, and in an empty partition would
+	// start after a record written meanwhile.
+	now := time.Now()
+	drivers := map[string]geo.Point{"DRV1": bkc, "DRV2": bandra, "DRV3": geo.Offset(bkc, 1, 1)}
+	for id, p := range drivers {
+		produce(f.drivers, id, driverJSON(id, p, now, "available"))
+	}
+	produce(f.offers, "DRV1", offeredJSON("REQ1", "DRV1", 1, now, time.Minute))
+	produce(f.offers, "DRV2", offeredJSON("REQ2", "DRV2", 1, now, time.Minute))
+	produce(f.offers, "DRV3", offeredJSON("REQ3", "DRV3", 1, now, 4*time.Second))
+	produce(f.matches, "REQ0", acceptedJSON("REQ0", "DRV0", 1))
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	f.watch() // the drivers are read only while someone watches
+	wg.Go(func() { f.run(ctx, kadm.NewClient(cl), opts) })
+	states := func() map[string]float64 {
+		b, _, _ := f.snapshot("mumbai", true)
+		var s Snapshot
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		return driverStates(s, drivers)
+	}
+	eventually(t, 10*time.Second, "three offered drivers", func() bool {
+		return maps.Equal(states(), map[string]float64{"DRV1": driverOffered, "DRV2": driverOffered, "DRV3": driverOffered})
+	})
+
+	// DRV1 accepts, REQ2's rider cancels; DRV3 does not answer.
+	produce(f.matches, "REQ1", acceptedJSON("REQ1", "DRV1", 1))
+	produce(f.offers, "DRV2", withdrawnJSON("REQ2", "DRV2", 1))
+	eventually(t, 10*time.Second, "DRV1 and DRV2 back to available", func() bool {
+		s := states()
+		return s["DRV1"] == driverAvailable && s["DRV2"] == driverAvailable
+	})
+	eventually(t, 10*time.Second, "DRV3's offer expired", func() bool {
+		return states()["DRV3"] == driverAvailable
+	})
 }

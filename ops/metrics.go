@@ -18,6 +18,7 @@ import (
 
 	"ridematch/engine"
 	"ridematch/event"
+	"ridematch/matcher"
 )
 
 // namespace prefixes the engine's own metrics; kgoNamespace the franz-go clients' (kprom).
@@ -85,6 +86,7 @@ type engineCollector struct {
 
 	eventsIn, stale, deadLettered, outcomes, surgeUpdates, duplicates, handoffs, ticks *prometheus.Desc
 	late, unencodable, windows, batched, contested                                     *prometheus.Desc
+	offersMade, offers, acceptTimes, responses, responsesDropped                       *prometheus.Desc
 	transactions, consumed, produced, sessionRestarts                                  *prometheus.Desc
 	restoredPartitions, replayed, restoreLast                                          *prometheus.Desc
 	drivers, pending, surgeCells, assigned, ready, buffered                            *prometheus.Desc
@@ -109,6 +111,14 @@ func newEngineCollector(eng func() Engine) *engineCollector {
 		batched:      d("batched_requests_total", "Requests a batch window's assignment matched, or claimed from a neighbouring partition."),
 		contested:    d("contested_requests_total", "Requests adaptive assignment let wait for the window: a waiting request could take the driver greedy assignment would give them."),
 		unencodable:  d("unencodable_outputs_total", "Outcomes that did not encode as JSON and were not written (settings are validated, so this stays 0)."),
+
+		// Driver offers, as the matcher's partitions and the router count them.
+		offersMade:       d("offers_made_total", "Driver offers written to driver-offers (ride_offered): a request offered to one driver, who has until expires_at to answer."),
+		offers:           d("offers_total", "Driver offers that ended, by result: accepted (the ride_matched followed), declined, expired (no answer by expires_at) or withdrawn (the rider cancelled: offer_withdrawn).", "result"),
+		acceptTimes:      d("offer_accept_seconds", "Log time from a driver offer to the driver's accept, for the accepted offers."),
+		responses:        d("offer_responses_total", "Drivers' answers to offers (offer_accepted, offer_declined) the router read from driver-responses: the valid ones, those dropped included."),
+		responsesDropped: d("offer_responses_dropped_total", "Drivers' answers that changed nothing, by reason: unknown_offer (no offer has the id), wrong_driver (the offer is another driver's or request's), expired, withdrawn (the rider had cancelled) or duplicate (already answered).", "reason"),
+
 		transactions: d("transactions_total", "Stage transactions, by result: committed or aborted (an abort rewinds to the committed offsets).", "result"),
 		consumed:     d("records_consumed_total", "Records consumed in committed transactions, by stage.", "stage"),
 		produced:     d("records_produced_total", "Records produced in committed transactions, both stages."),
@@ -130,6 +140,7 @@ func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.eventsIn, c.stale, c.deadLettered, c.outcomes, c.surgeUpdates, c.duplicates, c.handoffs, c.ticks,
 		c.late, c.unencodable, c.windows, c.batched, c.contested, c.transactions, c.consumed, c.produced, c.sessionRestarts,
+		c.offersMade, c.offers, c.acceptTimes, c.responses, c.responsesDropped,
 		c.restoredPartitions, c.replayed, c.restoreLast,
 		c.drivers, c.pending, c.surgeCells, c.assigned, c.ready, c.buffered,
 	} {
@@ -174,6 +185,16 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.windows, s.Windows)
 	counter(c.batched, s.Batched)
 	counter(c.contested, s.Contested)
+	counter(c.offersMade, s.Offers)
+	counter(c.offers, s.OffersAccepted, "accepted")
+	counter(c.offers, s.OffersDeclined, "declined")
+	counter(c.offers, s.OffersExpired, "expired")
+	counter(c.offers, s.OffersWithdrawn, "withdrawn")
+	ch <- acceptHistogram(c.acceptTimes, s.AcceptTimes)
+	counter(c.responses, s.Responses)
+	for d := range matcher.NDrops {
+		counter(c.responsesDropped, s.DroppedResponses[d], d.String())
+	}
 	counter(c.transactions, s.Transactions, "committed")
 	counter(c.transactions, s.Aborted, "aborted")
 	counter(c.consumed, s.RouterIn, "router")
@@ -201,6 +222,19 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.ready, ready)
 	gauge(c.buffered, float64(s.MaxBufferedFetch), "fetch")
 	gauge(c.buffered, float64(s.MaxBufferedProduce), "produce")
+}
+
+// acceptHistogram is the matcher's accept times as a Prometheus histogram: its buckets
+// cumulative, the last, above every bound, counted in the total only.
+func acceptHistogram(d *prometheus.Desc, h matcher.AcceptTimes) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(matcher.AcceptBuckets))
+	var n uint64
+	for i, le := range matcher.AcceptBuckets {
+		n += h.Counts[i]
+		buckets[le.Seconds()] = n
+	}
+	n += h.Counts[len(matcher.AcceptBuckets)]
+	return prometheus.MustNewConstHistogram(d, n, h.Sum.Seconds(), buckets)
 }
 
 // kafkaClients exports the kprom metrics of the engine's live franz-go clients, one set

@@ -24,6 +24,7 @@ import (
 
 	"ridematch/engine"
 	"ridematch/event"
+	"ridematch/matcher"
 )
 
 // fakeEngine stands in for *engine.Engine.
@@ -128,6 +129,11 @@ func busyServer(t *testing.T) (*Server, *httptest.Server) {
 		Drivers: 980, Pending: 4, SurgeCells: 6, LastRestore: 1500 * time.Millisecond,
 		Transactions: 90, Aborted: 2, RouterIn: 1042, MatcherIn: 1100,
 		Assigned: map[string]int{"router": 18, "matcher": 12},
+		Offers:   12, OffersAccepted: 7, OffersDeclined: 2, OffersExpired: 1, OffersWithdrawn: 1,
+		// Accepts within 0.5s, 2s (3 of them), 3s (2), and one past the last bucket.
+		AcceptTimes:      matcher.AcceptTimes{Counts: [len(matcher.AcceptBuckets) + 1]uint64{0: 1, 2: 3, 3: 2, len(matcher.AcceptBuckets): 1}, Sum: 49750 * time.Millisecond},
+		Responses:        11,
+		DroppedResponses: [matcher.NDrops]uint64{matcher.DropUnknown: 1, matcher.DropDuplicate: 1},
 	})
 	s, hs := testServer(t, eng)
 	s.feed.latency.WithLabelValues(event.TypeRideMatched).Observe(0.012)
@@ -168,6 +174,24 @@ func TestMetrics(t *testing.T) {
 		`ridematch_transaction_step_seconds_bucket{stage="router",step="process",le="0.005"} 1`,
 		`ridematch_transaction_step_seconds_bucket{stage="router",step="commit",le="0.0025"} 1`,
 		`ridematch_transaction_step_seconds_count{stage="router",step="produce"} 1`,
+		`ridematch_offers_made_total 12`,
+		`ridematch_offers_total{result="accepted"} 7`,
+		`ridematch_offers_total{result="declined"} 2`,
+		`ridematch_offers_total{result="expired"} 1`,
+		`ridematch_offers_total{result="withdrawn"} 1`,
+		`# TYPE ridematch_offer_accept_seconds histogram`,
+		`ridematch_offer_accept_seconds_bucket{le="0.5"} 1`,
+		`ridematch_offer_accept_seconds_bucket{le="1"} 1`,
+		`ridematch_offer_accept_seconds_bucket{le="2"} 4`,
+		`ridematch_offer_accept_seconds_bucket{le="3"} 6`,
+		`ridematch_offer_accept_seconds_bucket{le="30"} 6`,
+		`ridematch_offer_accept_seconds_bucket{le="+Inf"} 7`,
+		`ridematch_offer_accept_seconds_sum 49.75`,
+		`ridematch_offer_accept_seconds_count 7`,
+		`ridematch_offer_responses_total 11`,
+		`ridematch_offer_responses_dropped_total{reason="unknown_offer"} 1`,
+		`ridematch_offer_responses_dropped_total{reason="duplicate"} 1`,
+		`ridematch_offer_responses_dropped_total{reason="wrong_driver"} 0`,
 		`process_resident_memory_bytes `,
 		`go_goroutines `,
 	} {
@@ -181,6 +205,29 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+// Every offer result and drop reason is exported from the start, at 0, so that a rate
+// over them is 0 rather than no data; and the accept-time histogram has every bucket.
+func TestOfferMetricsStartAtZero(t *testing.T) {
+	_, hs := testServer(t, &fakeEngine{ready: true})
+	_, _, body := get(t, hs.URL+"/metrics")
+	want := []string{`ridematch_offers_made_total 0`, `ridematch_offer_responses_total 0`,
+		`ridematch_offer_accept_seconds_count 0`, `ridematch_offer_accept_seconds_bucket{le="+Inf"} 0`}
+	for _, r := range []string{"accepted", "declined", "expired", "withdrawn"} {
+		want = append(want, fmt.Sprintf(`ridematch_offers_total{result=%q} 0`, r))
+	}
+	for d := range matcher.NDrops {
+		want = append(want, fmt.Sprintf(`ridematch_offer_responses_dropped_total{reason=%q} 0`, d))
+	}
+	for _, le := range matcher.AcceptBuckets {
+		want = append(want, fmt.Sprintf(`ridematch_offer_accept_seconds_bucket{le="%g"} 0`, le.Seconds()))
+	}
+	for _, w := range want {
+		if !strings.Contains(body, w+"\n") {
+			t.Errorf("/metrics lacks %s", w)
+		}
 	}
 }
 

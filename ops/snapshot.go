@@ -32,13 +32,22 @@ type Snapshot struct {
 	Center    [2]float64   `json:"center"`
 	Places    []Place      `json:"places"`
 	Cells     []Cell       `json:"cells"`
-	Drivers   [][3]float64 `json:"drivers"` // lat, lng, 1 if available else 0
+	Drivers   [][3]float64 `json:"drivers"` // lat, lng, state: 0 busy, 1 available, 2 offered
 	Pending   [][2]float64 `json:"pending"`
 	Matches   [][5]float64 `json:"matches"` // driver lat, lng, pickup lat, lng, age in seconds
 	Regions   []Region     `json:"regions"`
 	Totals    Totals       `json:"totals"`
 	Cities    []CityTotals `json:"cities"`
 }
+
+// A driver's state, the third number of each of Snapshot.Drivers. An offered driver holds
+// a ride_offered it has not answered: not yet followed by the request's outcome, an
+// offer_withdrawn or its expires_at. Its own updates may still say available.
+const (
+	driverBusy      = 0
+	driverAvailable = 1
+	driverOffered   = 2
+)
 
 // Place is one of a city's named places, to label the map.
 type Place struct {
@@ -55,7 +64,8 @@ type Cell struct {
 	Demand    int          `json:"demand"`
 	Supply    int          `json:"supply"`
 	Drivers   int          `json:"drivers"`
-	Available int          `json:"available"`
+	Available int          `json:"available"` // available and not offered
+	Offered   int          `json:"offered"`
 	Pending   int          `json:"pending"`
 	Boundary  [][2]float64 `json:"b"`
 }
@@ -66,7 +76,8 @@ type Region struct {
 	ID         string  `json:"id"`
 	Partition  int32   `json:"partition"`
 	Drivers    int     `json:"drivers"`
-	Available  int     `json:"available"`
+	Available  int     `json:"available"` // available and not offered
+	Offered    int     `json:"offered"`
 	Pending    int     `json:"pending"`
 	Matched    int     `json:"matched"` // in the recent window
 	Unmatched  int     `json:"unmatched"`
@@ -78,8 +89,9 @@ type Region struct {
 // Totals are a city's counters; Matched and the other outcomes count the recent window.
 type Totals struct {
 	Drivers       int     `json:"drivers"`
-	Available     int     `json:"available"`
-	Moving        int     `json:"moving"` // drivers whose position changed in the last 5s
+	Available     int     `json:"available"` // available and not offered
+	Offered       int     `json:"offered"`   // holding an offer
+	Moving        int     `json:"moving"`    // drivers whose position changed in the last 5s
 	Pending       int     `json:"pending"`
 	Matched       int     `json:"matched"`
 	Unmatched     int     `json:"unmatched"`
@@ -227,7 +239,7 @@ func (a *areas) region(c geo.Cell) *Region {
 }
 
 // addDrivers counts the city's drivers in and draws them, a sample of them past
-// mapDrivers.
+// mapDrivers. A driver holding an offer is offered, whatever its own updates say.
 func (f *feed) addDrivers(s *Snapshot, a *areas, ci int, now time.Time) {
 	var n int
 	for _, d := range f.follow {
@@ -240,7 +252,7 @@ func (f *feed) addDrivers(s *Snapshot, a *areas, ci int, now time.Time) {
 		stride = uint32((n + mapDrivers - 1) / mapDrivers)
 	}
 	s.Sample *= int(stride)
-	for _, d := range f.follow {
+	for id, d := range f.follow {
 		if d.city != ci {
 			continue
 		}
@@ -248,18 +260,24 @@ func (f *feed) addDrivers(s *Snapshot, a *areas, ci int, now time.Time) {
 		c.Drivers++
 		r.Drivers++
 		s.Totals.Drivers++
-		avail := 0.0
-		if d.available {
+		state := driverBusy
+		switch {
+		case f.holdsOffer(id, now):
+			c.Offered++
+			r.Offered++
+			s.Totals.Offered++
+			state = driverOffered
+		case d.available:
 			c.Available++
 			r.Available++
 			s.Totals.Available++
-			avail = 1
+			state = driverAvailable
 		}
 		if now.Sub(d.moved) < 5*time.Second {
 			s.Totals.Moving++
 		}
 		if stride == 1 || (d.hash>>8)%stride == 0 {
-			s.Drivers = append(s.Drivers, [3]float64{r5(d.p.Lat), r5(d.p.Lng), avail})
+			s.Drivers = append(s.Drivers, [3]float64{r5(d.p.Lat), r5(d.p.Lng), float64(state)})
 		}
 	}
 }

@@ -1,5 +1,5 @@
-// The ridematch live map: one city's H3 surge cells, drivers, waiting requests and recent
-// matches, drawn on a canvas from /api/snapshot and then from each server-sent event on
+// The ridematch live map: one city's H3 surge cells, drivers (busy, available, or holding
+// an offer), waiting requests and recent matches, drawn on a canvas from /api/snapshot and then from each server-sent event on
 // /events. No library, no tiles, nothing from anywhere but this server.
 (function () {
   "use strict";
@@ -18,6 +18,15 @@
     [1.5, [250, 200, 80]],
     [2.0, [245, 130, 60]],
     [3.0, [200, 40, 60]]
+  ];
+
+  // Drivers by state, the third number of each of a snapshot's drivers, in drawing order:
+  // the available ones over the busy, the offered (holding an offer they have not
+  // answered) over both. The colours are map.css's.
+  var DRIVER_STATES = [
+    { state: 0, name: "busy", colour: "#a3adb8", radius: 2 },
+    { state: 1, name: "available", colour: "#4fd1c5", radius: 2.2 },
+    { state: 2, name: "offered", colour: "#e879f9", radius: 3 }
   ];
 
   var city = cityFromHash();
@@ -185,7 +194,7 @@
     ctx.fillRect(0, 0, w, h);
     extend(s);
     var xy = projection(w, h);
-    var counts = { hexagons: 0, surging: 0, drivers: 0, pending: 0, matches: 0 };
+    var counts = { hexagons: 0, surging: 0, drivers: 0, offered: 0, pending: 0, matches: 0 };
 
     // Cells: every surge-resolution cell with drivers, requests or a price.
     drawn = [];
@@ -220,16 +229,17 @@
       counts.matches++;
     });
 
-    // Drivers: busy first, so the available ones stay on top.
-    [0, 1].forEach(function (avail) {
-      ctx.fillStyle = avail ? "#4fd1c5" : "#a3adb8";
+    // Drivers, a layer per state.
+    DRIVER_STATES.forEach(function (st) {
+      ctx.fillStyle = st.colour;
       s.drivers.forEach(function (d) {
-        if (d[2] !== avail) { return; }
+        if (d[2] !== st.state) { return; }
         var p = xy(d);
         ctx.beginPath();
-        ctx.arc(p[0], p[1], avail ? 2.2 : 2, 0, 2 * Math.PI);
+        ctx.arc(p[0], p[1], st.radius, 0, 2 * Math.PI);
         ctx.fill();
         counts.drivers++;
+        if (st.name === "offered") { counts.offered++; }
       });
     });
 
@@ -304,6 +314,7 @@
     var t = s.totals;
     var rows = [
       ["drivers", t.available + " available / " + t.drivers],
+      ["offered a ride", t.offered],
       ["moving (5 s)", t.moving],
       ["waiting requests", t.pending],
       ["matched (" + Math.round(t.window_seconds / 60) + " min)", t.matched],
@@ -344,7 +355,7 @@
         var c = drawn[i].cell;
         tip.textContent = c.id + "\nsurge ×" + c.m.toFixed(2) +
           (c.priced ? "  (demand " + c.demand + ", supply " + c.supply + ")" : "  (no surge event)") +
-          "\ndrivers " + c.available + " available / " + c.drivers + "\nwaiting " + c.pending;
+          "\ndrivers " + c.available + " available, " + c.offered + " offered / " + c.drivers + "\nwaiting " + c.pending;
         tip.style.left = (x + 14) + "px";
         tip.style.top = (y + 14) + "px";
         tip.hidden = false;
