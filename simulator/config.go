@@ -40,6 +40,17 @@ type Config struct {
 	// that loses frees the driver, who may then take another ride.
 	CancelRate           float64
 	CancelMin, CancelMax time.Duration
+	// AcceptRate is the share of the offers on driver-offers (ride_offered, made by
+	// `ridematch match --offer-timeout`) a simulated driver accepts (default 0.85). Of
+	// the rest, DeclineShare are declined and the others left to lapse, unanswered; at 0
+	// no offer is answered at all, a fleet that never responds. Each offer's answer is
+	// drawn from the seed and the offer id alone, so it does not depend on the order
+	// offers arrive in, and it draws nothing from the streams of drivers and riders.
+	AcceptRate float64
+	// ResponseMin and ResponseMax bound each driver's response delay: how long, in
+	// simulated time, it takes to answer an offer, drawn once per driver from the seed
+	// (default 1s and 5s, whole milliseconds).
+	ResponseMin, ResponseMax time.Duration
 	// Replay is a trip file (CSV, plain or gzip) whose rows are replayed as the requests,
 	// instead of the Poisson arrivals of Rate in City: see LoadReplay (default none).
 	Replay string
@@ -103,6 +114,9 @@ func DefaultConfig() Config {
 		CancelRate:         0,
 		CancelMin:          3 * time.Second,
 		CancelMax:          10 * time.Second,
+		AcceptRate:         0.85,
+		ResponseMin:        time.Second,
+		ResponseMax:        5 * time.Second,
 		Seed:               1,
 		MinSpeedKMH:        15,
 		MaxSpeedKMH:        40,
@@ -126,6 +140,8 @@ const (
 	maxRate     = 1_000_000
 	maxSpeedup  = 10_000
 	maxSpeedKMH = 200
+	// An offer no driver would still be looking at.
+	maxResponse = 10 * time.Minute
 	// A year of a trip file in a thirtieth of a second: room for bench, which paces a
 	// small file up to its request rate.
 	maxReplayPace = 1e9
@@ -150,6 +166,7 @@ func (c Config) Validate() error {
 	}{
 		{"the request rate (a second)", c.Rate, 0, maxRate},
 		{"the cancel rate (a share)", c.CancelRate, 0, 1},
+		{"the accept rate (a share)", c.AcceptRate, 0, 1},
 		{"the least driving speed (km/h)", c.MinSpeedKMH, 1, maxSpeedKMH},
 		{"the greatest driving speed (km/h)", c.MaxSpeedKMH, 1, maxSpeedKMH},
 		{"the peak factor", c.PeakFactor, 0.1, 1},
@@ -171,6 +188,8 @@ func (c Config) Validate() error {
 		return bad("the GPS interval must be at least 100ms, not %v", c.GPSInterval)
 	case c.CancelMin < 0 || c.CancelMax < c.CancelMin:
 		return bad("cancel delays need 0 <= min (%v) <= max (%v)", c.CancelMin, c.CancelMax)
+	case c.ResponseMin < 0 || c.ResponseMax < c.ResponseMin || c.ResponseMax > maxResponse:
+		return bad("response delays need 0 <= min (%v) <= max (%v) <= %v", c.ResponseMin, c.ResponseMax, maxResponse)
 	case c.MaxSpeedKMH < c.MinSpeedKMH:
 		return bad("speeds need min (%v) <= max (%v)", c.MinSpeedKMH, c.MaxSpeedKMH)
 	case c.PlaceJitterMaxKM < c.PlaceJitterMinKM:

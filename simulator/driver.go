@@ -28,6 +28,9 @@ type driver struct {
 	vehicle event.Vehicle
 	rating  float64
 	phase   event.Time // offset of its updates within each GPS interval
+	// responseDelay is how long it takes to answer an offer, drawn from its own stream:
+	// the driver's rng does not know of it.
+	responseDelay time.Duration
 
 	pos      geo.Point
 	at       event.Time // when it was at pos
@@ -167,7 +170,7 @@ func drawRating(rng *rand.Rand) float64 {
 // city's places.
 func newDriver(i int, id string, c *city, cfg *Config, start event.Time, scratch []float64, origin func(*rand.Rand) geo.Point) *driver {
 	rng := rand.New(rand.NewPCG(cfg.Seed, driverStream+uint64(i)))
-	d := &driver{id: id, rng: rng, city: c}
+	d := &driver{id: id, rng: rng, city: c, responseDelay: ResponseDelay(cfg.Seed, i, cfg.ResponseMin, cfg.ResponseMax)}
 	d.vehicle = drawVehicle(rng)
 	d.rating = drawRating(rng)
 	intervalMS := int64(cfg.GPSInterval / time.Millisecond)

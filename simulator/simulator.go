@@ -28,8 +28,8 @@ type Stats struct {
 	Behind time.Duration
 
 	// GPSPerSec and RequestsPerSec are what the world emitted over the last report
-	// interval, per wall second.
-	GPSPerSec, RequestsPerSec float64
+	// interval, per wall second; OffersPerSec the offers to its drivers it read.
+	GPSPerSec, RequestsPerSec, OffersPerSec float64
 
 	// Final outcomes seen on ride-matches for this run's requests.
 	Matched, Unmatched, Cancelled uint64
@@ -49,7 +49,8 @@ type Stats struct {
 }
 
 // Simulator runs a World against Kafka: it produces the world's events, feeds the
-// outcomes on ride-matches back into it, and paces simulated time by the wall clock.
+// outcomes on ride-matches and the offers on driver-offers back into it, and paces
+// simulated time by the wall clock.
 type Simulator struct {
 	cfg    Config
 	log    zerolog.Logger
@@ -114,7 +115,9 @@ const (
 // Run connects, then runs until ctx ends or Duration has passed, or, once the world makes
 // no more requests (a replay's last row, MaxRequests), until every request it made has
 // its outcome or has waited OutcomeWait. It calls progress (when not nil) every
-// ReportInterval on Run's goroutine, and returns the final stats.
+// ReportInterval on Run's goroutine, and returns the final stats. Its drivers answer
+// the offers on driver-offers made to them (World.Offer) on driver-responses; answers
+// still due when it stops are not sent, and their offers lapse (Stats.Answering).
 // An unreachable cluster, a missing topic or a record the cluster refuses is an error;
 // so, before anything is produced, is an *EarlierRunError: ride-matches holds outcomes of
 // an earlier run with this seed that the engine would not give again.
@@ -128,20 +131,22 @@ func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error
 		return Stats{}, err
 	}
 	defer closeWithin(prod, time.Second)
-	topics := [...]string{
-		cfg.Topics.Name(ridematch.RoleDriverLocations),
-		cfg.Topics.Name(ridematch.RoleRideRequests),
-		cfg.Topics.Name(ridematch.RoleRideMatches),
-	}
-	for _, t := range topics {
+	var (
+		drivers   = cfg.Topics.Name(ridematch.RoleDriverLocations)
+		requests  = cfg.Topics.Name(ridematch.RoleRideRequests)
+		matches   = cfg.Topics.Name(ridematch.RoleRideMatches)
+		offers    = cfg.Topics.Name(ridematch.RoleDriverOffers)
+		responses = cfg.Topics.Name(ridematch.RoleDriverResponses)
+	)
+	for _, t := range []string{drivers, requests, matches, offers, responses} {
 		if _, err := cluster.Partitions(ctx, prod, t); err != nil {
 			return Stats{}, err
 		}
 	}
-	if err := s.checkEarlierRun(ctx, prod, topics[2], time.Now()); err != nil {
+	if err := s.checkEarlierRun(ctx, prod, matches, time.Now()); err != nil {
 		return Stats{}, err
 	}
-	cons, err := s.outcomeReader(ctx, prod, topics[2])
+	cons, err := s.outcomeReader(ctx, prod, matches, offers)
 	if err != nil {
 		return Stats{}, err
 	}
@@ -153,8 +158,10 @@ func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error
 		wallStart: wallStart,
 		log:       s.log,
 		prod:      prod,
-		drivers:   topics[0],
-		requests:  topics[1],
+		drivers:   drivers,
+		requests:  requests,
+		responses: responses,
+		offers:    offers,
 		sent:      map[string]time.Time{},
 	}
 	r.promise = r.onDelivery
@@ -184,7 +191,7 @@ func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error
 	outcomes := make(chan outcomeBatch)
 	rctx, stopReader := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { readOutcomes(rctx, cons, outcomes, s.log) })
+	wg.Go(func() { readOutcomes(rctx, cons, offers, outcomes, s.log) })
 	wg.Go(func() { stopAfterGrace(ctx, pctx, stopProducing) })
 	defer func() {
 		stopReader()
@@ -209,22 +216,25 @@ func (s *Simulator) Run(ctx context.Context, progress func(Stats)) (Stats, error
 	return st, err
 }
 
-// outcomeReader returns a client reading every partition of ride-matches, committed
-// records only, from the end as it is now: a plain reader, not a group member, so that
-// it sees every outcome whatever else reads the topic.
-func (s *Simulator) outcomeReader(ctx context.Context, prod *kgo.Client, topic string) (*kgo.Client, error) {
-	ends, err := kadm.NewClient(prod).ListEndOffsets(ctx, topic)
+// outcomeReader returns a client reading every partition of the topics (ride-matches
+// and driver-offers), committed records only, from the end as it is now: a plain reader,
+// not a group member, so that it sees every outcome and offer whatever else reads them.
+func (s *Simulator) outcomeReader(ctx context.Context, prod *kgo.Client, topics ...string) (*kgo.Client, error) {
+	ends, err := kadm.NewClient(prod).ListEndOffsets(ctx, topics...)
 	if err != nil {
-		return nil, fmt.Errorf("reading the end of %s: %w", topic, err)
+		return nil, fmt.Errorf("reading the end of %s: %w", strings.Join(topics, ", "), err)
 	}
-	parts := map[int32]kgo.Offset{}
+	parts := map[string]map[int32]kgo.Offset{}
 	var perr error
 	ends.Each(func(lo kadm.ListedOffset) {
 		if lo.Err != nil {
-			perr = fmt.Errorf("reading the end of %s/%d: %w", topic, lo.Partition, lo.Err)
+			perr = fmt.Errorf("reading the end of %s/%d: %w", lo.Topic, lo.Partition, lo.Err)
 			return
 		}
-		parts[lo.Partition] = kgo.NewOffset().At(lo.Offset)
+		if parts[lo.Topic] == nil {
+			parts[lo.Topic] = map[int32]kgo.Offset{}
+		}
+		parts[lo.Topic][lo.Partition] = kgo.NewOffset().At(lo.Offset)
 	})
 	if perr != nil {
 		return nil, perr
@@ -234,7 +244,7 @@ func (s *Simulator) outcomeReader(ctx context.Context, prod *kgo.Client, topic s
 		return nil, err
 	}
 	opts = append(opts,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
+		kgo.ConsumePartitions(parts),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(100*time.Millisecond),
 	)
@@ -245,14 +255,16 @@ func (s *Simulator) outcomeReader(ctx context.Context, prod *kgo.Client, topic s
 	return cl, nil
 }
 
-// outcomeBatch is the outcomes of one fetch, stamped when they arrived.
+// outcomeBatch is the outcomes and offers of one fetch, stamped when they arrived.
 type outcomeBatch struct {
 	seen     time.Time
 	outcomes []event.RideOutcome
+	offers   []offerNotice
 }
 
-// readOutcomes hands the outcomes on ride-matches to the loop until ctx ends.
-func readOutcomes(ctx context.Context, cl *kgo.Client, out chan<- outcomeBatch, log zerolog.Logger) {
+// readOutcomes hands the outcomes on ride-matches and the offers on the offers topic to
+// the loop until ctx ends.
+func readOutcomes(ctx context.Context, cl *kgo.Client, offers string, out chan<- outcomeBatch, log zerolog.Logger) {
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil || fs.IsClientClosed() {
@@ -263,12 +275,18 @@ func readOutcomes(ctx context.Context, cl *kgo.Client, out chan<- outcomeBatch, 
 		})
 		b := outcomeBatch{seen: time.Now()}
 		fs.EachRecord(func(rec *kgo.Record) {
-			// Records that are not outcomes are someone else's business.
+			// Records that are neither outcomes nor offers are someone else's business.
+			if rec.Topic == offers {
+				if n, err := decodeOfferNotice(rec.Value); err == nil {
+					b.offers = append(b.offers, n)
+				}
+				return
+			}
 			if o, err := event.DecodeOutcome(rec.Value); err == nil {
 				b.outcomes = append(b.outcomes, o)
 			}
 		})
-		if len(b.outcomes) == 0 {
+		if len(b.outcomes) == 0 && len(b.offers) == 0 {
 			continue
 		}
 		select {
@@ -282,14 +300,16 @@ func readOutcomes(ctx context.Context, cl *kgo.Client, out chan<- outcomeBatch, 
 // run is the state of one Run, owned by the loop's goroutine except the delivery
 // counters, which the producer's promises update.
 type run struct {
-	cfg      *Config
-	log      zerolog.Logger
-	prod     *kgo.Client
-	world    *World
-	replay   *ReplayCounts
-	drivers  string
-	requests string
-	promise  func(*kgo.Record, error)
+	cfg       *Config
+	log       zerolog.Logger
+	prod      *kgo.Client
+	world     *World
+	replay    *ReplayCounts
+	drivers   string
+	requests  string
+	responses string
+	offers    string
+	promise   func(*kgo.Record, error)
 
 	wallStart time.Time
 	behind    time.Duration
@@ -303,9 +323,9 @@ type run struct {
 	matched, unmatched, cancelled, unanswered uint64
 	latency                                   latencies
 
-	lastReport            time.Time
-	lastGPS, lastRequests uint64
-	gpsRate, requestsRate float64
+	lastReport                        time.Time
+	lastGPS, lastRequests, lastOffers uint64
+	gpsRate, requestsRate, offersRate float64
 
 	produceCtx context.Context
 	emitFn     func(*event.Input) // r.emit, bound once: Step calls it for every event
@@ -371,8 +391,8 @@ func (r *run) loop(ctx context.Context, outcomes <-chan outcomeBatch, progress f
 	}
 }
 
-// emit produces one event, keyed and stamped as the engine expects: driver_id or
-// request_id, and the event's own time as the record's.
+// emit produces one event, keyed and stamped as the engine expects: driver_id (location
+// updates, answers to offers) or request_id, and the event's own time as the record's.
 func (r *run) emit(in *event.Input) {
 	r.enc = r.enc[:0]
 	var topic, key string
@@ -390,6 +410,9 @@ func (r *run) emit(in *event.Input) {
 	case event.KindRideCancel:
 		topic, key, t = r.requests, in.Cancel.RequestID, in.Cancel.Time
 		r.enc = in.Cancel.AppendJSON(r.enc)
+	case event.KindOfferResponse:
+		topic, key, t = r.responses, in.Response.DriverID, in.Response.Time
+		r.enc = appendResponseJSON(r.enc, &in.Response)
 	default:
 		return
 	}
@@ -427,8 +450,16 @@ func (r *run) onDelivery(rec *kgo.Record, err error) {
 	r.produceErr.CompareAndSwap(nil, &e)
 }
 
-// apply feeds outcomes to the world and measures latency for this run's requests.
+// apply feeds outcomes and offers to the world and measures latency for this run's
+// requests.
 func (r *run) apply(b outcomeBatch) {
+	for _, n := range b.offers {
+		if n.offered != nil {
+			r.world.Offer(n.offered)
+		} else {
+			r.world.Withdraw(n.withdrawn)
+		}
+	}
 	for _, o := range b.outcomes {
 		r.world.Apply(o)
 		if !o.Final() {
@@ -474,8 +505,9 @@ func (r *run) rates(now time.Time) {
 	if dt := now.Sub(r.lastReport).Seconds(); dt > 0 {
 		r.gpsRate = float64(c.GPSUpdates-r.lastGPS) / dt
 		r.requestsRate = float64(c.Requests-r.lastRequests) / dt
+		r.offersRate = float64(c.Offers-r.lastOffers) / dt
 	}
-	r.lastReport, r.lastGPS, r.lastRequests = now, c.GPSUpdates, c.Requests
+	r.lastReport, r.lastGPS, r.lastRequests, r.lastOffers = now, c.GPSUpdates, c.Requests, c.Offers
 }
 
 func (r *run) stats(now time.Time) Stats {
@@ -486,6 +518,7 @@ func (r *run) stats(now time.Time) Stats {
 		Behind:         r.behind,
 		GPSPerSec:      r.gpsRate,
 		RequestsPerSec: r.requestsRate,
+		OffersPerSec:   r.offersRate,
 		Matched:        r.matched,
 		Unmatched:      r.unmatched,
 		Cancelled:      r.cancelled,

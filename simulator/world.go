@@ -59,6 +59,10 @@ type World struct {
 	cancels  cancelQueue
 	waiting  map[string]struct{} // requests due to cancel that have no outcome yet
 
+	answers   answerQueue         // drivers' answers to offers, due
+	answering map[string]struct{} // offers whose answer is due and not withdrawn
+	answerSeq uint64
+
 	replay   *Replay // the trip file whose rows are the requests; nil: Poisson arrivals
 	replayed int     // its rows requested so far
 
@@ -80,6 +84,13 @@ type Counts struct {
 	Conflicts uint64
 	Busy      int // drivers on a ride now
 	Drivers   int
+
+	// Offers are the ride_offered events applied to drivers of this world (see Offer);
+	// Accepted and Declined the answers sent, Ignored the offers left to lapse, Withdrawn
+	// the answers not sent because the offer was withdrawn first, and Answering the
+	// answers still due.
+	Offers, Accepted, Declined, Ignored, Withdrawn uint64
+	Answering                                      int
 }
 
 // NewWorld builds the world for cfg, starting at start (kept to whole milliseconds). With
@@ -115,15 +126,16 @@ func NewWorld(cfg Config, start event.Time) (*World, error) {
 func newWorld(cfg Config, start event.Time, cities []*city, drivers []int, origin func(*rand.Rand) geo.Point) *World {
 	start -= start % 1000
 	w := &World{
-		cfg:      cfg,
-		start:    start,
-		now:      start,
-		interval: event.Time(cfg.GPSInterval / time.Millisecond * 1000),
-		byID:     make(map[string]*driver, cfg.Drivers),
-		riders:   rand.New(rand.NewPCG(cfg.Seed, riderStream)),
-		waiting:  map[string]struct{}{},
-		scratch:  make([]float64, 0, 32),
-		cities:   cities,
+		cfg:       cfg,
+		start:     start,
+		now:       start,
+		interval:  event.Time(cfg.GPSInterval / time.Millisecond * 1000),
+		byID:      make(map[string]*driver, cfg.Drivers),
+		riders:    rand.New(rand.NewPCG(cfg.Seed, riderStream)),
+		waiting:   map[string]struct{}{},
+		answering: map[string]struct{}{},
+		scratch:   make([]float64, 0, 32),
+		cities:    cities,
 	}
 	total := 0.0
 	for _, c := range cities {
@@ -190,13 +202,14 @@ func (w *World) DriverIDs() []string {
 }
 
 // Step advances simulated time to to, calling emit with every event due on the way, in
-// time order (at one instant: driver updates, then requests, then cancels). The event is
+// time order (at one instant: driver updates, then requests, then cancels, then answers
+// to offers). The event is
 // only valid during the call. Event times are whole milliseconds, so that they equal the
 // Kafka record timestamps they travel with.
 func (w *World) Step(to event.Time, emit func(*event.Input)) {
 	for {
-		td, tr, tc := w.nextDriver(), w.nextRequest(), w.nextCancel()
-		t := min(td, tr, tc)
+		td, tr, tc, ta := w.nextDriver(), w.nextRequest(), w.nextCancel(), w.nextAnswer()
+		t := min(td, tr, tc, ta)
 		if t > to || t == math.MaxInt64 {
 			break
 		}
@@ -205,8 +218,10 @@ func (w *World) Step(to event.Time, emit func(*event.Input)) {
 			w.driverUpdate(t, emit)
 		case tr:
 			w.request(t, emit)
-		default:
+		case tc:
 			w.cancel(t, emit)
+		default:
+			w.answer(t, emit)
 		}
 	}
 	w.now = max(w.now, to)

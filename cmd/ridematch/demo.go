@@ -32,6 +32,9 @@ func newDemoCmd(g *globals) *cobra.Command {
 	o := &demoOptions{sim: simulateOptions{cfg: simulator.DefaultConfig()}, engine: newEngineFlags()}
 	// The demo's only producer is its own simulator, whose records carry simulated time.
 	o.engine.cfg.Clock = engine.ClockProducer
+	// Offers on: the engine offers each request to a driver and the simulated drivers
+	// answer, as a real fleet's phones would.
+	o.engine.cfg.Matcher.OfferTimeout = 15 * time.Second
 	// A demo should show matches from the first seconds and, within a minute, a city
 	// under load: surge cells, drivers busy, rides completing. Simulated time runs ten
 	// times faster than the wall clock so a minute holds ten minutes of the city.
@@ -44,7 +47,16 @@ kcat and other clients can watch), two engine instances sharing the work as one
 consumer group, and the simulator driving a city. Its first line is the address of
 the live map (--http; open it in a browser), which serves /metrics, /healthz and
 /readyz too, as match --http does. It prints a summary line each second and a final
-summary at --duration or Ctrl-C.`,
+summary at --duration or Ctrl-C.
+
+Driver offers are on (--offer-timeout 15s): the engine offers each request to its
+chosen driver on driver-offers, and the simulated drivers answer on
+driver-responses, accepting --accept-rate of them and declining or ignoring the
+others. The summary line shows the offers the simulated drivers read a second and
+the share of their answers that were accepts: accepted ÷ (accepted + declined),
+counted by the simulator from the records it read and wrote. Offers left to lapse
+have no answer and do not count, so with the default --accept-rate 0.85, of whose
+other offers 3 in 4 are declined, it shows about 88%.`,
 		Example: `  ridematch demo
   ridematch demo --duration 1m --city all --drivers 20000 --rate 10
   kcat -b 127.0.0.1:9092 -C -t ride-matches -X isolation.level=read_committed   # beside it
@@ -91,6 +103,7 @@ summary at --duration or Ctrl-C.`,
 	fs.IntVar(&o.instances, "instances", 2, "engine instances in the group")
 	o.sim.addFlags(fs)
 	fs.DurationVar(&o.engine.cfg.Matcher.RequestTTL, "request-ttl", o.engine.cfg.Matcher.RequestTTL, "how long an unmatched request waits for a driver")
+	fs.DurationVar(&o.engine.cfg.Matcher.OfferTimeout, "offer-timeout", o.engine.cfg.Matcher.OfferTimeout, "how long a driver has to accept an offer before it goes to the next driver (0: no offers, a match is final at once)")
 	fs.Float64Var(&o.engine.cfg.Matcher.MaxPickupKM, "max-pickup-km", o.engine.cfg.Matcher.MaxPickupKM, "farthest a driver may be from the pickup")
 	return cmd
 }
@@ -327,9 +340,9 @@ func (p *demoProgress) line(s simulator.Stats) {
 	e := p.engines.Stats()
 	in := float64(e.DriverUpdates+e.Requests+e.Cancels-p.last.DriverUpdates-p.last.Requests-p.last.Cancels) / now.Sub(p.lastAt).Seconds()
 	p.last, p.lastAt = e, now
-	fmt.Fprintf(p.out, "%6s  in %7.0f ev/s  matched %6d  unmatched %4d  cancelled %4d  waiting %3d  latency p50 %6s p99 %6s  surge cells %3d  busy %d/%d\n",
+	fmt.Fprintf(p.out, "%6s  in %7.0f ev/s  matched %6d  unmatched %4d  cancelled %4d  waiting %3d  latency p50 %6s p99 %6s  offers %5.1f/s accepted %4s  surge cells %3d  busy %d/%d\n",
 		s.Elapsed.Round(time.Second), in, e.Matched, e.Unmatched, e.Cancelled, e.Pending,
-		simLatency(s.LatencyP50), simLatency(s.LatencyP99), e.SurgeCells, s.Busy, s.Drivers)
+		simLatency(s.LatencyP50), simLatency(s.LatencyP99), s.OffersPerSec, acceptance(s.Counts), e.SurgeCells, s.Busy, s.Drivers)
 	if err := p.engines.failure(); err != nil {
 		fmt.Fprintf(p.out, "an engine stopped: %v\n", err)
 	}
@@ -343,8 +356,21 @@ func printDemoSummary(out io.Writer, instances int, st simulator.Stats, e engine
 	fmt.Fprintf(out, "  outcomes  %d matched, %d unmatched, %d cancelled; %d requests still waiting when it stopped\n",
 		e.Matched, e.Unmatched, e.Cancelled, e.Pending)
 	fmt.Fprintf(out, "  latency   p50 %s, p99 %s (request produced to outcome read back)\n", simLatency(st.LatencyP50), simLatency(st.LatencyP99))
+	fmt.Fprintf(out, "  offers    %d to the simulated drivers: %d accepted, %d declined, %d left to lapse, %d withdrawn, %d unanswered at the end (%s of the answers accepts)\n",
+		st.Offers, st.Accepted, st.Declined, st.Ignored, st.Withdrawn, st.Answering, acceptance(st.Counts))
 	fmt.Fprintf(out, "  rides     %d completed, %d drivers busy at the end\n", st.RidesCompleted, st.Busy)
 	fmt.Fprintf(out, "  engines   %d instances, %d partitions restored, %d transactions aborted by rebalances\n", instances, e.Restores, e.Aborted)
+}
+
+// acceptance is the share of the simulated drivers' answers that were accepts, accepted ÷
+// (accepted + declined), as a percentage; "-" before any answer. Both are counted as they
+// are sent: a lapse would count at once, long before the accepts offered with it.
+func acceptance(c simulator.Counts) string {
+	answered := c.Accepted + c.Declined
+	if answered == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*float64(c.Accepted)/float64(answered))
 }
 
 func topicsBroker(topics ridematch.Topics, listen string) broker.Config {

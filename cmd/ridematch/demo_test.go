@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"regexp"
@@ -10,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"ridematch"
+	"ridematch/event"
 	"ridematch/ops"
+	"ridematch/simulator"
 )
 
 // TestDemo runs the whole thing in one process, as `make demo` does, for 8 seconds: the
@@ -154,5 +158,79 @@ func checkDemoMap(t *testing.T, c *command, base string) {
 	if code != http.StatusOK || !strings.Contains(body, "# TYPE ridematch_events_in_total counter") ||
 		!regexp.MustCompile(`(?m)^kgo_\w+\{.*stage="matcher".*\} `).MatchString(body) {
 		t.Errorf("/metrics (%d) lacks the engines' or their clients' metrics", code)
+	}
+}
+
+// TestDemoOffers: the demo's simulated drivers answer offers on driver-offers, and its
+// summary line and final summary count them. Until the engine makes offers, the test
+// makes them itself on the demo's broker.
+func TestDemoOffers(t *testing.T) {
+	c := startCommand(t, "demo", "--listen", "127.0.0.1:0", "--http", "", "--duration", "6s", "--drivers", "200", "--rate", "1", "--seed", "4")
+	var addr string
+	waitFor(t, 15*time.Second, "the first summary line", func() bool {
+		if c.exited() {
+			t.Fatalf("demo exited with %d: %s", c.code, c.errb.String())
+		}
+		m := regexp.MustCompile(`broker on (127\.0\.0\.1:\d+),`).FindStringSubmatch(c.out.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil && strings.Contains(c.out.String(), "ev/s")
+	})
+	topics := ridematch.DefaultTopics()
+	cl := newClient(t, addr)
+	var accept, decline, lapse int
+	at := time.Now().UTC()
+	for i := range 40 {
+		driver := fmt.Sprintf("DRV-4-%06d", i+1)
+		id := event.OfferID(int32(i%12), fmt.Sprintf("REQ-offer-%d", i), driver, event.TimeOf(at))
+		switch a, _ := simulator.Decide(4, 0.85, id); a {
+		case simulator.Accept:
+			accept++
+		case simulator.Decline:
+			decline++
+		default:
+			lapse++
+		}
+		produce(t, cl, topics.Name(ridematch.RoleDriverOffers), driver, []byte(fmt.Sprintf(
+			`{"event_type":"ride_offered","offer_id":%q,"request_id":"REQ-offer-%d","driver_id":%q,"offer_timestamp":%q,"expires_at":%q,"attempt":1}`,
+			id, i, driver, at.Format(time.RFC3339Nano), at.Add(15*time.Second).Format(time.RFC3339Nano))))
+	}
+	if code := c.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit code %d: %s", code, c.errb.String())
+	}
+	out := c.out.String()
+	t.Logf("%s", out)
+	progress, final, _ := strings.Cut(out, "demo finished")
+	if !regexp.MustCompile(`offers +[1-9][0-9.]*/s accepted +\d+%`).MatchString(progress) {
+		t.Errorf("no summary line counts offers:\n%s", progress)
+	}
+	want := fmt.Sprintf("offers    40 to the simulated drivers: %d accepted, %d declined, %d left to lapse, 0 withdrawn, 0 unanswered at the end (%.0f%% of the answers accepts)",
+		accept, decline, lapse, 100*float64(accept)/float64(accept+decline))
+	if !strings.Contains(final, want) {
+		t.Errorf("the final summary lacks %q:\n%s", want, final)
+	}
+	if strings.Contains(out, "an engine stopped") {
+		t.Errorf("an engine failed during the demo:\n%s", out)
+	}
+}
+
+func TestDemoAcceptance(t *testing.T) {
+	tests := []struct {
+		give simulator.Counts
+		want string
+	}{
+		{simulator.Counts{}, "-"},
+		{simulator.Counts{Offers: 3, Withdrawn: 1, Answering: 2}, "-"},
+		{simulator.Counts{Offers: 4, Ignored: 4}, "-"},
+		{simulator.Counts{Offers: 20, Accepted: 17, Declined: 3}, "85%"},
+		{simulator.Counts{Offers: 20, Accepted: 17, Declined: 2, Ignored: 1}, "89%"},
+		{simulator.Counts{Offers: 9, Accepted: 2, Declined: 1, Withdrawn: 5, Answering: 1}, "67%"},
+		{simulator.Counts{Offers: 4, Declined: 3, Ignored: 1}, "0%"},
+	}
+	for _, tt := range tests {
+		if got := acceptance(tt.give); got != tt.want {
+			t.Errorf("acceptance(%+v) = %q, want %q", tt.give, got, tt.want)
+		}
 	}
 }

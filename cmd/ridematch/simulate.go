@@ -31,6 +31,7 @@ func (o *simulateOptions) addFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.Rate, "rate", c.Rate, "ride requests per second of simulated time (Poisson arrivals); a ride keeps a driver about 30 minutes")
 	fs.DurationVar(&c.GPSInterval, "gps-interval", c.GPSInterval, "simulated time between a driver's GPS updates")
 	fs.Float64Var(&c.CancelRate, "cancel-rate", c.CancelRate, "share of riders who cancel if they see no outcome within a few seconds")
+	fs.Float64Var(&c.AcceptRate, "accept-rate", c.AcceptRate, "share of the ride offers on driver-offers (match --offer-timeout) a simulated driver accepts, 1-5 s after the offer; of the others, 3 in 4 are declined and 1 in 4 left to lapse unanswered; 0: the drivers never answer, every offer lapses")
 	fs.Float64Var(&c.Speedup, "speedup", c.Speedup, "run simulated time this many times faster than the wall clock (at least 1)")
 	fs.Uint64Var(&c.Seed, "seed", c.Seed, "random seed: the same seed gives the same drivers, paths and requests, ids included; give each of several simulators on one cluster its own")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "stop after this much wall time (0: run until Ctrl-C)")
@@ -72,6 +73,15 @@ cancel if no outcome comes within seconds. The simulator reads ride-matches:
 a matched driver drives to the pickup and on to the drop, busy, then becomes
 available again. It prints one progress line a second, with the latency from
 each request to its outcome, and a summary at the end.
+
+With driver offers on (ridematch match --offer-timeout), the engine offers each
+request to a driver on driver-offers first. The simulated drivers read it from
+the end, as they read ride-matches, and answer the offers made to them on
+driver-responses: each accepts with the chance --accept-rate, else declines or,
+less often, lets the offer lapse; each driver answers after its own delay of 1
+to 5 s of simulated time, and an offer_withdrawn (the rider cancelled) stops an
+answer not yet sent. The answer to an offer depends only on --seed and the offer
+id. Answers still due when the run ends are not sent: those offers lapse.
 
 Event times are simulated time, starting at the wall clock; --speedup runs it
 faster. The same --seed gives the same load, request ids included; the engine
@@ -165,6 +175,9 @@ func simProgressLine(s simulator.Stats, speedup float64) string {
 	fmt.Fprintf(&b, "  gps %.0f/s  requests %.1f/s  matched %d  unmatched %d  cancelled %d  busy %d/%d  p50 %s  p99 %s",
 		s.GPSPerSec, s.RequestsPerSec, s.Matched, s.Unmatched, s.Cancelled, s.Busy, s.Drivers,
 		simLatency(s.LatencyP50), simLatency(s.LatencyP99))
+	if s.Offers > 0 {
+		fmt.Fprintf(&b, "  offers %d (accepted %d, declined %d, ignored %d)", s.Offers, s.Accepted, s.Declined, s.Ignored)
+	}
 	if s.Replay != nil {
 		fmt.Fprintf(&b, "  replayed %d/%d", s.Requests, s.Replay.Requests)
 	}
@@ -209,6 +222,10 @@ func simSummary(w io.Writer, s simulator.Stats) {
 	fmt.Fprintf(w, "done after %s (%s simulated): %d GPS updates, %d requests, %d rider cancels; outcomes %d matched, %d unmatched, %d cancelled, %d unanswered; %d rides completed; latency p50 %s p99 %s",
 		s.Elapsed.Round(time.Millisecond), s.SimElapsed.Round(time.Millisecond), s.GPSUpdates, s.Requests, s.Cancels,
 		s.Matched, s.Unmatched, s.Cancelled, s.Unanswered, s.RidesCompleted, simLatency(s.LatencyP50), simLatency(s.LatencyP99))
+	if s.Offers > 0 {
+		fmt.Fprintf(w, "; offers %d seen, %d accepted, %d declined, %d ignored, %d withdrawn before the answer, %d unanswered at the end",
+			s.Offers, s.Accepted, s.Declined, s.Ignored, s.Withdrawn, s.Answering)
+	}
 	if s.Undelivered > 0 {
 		fmt.Fprintf(w, "; %d records not delivered", s.Undelivered)
 	}

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"regexp"
 	"strings"
@@ -28,6 +30,7 @@ func TestSimulateRejectsBadFlags(t *testing.T) {
 		{"slow speedup", []string{"--speedup", "0.5"}, "speedup"},
 		{"unknown city", []string{"--city", "atlantis"}, `unknown city "atlantis"`},
 		{"cancel rate", []string{"--cancel-rate", "2"}, "cancel rate"},
+		{"accept rate", []string{"--accept-rate", "1.5"}, "accept rate"},
 		{"gps interval", []string{"--gps-interval", "1ms"}, "GPS interval"},
 		{"not a number", []string{"--drivers", "many"}, "--drivers"},
 		{"unknown flag", []string{"--riders", "5"}, "unknown flag"},
@@ -190,5 +193,59 @@ func TestSimulateRerunSameSeed(t *testing.T) {
 	// Seed 70's ids (REQ-70-...) are not seed 7's.
 	if code, stdout, stderr, _ := simulate("70"); code != 0 || !strings.Contains(stdout, "0 unanswered") {
 		t.Errorf("another seed: exit code %d, want 0:\n%s%s", code, stdout, stderr)
+	}
+}
+
+// TestSimulateAnswersOffers: the simulated drivers answer the offers made to them on
+// driver-offers, on driver-responses, as --accept-rate says, and the summary counts them.
+func TestSimulateAnswersOffers(t *testing.T) {
+	topics := ridematch.DefaultTopics()
+	tests := []struct {
+		acceptRate   string
+		wantAccepted int
+		wantIgnored  int
+	}{
+		{"1", 12, 0},
+		{"0", 0, 12}, // a fleet that never answers
+	}
+	for _, tt := range tests {
+		t.Run(tt.acceptRate, func(t *testing.T) {
+			b := startBroker(t, topics)
+			sim := startCommand(t, "simulate", "--brokers", b.Addr(), "--drivers", "12", "--rate", "0", "--seed", "5",
+				"--speedup", "5", "--duration", "4s", "--accept-rate", tt.acceptRate, "--log-level", "error")
+			// It reads driver-offers from the end once it runs: wait for its first line.
+			waitFor(t, 15*time.Second, "the first progress line", func() bool {
+				if sim.exited() {
+					t.Fatalf("simulate exited with %d: %s", sim.code, sim.errb.String())
+				}
+				return strings.Contains(sim.out.String(), "gps ")
+			})
+			cl := newClient(t, b.Addr())
+			for i := range 12 {
+				driver := fmt.Sprintf("DRV-5-%06d", i+1)
+				produce(t, cl, topics.Name(ridematch.RoleDriverOffers), driver, []byte(fmt.Sprintf(
+					`{"event_type":"ride_offered","offer_id":"o-%d-%016x","request_id":"R%d","driver_id":%q,"offer_timestamp":%q,"expires_at":%q,"attempt":1}`,
+					i%12, i, i, driver, time.Now().UTC().Format(time.RFC3339Nano), time.Now().Add(15*time.Second).UTC().Format(time.RFC3339Nano))))
+			}
+			if code := sim.wait(t, 20*time.Second); code != 0 {
+				t.Fatalf("exit code %d: %s", code, sim.errb.String())
+			}
+			out := sim.out.String()
+			t.Logf("%s", out)
+			want := fmt.Sprintf("offers 12 seen, %d accepted, 0 declined, %d ignored, 0 withdrawn before the answer, 0 unanswered at the end", tt.wantAccepted, tt.wantIgnored)
+			if !strings.Contains(out, want) {
+				t.Errorf("the summary lacks %q", want)
+			}
+			answers := readCommitted(t, b.Addr(), topics.Name(ridematch.RoleDriverResponses))
+			if len(answers) != tt.wantAccepted {
+				t.Fatalf("%d answers on driver-responses, want %d", len(answers), tt.wantAccepted)
+			}
+			for _, r := range answers {
+				var v map[string]any
+				if err := json.Unmarshal(r.Value, &v); err != nil || v["event_type"] != "offer_accepted" || v["driver_id"] != string(r.Key) {
+					t.Errorf("answer %s keyed %s", r.Value, r.Key)
+				}
+			}
+		})
 	}
 }

@@ -31,7 +31,7 @@ type tailOptions struct {
 }
 
 func (o *tailOptions) addFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.topic, "topic", "", "topic to read (default: the ride_matches topic of topics.yaml, ride-matches)")
+	fs.StringVar(&o.topic, "topic", "", "topic to read, by name: ride-matches, driver-offers, driver-responses, ... (default: the ride_matches topic of topics.yaml, ride-matches)")
 	fs.BoolVar(&o.fromBeginning, "from-beginning", false, "start at the oldest record, not at the end")
 	fs.BoolVar(&o.follow, "follow", true, "keep waiting for new records; --follow=false stops at the end")
 	fs.StringVar(&o.format, "format", "table", "output format: table or json (one record a line)")
@@ -260,7 +260,7 @@ func printValue(w io.Writer, r *kgo.Record, value []byte, format string) {
 		return
 	}
 	// An outcome's time is when the engine decided it; another record's, the first it has.
-	ts, _ := firstString(m, "match_timestamp", "timestamp", "request_time").(string)
+	ts, _ := firstString(m, "match_timestamp", "offer_timestamp", "timestamp", "request_time").(string)
 	if o, err := event.DecodeOutcome(value); err == nil && o.Decided != 0 {
 		ts = o.Decided.String()
 	}
@@ -287,9 +287,39 @@ func details(kind string, m map[string]any) string {
 		return fmt.Sprintf("reason=%v driver=%v", f("reason"), f("driver_id"))
 	case event.TypeSurgeUpdated:
 		return fmt.Sprintf("multiplier=%v (was %v) demand=%v supply=%v", f("surge_multiplier"), f("previous_multiplier"), f("demand"), f("supply"))
+	case event.TypeRideOffered:
+		return fmt.Sprintf("driver=%v request=%v pickup=%vkm eta=%vmin fare=%v surge=%v expires=%s attempt=%v",
+			f("driver_id"), f("request_id"), f("pickup_distance_km"), f("estimated_arrival"), f("fare_estimate"), f("surge_multiplier"), expiresIn(m), f("attempt"))
+	case event.TypeOfferWithdrawn:
+		return fmt.Sprintf("driver=%v request=%v reason=%v offer=%v", f("driver_id"), f("request_id"), f("reason"), f("offer_id"))
+	case event.TypeOfferAccepted:
+		return fmt.Sprintf("driver=%v request=%v offer=%v", f("driver_id"), f("request_id"), f("offer_id"))
+	case event.TypeOfferDeclined:
+		reason := f("reason")
+		if reason == nil {
+			reason = "-"
+		}
+		return fmt.Sprintf("driver=%v request=%v reason=%v offer=%v", f("driver_id"), f("request_id"), reason, f("offer_id"))
 	}
 	b, _ := json.Marshal(m)
 	return trim(string(b), 100)
+}
+
+// expiresIn is how long a ride_offered gives its driver, "+15s", or its expires_at as
+// written when either time does not parse.
+func expiresIn(m map[string]any) string {
+	exp, _ := m["expires_at"].(string)
+	at, _ := m["offer_timestamp"].(string)
+	e, err1 := event.ParseTime(exp)
+	o, err2 := event.ParseTime(at)
+	if err1 != nil || err2 != nil {
+		return fmt.Sprint(m["expires_at"])
+	}
+	d := e.Sub(o)
+	if d < 0 {
+		return d.String()
+	}
+	return "+" + d.String()
 }
 
 func firstString(m map[string]any, keys ...string) any {

@@ -288,3 +288,79 @@ func TestTrim(t *testing.T) {
 		}
 	}
 }
+
+// TestTailOffers: tail shows driver-offers and driver-responses readably: who is offered
+// which request, how far, for what fare and for how long; withdrawals and answers.
+func TestTailOffers(t *testing.T) {
+	topics := ridematch.DefaultTopics()
+	b := startBroker(t, topics)
+	cl := newClient(t, b.Addr())
+	offers, responses := topics.Name(ridematch.RoleDriverOffers), topics.Name(ridematch.RoleDriverResponses)
+	// As the engine writes them (json.Marshal of event.RideOffered and OfferWithdrawn).
+	produce(t, cl, offers, "DRV001", []byte(`{"event_type":"ride_offered","offer_id":"o-3-00112233445566ff","request_id":"REQ-1","driver_id":"DRV001","customer_id":"CUST001",`+
+		`"pickup_location":"bandra_station","drop_location":"bkc","pickup_coordinates":{"lat":19.0544,"lng":72.8413},"drop_coordinates":{"lat":19.0596,"lng":72.8656},`+
+		`"pickup_distance_km":0.815,"estimated_arrival":4,"fare_estimate":81.43,"surge_multiplier":1.2,"offer_timestamp":"2026-11-25T19:00:00.123456Z",`+
+		`"expires_at":"2026-11-25T19:00:15.123456Z","attempt":2,"ride_type":"mini","vehicle_type":"hatchback"}`))
+	produce(t, cl, offers, "DRV001", []byte(`{"event_type":"offer_withdrawn","offer_id":"o-3-00112233445566ff","request_id":"REQ-1","driver_id":"DRV001","reason":"rider_cancelled","timestamp":"2026-11-25T19:00:04.000000Z"}`))
+	produce(t, cl, responses, "DRV002", []byte(`{"event_type":"offer_accepted","offer_id":"o-1-0000000000000001","request_id":"REQ-2","driver_id":"DRV002","timestamp":"2026-11-25T19:00:02.5Z"}`))
+	produce(t, cl, responses, "DRV003", []byte(`{"event_type":"offer_declined","offer_id":"o-1-0000000000000002","request_id":"REQ-3","driver_id":"DRV003","timestamp":"2026-11-25T19:00:03Z","reason":"fare_too_low"}`))
+	produce(t, cl, responses, "DRV004", []byte(`{"event_type":"offer_declined","offer_id":"o-1-0000000000000003","request_id":"REQ-4","driver_id":"DRV004","timestamp":"2026-11-25T19:00:03Z"}`))
+
+	tests := []struct {
+		topic string
+		want  [][]string // each row's fields: time, event, key, then details
+	}{
+		{offers, [][]string{
+			{"2026-11-25T19:00:00.123456Z", "ride_offered", "DRV001", "driver=DRV001 request=REQ-1 pickup=0.815km eta=4min fare=81.43 surge=1.2 expires=+15s attempt=2"},
+			{"2026-11-25T19:00:04.000000Z", "offer_withdrawn", "DRV001", "driver=DRV001 request=REQ-1 reason=rider_cancelled offer=o-3-00112233445566ff"},
+		}},
+		{responses, [][]string{
+			{"2026-11-25T19:00:02.5Z", "offer_accepted", "DRV002", "driver=DRV002 request=REQ-2 offer=o-1-0000000000000001"},
+			{"2026-11-25T19:00:03Z", "offer_declined", "DRV003", "driver=DRV003 request=REQ-3 reason=fare_too_low offer=o-1-0000000000000002"},
+			{"2026-11-25T19:00:03Z", "offer_declined", "DRV004", "driver=DRV004 request=REQ-4 reason=- offer=o-1-0000000000000003"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.topic, func(t *testing.T) {
+			code, out, stderr := runCommand(t, 20*time.Second, "tail", "--brokers", b.Addr(), "--topic", tt.topic, "--from-beginning", "--follow=false", "--log-level", "warn")
+			if code != 0 {
+				t.Fatalf("exit code %d: %s", code, stderr)
+			}
+			ls := lines(out)
+			if len(ls) != 1+len(tt.want) {
+				t.Fatalf("want a header and %d rows, got:\n%s", len(tt.want), out)
+			}
+			var got [][]string
+			for _, l := range ls[1:] {
+				fs := strings.Fields(l)
+				got = append(got, append(fs[:3:3], strings.Join(fs[3:], " ")))
+			}
+			// Records of several partitions come in no set order.
+			slices.SortFunc(got, func(a, b []string) int { return strings.Compare(a[2]+a[0], b[2]+b[0]) })
+			for i := range tt.want {
+				if !slices.Equal(got[i], tt.want[i]) {
+					t.Errorf("row %d:\n got %q\nwant %q", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestExpiresIn(t *testing.T) {
+	tests := []struct {
+		offered, expires any
+		want             string
+	}{
+		{"2026-11-25T19:00:00Z", "2026-11-25T19:00:15Z", "+15s"},
+		{"2026-11-25T19:00:00.5Z", "2026-11-25T19:00:01Z", "+500ms"},
+		{"2026-11-25T19:00:15Z", "2026-11-25T19:00:00Z", "-15s"},
+		{nil, "2026-11-25T19:00:15Z", "2026-11-25T19:00:15Z"},
+		{"2026-11-25T19:00:00Z", "soon", "soon"},
+		{"2026-11-25T19:00:00Z", nil, "<nil>"},
+	}
+	for _, tt := range tests {
+		if got := expiresIn(map[string]any{"offer_timestamp": tt.offered, "expires_at": tt.expires}); got != tt.want {
+			t.Errorf("expiresIn(%v, %v) = %q, want %q", tt.offered, tt.expires, got, tt.want)
+		}
+	}
+}

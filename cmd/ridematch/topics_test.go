@@ -296,7 +296,7 @@ func TestTopicsSchemas(t *testing.T) {
 		}
 		return err
 	})
-	if want != 8 || files != want {
-		t.Errorf("%d files written for %d events, want 8 of each", files, want)
+	if want != 12 || files != want {
+		t.Errorf("%d files written for %d events, want 12 of each", files, want)
 	}
 }
