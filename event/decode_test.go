@@ -258,6 +258,11 @@ func decodeRefusals() []decodeRefusal {
 		{"estimated_distance as string", with(baseRequest(), "estimated_distance", "2.6 km"), ReasonWrongType, "estimated_distance"},
 		{"pickup_location as object", with(baseRequest(), "pickup_location", map[string]any{}), ReasonWrongType, "pickup_location"},
 		{"cancel reason as number", with(baseCancel(), "reason", 3), ReasonWrongType, "reason"},
+		// Type errors in fields a cancel does not have, more of them than a cancel has
+		// fields, before its own: its own is still the one reported.
+		{"cancel request_id as number after foreign type errors", []byte(`{"event_type":"ride_cancelled","speed":"a","heading":"a","rating":"a","location":1,` +
+			`"availability":2,"vehicle_type":3,"pickup_location":4,"drop_location":5,"pickup_coordinates":6,"drop_coordinates":7,` +
+			`"request_time":8,"ride_type":9,"estimated_distance":"a","request_id":1,"timestamp":"2026-11-25T19:00:05"}`), ReasonWrongType, "request_id"},
 
 		// Coordinates out of range, and (0,0).
 		{"lat 999", with(baseDriver(), "location.lat", 999), ReasonBadCoordinates, "location"},
