@@ -7,7 +7,7 @@ import (
 	"unsafe"
 )
 
-// The input decoder is hand-written for the three event shapes: one pass, no reflection,
+// The input decoder is hand-written for the input event shapes: one pass, no reflection,
 // no allocation beyond the strings it keeps. It decodes exactly as encoding/json would
 // into the structs of decode_std_test.go (the differential fuzz test holds it to that):
 // the same keys match (exact, else ASCII case-insensitive), the last of a repeated key
@@ -56,6 +56,7 @@ const (
 	fEstimatedDistance
 	fReason
 	fCancelTime
+	fOfferID
 	nFields
 )
 
@@ -65,7 +66,7 @@ var fieldNames = [nFields]string{
 	fRating: "rating", fRequestID: "request_id", fCustomerID: "customer_id", fPickupLocation: "pickup_location",
 	fDropLocation: "drop_location", fPickupCoordinates: "pickup_coordinates", fDropCoordinates: "drop_coordinates",
 	fRequestTime: "request_time", fRideType: "ride_type", fEstimatedDistance: "estimated_distance",
-	fReason: "reason", fCancelTime: "cancel_time",
+	fReason: "reason", fCancelTime: "cancel_time", fOfferID: "offer_id",
 }
 
 // fieldKind is the JSON kind each field wants: string, number, or a {lat,lng} object.
@@ -75,7 +76,7 @@ var fieldKind = [nFields]jsonKind{
 	fRating: kindNumber, fRequestID: kindString, fCustomerID: kindString, fPickupLocation: kindString,
 	fDropLocation: kindString, fPickupCoordinates: kindObject, fDropCoordinates: kindObject,
 	fRequestTime: kindString, fRideType: kindString, fEstimatedDistance: kindNumber,
-	fReason: kindString, fCancelTime: kindString,
+	fReason: kindString, fCancelTime: kindString, fOfferID: kindString,
 }
 
 // The fields of each event type, as the wire structs of decode_std_test.go have them.
@@ -83,6 +84,8 @@ var (
 	driverFields  = fieldSet(fDriverID, fLocation, fTimestamp, fSpeed, fHeading, fAvailability, fVehicleType, fRating)
 	requestFields = fieldSet(fRequestID, fCustomerID, fPickupLocation, fDropLocation, fPickupCoordinates, fDropCoordinates, fRequestTime, fRideType, fEstimatedDistance)
 	cancelFields  = fieldSet(fRequestID, fCustomerID, fTimestamp, fCancelTime, fReason)
+	acceptFields  = fieldSet(fOfferID, fRequestID, fDriverID, fTimestamp)
+	declineFields = acceptFields | fieldSet(fReason)
 	headerFields  = fieldSet(fEventType)
 )
 
@@ -564,6 +567,8 @@ func match(key []byte) field {
 		return fReason
 	case "cancel_time":
 		return fCancelTime
+	case "offer_id":
+		return fOfferID
 	}
 	for f := field(1); f < nFields; f++ {
 		if foldEqual(key, fieldNames[f]) {
@@ -579,16 +584,18 @@ func match(key []byte) field {
 var keyHints = func() (h [nFields]hint) {
 	next := map[field][]field{
 		fNone:      {fEventType},
-		fEventType: {fDriverID, fRequestID},
+		fEventType: {fDriverID, fRequestID, fOfferID},
 		// driver_location_update
-		fDriverID: {fLocation}, fLocation: {fTimestamp}, fTimestamp: {fSpeed, fReason},
+		fDriverID: {fLocation, fTimestamp}, fLocation: {fTimestamp}, fTimestamp: {fSpeed, fReason},
 		fSpeed: {fHeading}, fHeading: {fAvailability}, fAvailability: {fVehicleType},
 		fVehicleType: {fRating},
 		// ride_requested, ride_cancelled
-		fRequestID: {fCustomerID, fTimestamp}, fCustomerID: {fPickupLocation, fTimestamp},
+		fRequestID: {fCustomerID, fTimestamp, fDriverID}, fCustomerID: {fPickupLocation, fTimestamp},
 		fPickupLocation: {fDropLocation}, fDropLocation: {fPickupCoordinates},
 		fPickupCoordinates: {fDropCoordinates}, fDropCoordinates: {fRequestTime},
 		fRequestTime: {fRideType}, fRideType: {fEstimatedDistance},
+		// offer_accepted, offer_declined
+		fOfferID: {fRequestID},
 	}
 	for prev, fs := range next {
 		for _, f := range fs {
