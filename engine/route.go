@@ -26,7 +26,9 @@ type routerProcessor struct {
 	partitions int32 // of the region log
 	stats      *Stats
 	group      string
-	drivers    string
+	// drivers and responses are the names of the driver-locations and driver-responses
+	// topics; every other input is a ride-requests partition.
+	drivers, responses string
 	// shared is what the routers of the stage share: the cell outlines that locate
 	// drivers, and the halos that find their shadows.
 	shared *router.Shared
@@ -78,6 +80,7 @@ func newRouterProcessor(env Env, shared *router.Shared) (Processor[*routerState]
 		group:      cfg.RouterGroup,
 		shared:     shared,
 		drivers:    cfg.Topics.Name(ridematch.RoleDriverLocations),
+		responses:  cfg.Topics.Name(ridematch.RoleDriverResponses),
 		inputs:     map[tp]*input{},
 		slack:      event.Unbounded,
 	}
@@ -95,8 +98,11 @@ func (m *routerProcessor) Open(t TopicPartition) (*routerState, error) {
 		return nil, err
 	}
 	st := &routerState{m: m, rt: rt, src: router.RideRequests}
-	if t.Topic == m.drivers {
+	switch t.Topic {
+	case m.drivers:
 		st.src = router.DriverLocations
+	case m.responses:
+		st.src = router.DriverResponses
 	}
 	return st, nil
 }
@@ -116,8 +122,15 @@ func (m *routerProcessor) logTime(r *kgo.Record, now time.Time) (event.Time, boo
 	return event.TimeOf(now), true
 }
 
-// sourceOf names an input partition in marks.
+// sourceOf names an input partition in marks. A driver-responses partition is a source of
+// its own and, like any other, holds nothing back while it is idle (offers off): the merge
+// does not wait for one that is caught up or whose records are timed as received (bound),
+// and a mark names it only once it has routed a record or, timed as received, with the
+// present as its claim (header).
 func (m *routerProcessor) sourceOf(t tp) event.SourceID {
+	if t.Topic == m.responses {
+		return event.ResponseSource(t.Partition)
+	}
 	return event.SourceOf(t.Topic != m.drivers, t.Partition)
 }
 

@@ -51,18 +51,45 @@ func driversAt(p int32) tp {
 	return tp{ridematch.DefaultTopics().Name(ridematch.RoleDriverLocations), p}
 }
 
-// record is a driver update of input t made ms milliseconds after base.
+// responsesAt and requestsAt are partition p of the default driver-responses and
+// ride-requests topics.
+func responsesAt(p int32) tp {
+	return tp{ridematch.DefaultTopics().Name(ridematch.RoleDriverResponses), p}
+}
+
+func requestsAt(p int32) tp {
+	return tp{ridematch.DefaultTopics().Name(ridematch.RoleRideRequests), p}
+}
+
+// rigPoint is where the rig's drivers are.
+var rigPoint = geo.Point{Lat: 19.05, Lng: 72.84}
+
+// rigPartition is the region-log partition of the rig's drivers, and of the offers its
+// drivers answer: all of them in one frame, in the order they were routed.
+func rigPartition() int32 {
+	_, _, region := geo.DefaultResolutions().Cells(rigPoint)
+	return router.PartitionOf(region, 4)
+}
+
+// record is a driver update of input t made ms milliseconds after base or, on
+// driver-responses, a driver's accept of an offer made by the drivers' partition.
 func (r *mergeRig) record(t tp, ms int64) *kgo.Record {
 	at := r.base.Add(time.Duration(ms) * time.Millisecond)
-	d := event.DriverLocation{DriverID: fmt.Sprintf("D%d-%d", t.Partition, ms), Location: geo.Point{Lat: 19.05, Lng: 72.84}, Time: event.TimeOf(at),
+	d := event.DriverLocation{DriverID: fmt.Sprintf("D%d-%d", t.Partition, ms), Location: rigPoint, Time: event.TimeOf(at),
 		Availability: event.Available, Vehicle: event.Sedan, Rating: 4.5}
-	rec := &kgo.Record{Topic: t.Topic, Partition: t.Partition, Offset: r.next[t], Timestamp: at, Value: d.AppendJSON(nil)}
+	value := d.AppendJSON(nil)
+	if t.Topic == r.m.responses {
+		a := event.OfferResponse{OfferID: event.OfferID(rigPartition(), "R", d.DriverID, event.TimeOf(r.base)), RequestID: "R", DriverID: d.DriverID, Accepted: true, Time: d.Time}
+		value = a.AppendJSON(nil)
+	}
+	rec := &kgo.Record{Topic: t.Topic, Partition: t.Partition, Offset: r.next[t], Timestamp: at, Value: value}
 	r.next[t]++
 	return rec
 }
 
 // poll routes a poll of the given records, each partition's end being end[t] (its last
-// offset + 1 when absent), and returns the milliseconds of the records routed, in order.
+// offset + 1 when absent), and returns the milliseconds of the records routed, in order:
+// driver updates, and drivers' answers (checked to go where their offer ids say).
 func (r *mergeRig) poll(recs map[tp][]int64, end map[tp]int64) []int64 {
 	var f kgo.Fetch
 	for t, mss := range recs {
@@ -86,8 +113,15 @@ func (r *mergeRig) poll(recs map[tp][]int64, end map[tp]int64) []int64 {
 			if err := event.DecodeLog(b, &lr); err != nil {
 				r.t.Fatal(err)
 			}
-			if lr.Kind == event.LogDriver {
-				got = append(got, lr.Time.Std().Sub(r.base).Milliseconds())
+			ms := lr.Time.Std().Sub(r.base).Milliseconds()
+			switch lr.Kind {
+			case event.LogDriver:
+				got = append(got, ms)
+			case event.LogResponse:
+				if p, _ := event.OfferPartition(lr.Response.OfferID); rec.Partition != p || p != rigPartition() {
+					r.t.Errorf("the answer of %d ms went to p%d, its offer id %s", ms, rec.Partition, lr.Response.OfferID)
+				}
+				got = append(got, ms)
 			}
 			return nil
 		})
@@ -183,5 +217,85 @@ func TestProducerModeRefusesInsaneRecordTimes(t *testing.T) {
 	}
 	if fmt.Sprint(reasons) != "[bad_record_timestamp]" {
 		t.Fatalf("dead letters %v, want the record of timestamp 0", reasons)
+	}
+}
+
+// TestRouterMergesResponses: driver-responses partitions are sources of their own, merged
+// in log-time order with the others; and an idle one, as offers off leaves it, holds
+// nothing back, exactly as an idle ride-requests partition does.
+func TestRouterMergesResponses(t *testing.T) {
+	d0, q0, a0, a1 := driversAt(0), requestsAt(0), responsesAt(0), responsesAt(1)
+	r := newMergeRig(t, d0, q0, a0, a1)
+	r.m.assign(r.assigned)
+	ids := map[event.SourceID]tp{}
+	for t2, want := range map[tp]event.SourceID{d0: event.SourceOf(false, 0), q0: event.SourceOf(true, 0), a0: event.ResponseSource(0), a1: event.ResponseSource(1)} {
+		if got := r.m.inputs[t2].id; got != want {
+			t.Errorf("%v is source %#x, want %#x", t2, got, want)
+		}
+		ids[r.m.inputs[t2].id] = t2
+	}
+	if len(ids) != 4 {
+		t.Fatalf("the four inputs share source ids: %v", ids)
+	}
+	if st := r.parts[a0]; st.src != router.DriverResponses {
+		t.Fatalf("a driver-responses partition's router reads topic %v", st.src)
+	}
+	// As lookUp leaves empty topics: known, caught up.
+	for _, in := range r.m.inputs {
+		in.known, in.end = true, 0
+	}
+	// A backlog: d0 and a0 interleave, a0 has one more on the broker, q0 and a1 are idle.
+	got := r.poll(map[tp][]int64{d0: {10, 30, 50}, a0: {21, 42}}, map[tp]int64{a0: 3})
+	if fmt.Sprint(got) != "[10 21 30 42]" {
+		t.Fatalf("routed %v, want [10 21 30 42]: merged, and nothing past a0's last until its next comes", got)
+	}
+	if at := r.m.Held(r.parts)[d0]; at.Offset != 2 {
+		t.Errorf("d0 commits at %d, want 2, its first record held", at.Offset)
+	}
+	if got = r.poll(map[tp][]int64{a0: {47}}, nil); fmt.Sprint(got) != "[47 50]" {
+		t.Fatalf("routed %v, want [47 50]", got)
+	}
+	if st := r.parts[a0].rt.Stats(); st.Responses != 3 || st.Routed != 3 || st.DeadLettered != 0 {
+		t.Errorf("a0's router: %+v, want 3 answers routed", st)
+	}
+	// The marks name the partitions that routed something; the idle ones claim nothing
+	// that could hold a clock back.
+	h := r.m.header(r.parts, time.Now())
+	var named []event.SourceID
+	for _, s := range h.Mark.Sources {
+		named = append(named, s.Source)
+	}
+	if want := []event.SourceID{event.SourceOf(false, 0), event.ResponseSource(0)}; fmt.Sprint(named) != fmt.Sprint(want) {
+		t.Errorf("the mark names %v, want d0 and a0: %v", named, want)
+	}
+
+	// An idle requests partition and an idle responses partition are alike: caught up,
+	// neither holds the backlog back; with records to come, each does, up to idleWait;
+	// timed as received (broker mode), each claims the present.
+	for i, idle := range []tp{q0, a1} {
+		in := r.m.inputs[idle]
+		ms := int64(100 * (i + 1)) // each its own drivers: a driver's update no newer is dropped
+		t.Run(idle.Topic, func(t *testing.T) {
+			in.known, in.end, in.next = true, 0, 0
+			if got := r.poll(map[tp][]int64{d0: {ms}}, nil); fmt.Sprint(got) != fmt.Sprint([]int64{ms}) {
+				t.Errorf("routed %v with %v idle and caught up, want [%d]", got, idle, ms)
+			}
+			in.end = 1
+			if got := r.poll(map[tp][]int64{d0: {ms + 10}}, nil); len(got) != 0 {
+				t.Errorf("routed %v while %v had records to come", got, idle)
+			}
+			in.waiting = time.Now().Add(-2 * idleWait)
+			if got := r.poll(nil, nil); fmt.Sprint(got) != fmt.Sprint([]int64{ms + 10}) {
+				t.Errorf("routed %v after waiting for %v longer than idleWait, want [%d]", got, idle, ms+10)
+			}
+			in.end, in.waiting, in.received = 0, time.Time{}, true
+			now := time.Now()
+			for _, s := range r.m.header(r.parts, now).Mark.Sources {
+				if s.Source == in.id && s.Claim < event.TimeOf(now) {
+					t.Errorf("%v, timed as received, claims %v, before the present", idle, s.Claim)
+				}
+			}
+			in.received = false
+		})
 	}
 }

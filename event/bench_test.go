@@ -17,13 +17,17 @@ var (
 		Pickup: geo.Point{Lat: 19.0544, Lng: 72.8413}, Drop: geo.Point{Lat: 19.0596, Lng: 72.8656},
 		Time: TimeOf(time.Date(2026, 11, 25, 19, 0, 0, 123456000, time.UTC)), RideType: Prime, EstimatedKM: 2.6,
 	}).AppendJSON(nil)
+	benchResponse = (&OfferResponse{
+		OfferID: "o-7-1a2b3c4d5e6f7a8b", RequestID: "3f1c2a9e-8a1b-4c57-9d2e-6b7f1e0a9c11", DriverID: "DRV-1-001234",
+		Time: TimeOf(time.Date(2026, 11, 25, 19, 0, 3, 500000000, time.UTC)), Reason: "too_far",
+	}).AppendJSON(nil)
 )
 
 func BenchmarkDecodeInput(b *testing.B) {
 	for _, bb := range []struct {
 		name string
 		v    []byte
-	}{{"driver", benchDriver}, {"request", benchRequest}} {
+	}{{"driver", benchDriver}, {"request", benchRequest}, {"response", benchResponse}} {
 		b.Run(bb.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bb.v)))
 			b.ReportAllocs()

@@ -9,7 +9,7 @@ import (
 	"ridematch/geo"
 )
 
-// MaxIDBytes bounds driver, request and customer ids: they become Kafka keys and map keys.
+// MaxIDBytes bounds driver, request, customer and offer ids: they become Kafka keys and map keys.
 const MaxIDBytes = 128
 
 // DefaultRating is the rating of a driver whose update carries none, as in the
@@ -17,8 +17,9 @@ const MaxIDBytes = 128
 const DefaultRating = 4.0
 
 // DecodeInput decodes and validates one input event: a driver_location_update,
-// ride_requested or ride_cancelled in the reference's JSON shape. Every refusal is an
-// *InvalidError naming the reason and the field.
+// ride_requested or ride_cancelled in the reference's JSON shape, or a driver's
+// offer_accepted or offer_declined. Every refusal is an *InvalidError naming the reason
+// and the field.
 func DecodeInput(b []byte) (Input, error) {
 	b = trimJSONSpace(b)
 	if len(b) == 0 || b[0] != '{' {
@@ -59,6 +60,16 @@ func (f *fields) input() (Input, error) {
 		if err = f.firstTypeError(cancelFields); err == nil {
 			in.Kind = KindRideCancel
 			in.Cancel, err = f.cancel()
+		}
+	case TypeOfferAccepted:
+		if err = f.firstTypeError(acceptFields); err == nil {
+			in.Kind = KindOfferResponse
+			in.Response, err = f.response(true)
+		}
+	case TypeOfferDeclined:
+		if err = f.firstTypeError(declineFields); err == nil {
+			in.Kind = KindOfferResponse
+			in.Response, err = f.response(false)
 		}
 	default:
 		return in, invalid(ReasonUnknownEvent, "event_type", truncate(string(t)))
@@ -187,6 +198,31 @@ func (f *fields) cancel() (RideCancel, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// response reads an offer_accepted (accepted) or offer_declined; only a decline has a
+// reason; an accept's is a field it does not know.
+func (f *fields) response(accepted bool) (OfferResponse, error) {
+	r := OfferResponse{Accepted: accepted}
+	var err error
+	if r.OfferID, err = f.id(fOfferID); err != nil {
+		return r, err
+	}
+	if r.RequestID, err = f.id(fRequestID); err != nil {
+		return r, err
+	}
+	if r.DriverID, err = f.id(fDriverID); err != nil {
+		return r, err
+	}
+	if r.Time, err = f.timestamp(fTimestamp); err != nil {
+		return r, err
+	}
+	if !accepted {
+		if r.Reason, err = f.name(fReason); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
 }
 
 func (f *fields) id(fd field) (string, error) {

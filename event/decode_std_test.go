@@ -53,6 +53,19 @@ func decodeInputStd(b []byte) (Input, error) {
 			CancelTime *string `json:"cancel_time"`
 			Reason     *string `json:"reason"`
 		}
+		wireAccept struct {
+			OfferID   *string `json:"offer_id"`
+			RequestID *string `json:"request_id"`
+			DriverID  *string `json:"driver_id"`
+			Timestamp *string `json:"timestamp"`
+		}
+		wireDecline struct {
+			OfferID   *string `json:"offer_id"`
+			RequestID *string `json:"request_id"`
+			DriverID  *string `json:"driver_id"`
+			Timestamp *string `json:"timestamp"`
+			Reason    *string `json:"reason"`
+		}
 	)
 	unmarshal := func(v any) error {
 		err := json.Unmarshal(b, v)
@@ -137,6 +150,21 @@ func decodeInputStd(b []byte) (Input, error) {
 			str(fTimestamp, w.Timestamp)
 			str(fCancelTime, w.CancelTime)
 			str(fReason, w.Reason)
+		case "offer_accepted":
+			var w wireAccept
+			err = unmarshal(&w)
+			str(fOfferID, w.OfferID)
+			str(fRequestID, w.RequestID)
+			str(fDriverID, w.DriverID)
+			str(fTimestamp, w.Timestamp)
+		case "offer_declined":
+			var w wireDecline
+			err = unmarshal(&w)
+			str(fOfferID, w.OfferID)
+			str(fRequestID, w.RequestID)
+			str(fDriverID, w.DriverID)
+			str(fTimestamp, w.Timestamp)
+			str(fReason, w.Reason)
 		}
 		if err != nil {
 			return Input{}, err
@@ -176,6 +204,10 @@ func FuzzDecodeInputMatchesEncodingJSON(f *testing.F) {
 		`{"event_type":"ride_cancelled","request_id":"R","timestamp":"2026-11-25T10:00:00"} x`,
 		`{"event_type":"driver_location_update","cuſtomer_id":1,"\u212aey":2,"driver\u005fid":"B"}`,
 		"{\"event_type\":\"ride_cancelled\",\"request_id\":\"\xff\xfe\",\"timestamp\":\"2026-11-25T10:00:00\"}",
+		`{"event_type":"offer_accepted","OFFER_ID":"o-1-0123456789abcdef","request_id":"R","driver_id":"D","timestamp":"2026-11-25T10:00:00","reason":5}`,
+		`{"event_type":"offer_declined","offer_id":"o-1-0123456789abcdef","offer_id":null,"request_id":"R","driver_id":"D","timestamp":"2026-11-25T10:00:00"}`,
+		`{"event_type":"offer_declined","offer_id":1,"request_id":"R","driver_id":[],"timestamp":{},"reason":false}`,
+		`{"event_type":"offer_accepted","offer_id":"o-1-0123456789abcdef","request_id":"R","driver_id":"D","location":"x","speed":"y","timestamp":"2026-11-25T10:00:00"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -252,6 +284,9 @@ func TestKeyHints(t *testing.T) {
 		`{"event_type":"ride_cancelled","request_id":"R1","timestamp":"2026-11-25T19:00:00","reason":"late"}`,
 		`{"event_type":"ride_cancelled","request_id":"R1","customer_id":"C1","timestamp":"2026-11-25T19:00:00"}`,
 		`{"event_type":"ride_requested","request_id":"R1","customer_id":"C1","pickup_coordinates":{"lat":19.05,"lng":72.84},"drop_coordinates":{"lat":19.06,"lng":72.86},"request_time":"2026-11-25T19:00:00","ride_type":"mini","estimated_distance":"2"}`,
+		`{"event_type":"offer_accepted","offer_id":"o-7-1a2b3c4d5e6f7a8b","request_id":"R1","driver_id":"DRV001","timestamp":"2026-11-25T19:00:03.5"}`,
+		`{"event_type": "offer_declined", "offer_id": "o-7-1a2b3c4d5e6f7a8b", "request_id": "R1", "driver_id": "DRV001", "timestamp": "2026-11-25T19:00:03.5", "reason": "too_far"}`,
+		`{"event_type":"offer_declined","offer_id":"o-7-1a2b3c4d5e6f7a8b","request_id":"R1","driver_id":"DRV001","timestamp":"2026-11-25T19:00:03.5","reason":"too_far","offer_id":"o-8-1a2b3c4d5e6f7a8b"}`,
 	} {
 		sameDecoding(t, []byte(s))
 	}

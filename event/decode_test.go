@@ -124,6 +124,21 @@ func baseCancel() map[string]any {
 	}
 }
 
+// baseAccepted and baseDeclined are a driver's answers to an offer, as in issue 21.
+func baseAccepted() map[string]any {
+	return map[string]any{
+		"event_type": "offer_accepted", "offer_id": "o-7-1a2b3c4d5e6f7a8b", "request_id": "R1",
+		"driver_id": "DRV001", "timestamp": "2026-11-25T19:00:03.5",
+	}
+}
+
+func baseDeclined() map[string]any {
+	return map[string]any{
+		"event_type": "offer_declined", "offer_id": "o-7-1a2b3c4d5e6f7a8b", "request_id": "R1",
+		"driver_id": "DRV001", "timestamp": "2026-11-25T19:00:03.5", "reason": "too_far",
+	}
+}
+
 // with returns the JSON of base with fields replaced; a dotted key reaches into an
 // object ("location.lat"), and the value drop deletes the field.
 func with(base map[string]any, kv ...any) []byte {
@@ -235,6 +250,22 @@ func decodeRefusals() []decodeRefusal {
 		{"cancel null request_id", with(baseCancel(), "request_id", nil), ReasonMissingField, "request_id"},
 		{"cancel no time at all", with(baseCancel(), "timestamp", drop), ReasonMissingField, ""},
 
+		// Missing required fields of a driver's answer.
+		{"accept no offer_id", with(baseAccepted(), "offer_id", drop), ReasonMissingField, "offer_id"},
+		{"accept null offer_id", with(baseAccepted(), "offer_id", nil), ReasonMissingField, "offer_id"},
+		{"accept no request_id", with(baseAccepted(), "request_id", drop), ReasonMissingField, "request_id"},
+		{"accept no driver_id", with(baseAccepted(), "driver_id", drop), ReasonMissingField, "driver_id"},
+		{"accept no timestamp", with(baseAccepted(), "timestamp", drop), ReasonMissingField, "timestamp"},
+		{"decline no offer_id", with(baseDeclined(), "offer_id", drop), ReasonMissingField, "offer_id"},
+		{"decline null driver_id", with(baseDeclined(), "driver_id", nil), ReasonMissingField, "driver_id"},
+		{"decline null timestamp", with(baseDeclined(), "timestamp", nil), ReasonMissingField, "timestamp"},
+		{"decline cancel_time for timestamp", with(baseDeclined(), "timestamp", drop, "cancel_time", "2026-11-25T19:00:03"), ReasonMissingField, "timestamp"},
+		{"accept nothing but its type", []byte(`{"event_type":"offer_accepted"}`), ReasonMissingField, "offer_id"},
+		// Only the two answers are inputs: the engine writes the offers themselves.
+		{"ride_offered as input", with(baseAccepted(), "event_type", "ride_offered"), ReasonUnknownEvent, "event_type"},
+		{"offer_withdrawn as input", with(baseAccepted(), "event_type", "offer_withdrawn"), ReasonUnknownEvent, "event_type"},
+		{"offer_accepted upper case", with(baseAccepted(), "event_type", "OFFER_ACCEPTED"), ReasonUnknownEvent, "event_type"},
+
 		// Wrongly typed fields.
 		{"lat as string NaN", with(baseDriver(), "location.lat", "NaN"), ReasonWrongType, "location.lat"},
 		{"lng as string", with(baseDriver(), "location.lng", "72.84"), ReasonWrongType, "location.lng"},
@@ -258,6 +289,19 @@ func decodeRefusals() []decodeRefusal {
 		{"estimated_distance as string", with(baseRequest(), "estimated_distance", "2.6 km"), ReasonWrongType, "estimated_distance"},
 		{"pickup_location as object", with(baseRequest(), "pickup_location", map[string]any{}), ReasonWrongType, "pickup_location"},
 		{"cancel reason as number", with(baseCancel(), "reason", 3), ReasonWrongType, "reason"},
+		{"accept offer_id as number", with(baseAccepted(), "offer_id", 7), ReasonWrongType, "offer_id"},
+		{"accept request_id as object", with(baseAccepted(), "request_id", map[string]any{"id": "R1"}), ReasonWrongType, "request_id"},
+		{"accept driver_id as number", with(baseAccepted(), "driver_id", 1), ReasonWrongType, "driver_id"},
+		{"accept timestamp as epoch number", with(baseAccepted(), "timestamp", 1795633203.5), ReasonWrongType, "timestamp"},
+		{"decline reason as number", with(baseDeclined(), "reason", 3), ReasonWrongType, "reason"},
+		{"decline offer_id as array", with(baseDeclined(), "offer_id", []string{"o-7-1a2b3c4d5e6f7a8b"}), ReasonWrongType, "offer_id"},
+		// The first type error in document order is the one reported.
+		{"decline driver_id before offer_id, both wrong", []byte(`{"event_type":"offer_declined","driver_id":5,"offer_id":true,"request_id":"R1","timestamp":"2026-11-25T19:00:03"}`), ReasonWrongType, "driver_id"},
+		// Type errors in fields a cancel does not have, more of them than a cancel has
+		// fields, before its own: its own is still the one reported.
+		{"cancel request_id as number after foreign type errors", []byte(`{"event_type":"ride_cancelled","speed":"a","heading":"a","rating":"a","location":1,` +
+			`"availability":2,"vehicle_type":3,"pickup_location":4,"drop_location":5,"pickup_coordinates":6,"drop_coordinates":7,` +
+			`"request_time":8,"ride_type":9,"estimated_distance":"a","request_id":1,"timestamp":"2026-11-25T19:00:05"}`), ReasonWrongType, "request_id"},
 
 		// Coordinates out of range, and (0,0).
 		{"lat 999", with(baseDriver(), "location.lat", 999), ReasonBadCoordinates, "location"},
@@ -303,6 +347,7 @@ func decodeRefusals() []decodeRefusal {
 		{"pickup_location too long", with(baseRequest(), "pickup_location", strings.Repeat("a", 257)), ReasonBadValue, "pickup_location"},
 		{"drop_location too long", with(baseRequest(), "drop_location", strings.Repeat("é", 129)), ReasonBadValue, "drop_location"},
 		{"cancel reason too long", with(baseCancel(), "reason", strings.Repeat("r", 300)), ReasonBadValue, "reason"},
+		{"decline reason too long", with(baseDeclined(), "reason", strings.Repeat("é", 129)), ReasonBadValue, "reason"},
 
 		// Ids.
 		{"driver_id empty", with(baseDriver(), "driver_id", ""), ReasonBadID, "driver_id"},
@@ -320,6 +365,11 @@ func decodeRefusals() []decodeRefusal {
 		{"customer_id carriage return", with(baseRequest(), "customer_id", "C\r"), ReasonBadID, "customer_id"},
 		{"cancel request_id empty", with(baseCancel(), "request_id", ""), ReasonBadID, "request_id"},
 		{"cancel customer_id empty", with(baseCancel(), "customer_id", ""), ReasonBadID, "customer_id"},
+		{"offer_id empty", with(baseAccepted(), "offer_id", ""), ReasonBadID, "offer_id"},
+		{"offer_id too long", with(baseAccepted(), "offer_id", "o-7-"+long), ReasonBadID, "offer_id"},
+		{"offer_id newline", with(baseDeclined(), "offer_id", "o-7-1a2b3c4d5e6f7a8b\n"), ReasonBadID, "offer_id"},
+		{"accept request_id empty", with(baseAccepted(), "request_id", ""), ReasonBadID, "request_id"},
+		{"decline driver_id tab", with(baseDeclined(), "driver_id", "DRV\t1"), ReasonBadID, "driver_id"},
 
 		// Timestamps.
 		{"driver timestamp words", with(baseDriver(), "timestamp", "yesterday"), ReasonBadTimestamp, "timestamp"},
@@ -338,6 +388,10 @@ func decodeRefusals() []decodeRefusal {
 		{"driver timestamp the epoch", with(baseDriver(), "timestamp", "1970-01-01T00:00:00"), ReasonBadTimestamp, "timestamp"},
 		{"request_time 1999 by an offset", with(baseRequest(), "request_time", "2000-01-01T01:00:00+05:30"), ReasonBadTimestamp, "request_time"},
 		{"cancel timestamp year 0000", with(baseCancel(), "timestamp", "0000-01-01T00:00:00"), ReasonBadTimestamp, "timestamp"},
+		{"accept timestamp words", with(baseAccepted(), "timestamp", "now"), ReasonBadTimestamp, "timestamp"},
+		{"accept timestamp date only", with(baseAccepted(), "timestamp", "2026-11-25"), ReasonBadTimestamp, "timestamp"},
+		{"decline timestamp year 2100", with(baseDeclined(), "timestamp", "2100-01-01T00:00:00Z"), ReasonBadTimestamp, "timestamp"},
+		{"decline timestamp Feb 29 2027", with(baseDeclined(), "timestamp", "2027-02-29T10:00:00"), ReasonBadTimestamp, "timestamp"},
 	}
 }
 
@@ -515,6 +569,62 @@ func decodeAcceptances() []decodeAcceptance {
 		{"cancel timestamp wins over cancel_time", with(baseCancel(), "cancel_time", "2030-01-01T00:00:00"), func(t *testing.T, in Input) {
 			if want := at(t, "2026-11-25T19:00:05Z"); in.Cancel.Time != want {
 				t.Errorf("time %v, want %v", in.Cancel.Time, want)
+			}
+		}},
+		{"offer_accepted", []byte(`{"event_type":"offer_accepted","offer_id":"o-7-1a2b3c4d5e6f7a8b","request_id":"R1","driver_id":"DRV001","timestamp":"2026-11-25T19:00:03.5"}`), func(t *testing.T, in Input) {
+			want := OfferResponse{OfferID: "o-7-1a2b3c4d5e6f7a8b", RequestID: "R1", DriverID: "DRV001", Accepted: true, Time: at(t, "2026-11-25T19:00:03.5Z")}
+			if in.Kind != KindOfferResponse || in.Response != want || in.Time() != want.Time {
+				t.Errorf("decoded %+v, want %+v", in, want)
+			}
+		}},
+		{"offer_declined", []byte(`{"event_type":"offer_declined","offer_id":"o-7-1a2b3c4d5e6f7a8b","request_id":"R1","driver_id":"DRV001","timestamp":"2026-11-25T19:00:03.5","reason":"too_far"}`), func(t *testing.T, in Input) {
+			want := OfferResponse{OfferID: "o-7-1a2b3c4d5e6f7a8b", RequestID: "R1", DriverID: "DRV001", Time: at(t, "2026-11-25T19:00:03.5Z"), Reason: "too_far"}
+			if in.Kind != KindOfferResponse || in.Response != want {
+				t.Errorf("decoded %+v, want %+v", in, want)
+			}
+		}},
+		{"decline without a reason", with(baseDeclined(), "reason", drop), func(t *testing.T, in Input) {
+			if r := in.Response; r.Accepted || r.Reason != "" || r.OfferID != "o-7-1a2b3c4d5e6f7a8b" {
+				t.Errorf("response %+v", r)
+			}
+		}},
+		{"decline with a null reason", with(baseDeclined(), "reason", nil), func(t *testing.T, in Input) {
+			if in.Response.Reason != "" {
+				t.Errorf("reason %q", in.Response.Reason)
+			}
+		}},
+		// An accept has no reason: one, of any type, is as foreign to it as any unknown
+		// field, and so are a request's fields.
+		{"accept with a numeric reason", with(baseAccepted(), "reason", 3, "customer_id", 7), func(t *testing.T, in Input) {
+			if r := in.Response; !r.Accepted || r.Reason != "" {
+				t.Errorf("response %+v", r)
+			}
+		}},
+		{"accept with a reason", with(baseAccepted(), "reason", "on my way"), func(t *testing.T, in Input) {
+			if in.Response.Reason != "" {
+				t.Errorf("reason %q, want none on an accept", in.Response.Reason)
+			}
+		}},
+		// The decoder takes any id; the router counts and drops the answers whose offer id
+		// names no partition of its region log.
+		{"offer id not of the engine's form", with(baseAccepted(), "offer_id", "offer-123"), func(t *testing.T, in Input) {
+			if in.Response.OfferID != "offer-123" {
+				t.Errorf("offer id %q", in.Response.OfferID)
+			}
+		}},
+		{"longest offer id", with(baseDeclined(), "offer_id", strings.Repeat("o", MaxIDBytes)), func(t *testing.T, in Input) {
+			if len(in.Response.OfferID) != MaxIDBytes {
+				t.Errorf("offer id of %d bytes", len(in.Response.OfferID))
+			}
+		}},
+		{"accept timestamp with offset", with(baseAccepted(), "timestamp", "2026-11-26T00:30:03.5+05:30"), func(t *testing.T, in Input) {
+			if want := at(t, "2026-11-25T19:00:03.5Z"); in.Response.Time != want {
+				t.Errorf("time %v, want %v", in.Response.Time, want)
+			}
+		}},
+		{"answer keys in another order", []byte(`{"timestamp":"2026-11-25T19:00:03Z","reason":"busy","driver_id":"D1","request_id":"R1","offer_id":"o-1-0123456789abcdef","event_type":"offer_declined","surge_multiplier":1.2}`), func(t *testing.T, in Input) {
+			if r := in.Response; r.DriverID != "D1" || r.Reason != "busy" || r.OfferID != "o-1-0123456789abcdef" {
+				t.Errorf("response %+v", r)
 			}
 		}},
 	}

@@ -81,6 +81,29 @@ func (c *RideCancel) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// AppendJSON appends r as an offer_accepted or offer_declined event, a decline's reason
+// when it has one.
+func (r *OfferResponse) AppendJSON(b []byte) []byte {
+	if r.Accepted {
+		b = append(b, `{"event_type":"offer_accepted","offer_id":`...)
+	} else {
+		b = append(b, `{"event_type":"offer_declined","offer_id":`...)
+	}
+	b = appendJSONString(b, r.OfferID)
+	b = append(b, `,"request_id":`...)
+	b = appendJSONString(b, r.RequestID)
+	b = append(b, `,"driver_id":`...)
+	b = appendJSONString(b, r.DriverID)
+	b = append(b, `,"timestamp":"`...)
+	b = r.Time.AppendPythonISO(b)
+	b = append(b, '"')
+	if !r.Accepted && r.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendJSONString(b, r.Reason)
+	}
+	return append(b, '}')
+}
+
 func appendJSONPoint(b []byte, p geo.Point) []byte {
 	b = append(b, `{"lat":`...)
 	b = appendJSONFloat(b, p.Lat)

@@ -127,6 +127,22 @@ func randomCancel(rnd *rand.Rand) RideCancel {
 	return c
 }
 
+// randomOfferID is an id as OfferID makes them now and then, else any id.
+func randomOfferID(rnd *rand.Rand) string {
+	if rnd.IntN(2) == 0 {
+		return OfferID(rnd.Int32N(64), randomID(rnd), randomID(rnd), randomEventTime(rnd))
+	}
+	return randomID(rnd)
+}
+
+func randomResponse(rnd *rand.Rand) OfferResponse {
+	r := OfferResponse{OfferID: randomOfferID(rnd), RequestID: randomID(rnd), DriverID: randomID(rnd), Accepted: rnd.IntN(2) == 0, Time: randomEventTime(rnd)}
+	if !r.Accepted {
+		r.Reason = randomName(rnd)
+	}
+	return r
+}
+
 // encodeInput is AppendJSON of whichever event in holds.
 func encodeInput(b []byte, in *Input) []byte {
 	switch in.Kind {
@@ -136,6 +152,8 @@ func encodeInput(b []byte, in *Input) []byte {
 		return in.Request.AppendJSON(b)
 	case KindRideCancel:
 		return in.Cancel.AppendJSON(b)
+	case KindOfferResponse:
+		return in.Response.AppendJSON(b)
 	}
 	panic("no event")
 }
@@ -146,13 +164,15 @@ func TestAppendJSONRoundTrip(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 5000; i++ {
 		var want Input
-		switch i % 3 {
+		switch i % 4 {
 		case 0:
 			want = Input{Kind: KindDriverLocation, Driver: randomDriver(rnd)}
 		case 1:
 			want = Input{Kind: KindRideRequest, Request: randomRequest(rnd)}
 		case 2:
 			want = Input{Kind: KindRideCancel, Cancel: randomCancel(rnd)}
+		case 3:
+			want = Input{Kind: KindOfferResponse, Response: randomResponse(rnd)}
 		}
 		prefix := []byte("prefix")
 		b := encodeInput(prefix, &want)
@@ -188,6 +208,10 @@ func TestAppendJSONRoundTrip(t *testing.T) {
 			if r, _ := m["reason"].(string); r != want.Cancel.Reason {
 				t.Fatalf("reason reads as %q, want %q", r, want.Cancel.Reason)
 			}
+		case KindOfferResponse:
+			if r, _ := m["reason"].(string); m["offer_id"] != want.Response.OfferID || r != want.Response.Reason {
+				t.Fatalf("offer_id and reason read as %q, %q", m["offer_id"], r)
+			}
 		}
 	}
 }
@@ -210,6 +234,12 @@ func TestAppendJSONShape(t *testing.T) {
 			`{"event_type":"ride_cancelled","request_id":"R\\1","customer_id":"C","timestamp":"2026-11-25T19:00:00.123456","reason":"line\u000abreak\u0009\u0001"}`},
 		{"cancel, bare", Input{Kind: KindRideCancel, Cancel: RideCancel{RequestID: "R", Time: ts}},
 			`{"event_type":"ride_cancelled","request_id":"R","timestamp":"2026-11-25T19:00:00.123456"}`},
+		{"accept", Input{Kind: KindOfferResponse, Response: OfferResponse{OfferID: "o-7-1a2b3c4d5e6f7a8b", RequestID: "R1", DriverID: "DRV001", Accepted: true, Time: ts}},
+			`{"event_type":"offer_accepted","offer_id":"o-7-1a2b3c4d5e6f7a8b","request_id":"R1","driver_id":"DRV001","timestamp":"2026-11-25T19:00:00.123456"}`},
+		{"decline", Input{Kind: KindOfferResponse, Response: OfferResponse{OfferID: "o-7-1a2b3c4d5e6f7a8b", RequestID: "R1", DriverID: "DRV001", Time: ts, Reason: "too_far"}},
+			`{"event_type":"offer_declined","offer_id":"o-7-1a2b3c4d5e6f7a8b","request_id":"R1","driver_id":"DRV001","timestamp":"2026-11-25T19:00:00.123456","reason":"too_far"}`},
+		{"decline, no reason", Input{Kind: KindOfferResponse, Response: OfferResponse{OfferID: "o-0-0000000000000000", RequestID: "R1", DriverID: "D\"1", Time: ts}},
+			`{"event_type":"offer_declined","offer_id":"o-0-0000000000000000","request_id":"R1","driver_id":"D\"1","timestamp":"2026-11-25T19:00:00.123456"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

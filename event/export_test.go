@@ -19,7 +19,7 @@ type CorpusRecord struct {
 // InputCorpus returns every input record the decoder's own tests hold: the reference
 // shapes, the acceptance suite's garbage, the fuzz seeds and the fuzz corpus, the records
 // of TestDecodeInputRefuses and TestDecodeInputAccepts, and each string of TestParseTime
-// as a driver update's timestamp. The schema agreement test (schema_test.go) holds the
+// as a driver update's, a cancel's and a driver's answer's timestamp. The schema agreement test (schema_test.go) holds the
 // JSON Schemas to the decoder on all of them.
 func InputCorpus(tb testing.TB) []CorpusRecord {
 	tb.Helper()
@@ -39,10 +39,11 @@ func InputCorpus(tb testing.TB) []CorpusRecord {
 	}
 	rnd := rand.New(rand.NewPCG(11, 12)) // addInputSeeds's
 	for i := 0; i < 6; i++ {
-		d, r, c := randomDriver(rnd), randomRequest(rnd), randomCancel(rnd)
+		d, r, c, o := randomDriver(rnd), randomRequest(rnd), randomCancel(rnd), randomResponse(rnd)
 		add("random driver", d.AppendJSON(nil))
 		add("random request", r.AppendJSON(nil))
 		add("random cancel", c.AppendJSON(nil))
+		add("random response", o.AppendJSON(nil))
 	}
 	corpus, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDecodeInput", "*"))
 	for _, name := range corpus {
@@ -57,6 +58,7 @@ func InputCorpus(tb testing.TB) []CorpusRecord {
 	for _, tt := range parseTimeCases() {
 		add("TestParseTime/"+tt.name, with(baseDriver(), "timestamp", tt.give))
 		add("TestParseTime/"+tt.name+" as cancel_time", with(baseCancel(), "timestamp", drop, "cancel_time", tt.give))
+		add("TestParseTime/"+tt.name+" as a decline's timestamp", with(baseDeclined(), "timestamp", tt.give))
 	}
 	return out
 }

@@ -43,10 +43,11 @@ func addInputSeeds(f *testing.F) {
 	}
 	rnd := rand.New(rand.NewPCG(11, 12))
 	for i := 0; i < 6; i++ {
-		d, r, c := randomDriver(rnd), randomRequest(rnd), randomCancel(rnd)
+		d, r, c, o := randomDriver(rnd), randomRequest(rnd), randomCancel(rnd), randomResponse(rnd)
 		f.Add(d.AppendJSON(nil))
 		f.Add(r.AppendJSON(nil))
 		f.Add(c.AppendJSON(nil))
+		f.Add(o.AppendJSON(nil))
 	}
 }
 
@@ -63,7 +64,7 @@ func FuzzDecodeInput(f *testing.F) {
 			}
 			return
 		}
-		if in.Kind < KindDriverLocation || in.Kind > KindRideCancel {
+		if in.Kind < KindDriverLocation || in.Kind > KindOfferResponse {
 			t.Fatalf("DecodeInput(%q) accepted kind %d", b, in.Kind)
 		}
 		enc := encodeInput(nil, &in)

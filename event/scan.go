@@ -7,7 +7,7 @@ import (
 	"unsafe"
 )
 
-// The input decoder is hand-written for the three event shapes: one pass, no reflection,
+// The input decoder is hand-written for the input event shapes: one pass, no reflection,
 // no allocation beyond the strings it keeps. It decodes exactly as encoding/json would
 // into the structs of decode_std_test.go (the differential fuzz test holds it to that):
 // the same keys match (exact, else ASCII case-insensitive), the last of a repeated key
@@ -56,6 +56,7 @@ const (
 	fEstimatedDistance
 	fReason
 	fCancelTime
+	fOfferID
 	nFields
 )
 
@@ -65,7 +66,7 @@ var fieldNames = [nFields]string{
 	fRating: "rating", fRequestID: "request_id", fCustomerID: "customer_id", fPickupLocation: "pickup_location",
 	fDropLocation: "drop_location", fPickupCoordinates: "pickup_coordinates", fDropCoordinates: "drop_coordinates",
 	fRequestTime: "request_time", fRideType: "ride_type", fEstimatedDistance: "estimated_distance",
-	fReason: "reason", fCancelTime: "cancel_time",
+	fReason: "reason", fCancelTime: "cancel_time", fOfferID: "offer_id",
 }
 
 // fieldKind is the JSON kind each field wants: string, number, or a {lat,lng} object.
@@ -75,7 +76,7 @@ var fieldKind = [nFields]jsonKind{
 	fRating: kindNumber, fRequestID: kindString, fCustomerID: kindString, fPickupLocation: kindString,
 	fDropLocation: kindString, fPickupCoordinates: kindObject, fDropCoordinates: kindObject,
 	fRequestTime: kindString, fRideType: kindString, fEstimatedDistance: kindNumber,
-	fReason: kindString, fCancelTime: kindString,
+	fReason: kindString, fCancelTime: kindString, fOfferID: kindString,
 }
 
 // The fields of each event type, as the wire structs of decode_std_test.go have them.
@@ -83,6 +84,8 @@ var (
 	driverFields  = fieldSet(fDriverID, fLocation, fTimestamp, fSpeed, fHeading, fAvailability, fVehicleType, fRating)
 	requestFields = fieldSet(fRequestID, fCustomerID, fPickupLocation, fDropLocation, fPickupCoordinates, fDropCoordinates, fRequestTime, fRideType, fEstimatedDistance)
 	cancelFields  = fieldSet(fRequestID, fCustomerID, fTimestamp, fCancelTime, fReason)
+	acceptFields  = fieldSet(fOfferID, fRequestID, fDriverID, fTimestamp)
+	declineFields = acceptFields | fieldSet(fReason)
 	headerFields  = fieldSet(fEventType)
 )
 
@@ -98,15 +101,6 @@ func fieldSet(fs ...field) fieldMask {
 
 func (m fieldMask) has(f field) bool { return m&(1<<f) != 0 }
 
-// typeError is a value of the wrong kind for its field, as json.UnmarshalTypeError.
-type typeError struct {
-	at    int // byte offset, for document order
-	field field
-	sub   string // "lat" or "lng" inside a coordinates object, else ""
-	want  string
-	got   string
-}
-
 // point holds a {lat,lng} object as decoded: each coordinate present or not.
 type point struct {
 	set      bool // the object was present and not null
@@ -118,12 +112,17 @@ type point struct {
 // fields is every known field of one record, decoded. Strings alias the input where they
 // needed no unescaping; the ones kept in an event are copied out by the validators.
 type fields struct {
-	str  [nFields][]byte
-	num  [nFields]float64
-	pt   [4]point // by pointSlot
-	has  fieldMask
-	errs [8]typeError // the first few type errors; one is reported
-	nerr int
+	str [nFields][]byte
+	num [nFields]float64
+	pt  [4]point // by pointSlot
+	has fieldMask
+	// A value of the wrong kind for its field, as json.UnmarshalTypeError: wrong holds
+	// the fields that had one, errAt where in src the first of each is, and errLat and
+	// errLng the fields whose first was a point's lat or lng. Only the first of a field
+	// can be the first of a record; what it was is read again from src when reported.
+	wrong, errLat, errLng fieldMask
+	errAt                 [nFields]int
+	src                   []byte
 }
 
 // pointSlot is where in fields.pt each {lat,lng} field is kept; other fields share slot 0,
@@ -132,33 +131,49 @@ var pointSlot = [nFields]uint8{fLocation: 1, fPickupCoordinates: 2, fDropCoordin
 
 func (f *fields) ptOf(fd field) *point { return &f.pt[pointSlot[fd]] }
 
-func (f *fields) typeErr(e typeError) {
-	if f.nerr < len(f.errs) {
-		f.errs[f.nerr] = e
-		f.nerr++
+// typeErr notes a value of the wrong kind for fd at offset at of the record, inside a
+// point when sub is "lat" or "lng".
+func (f *fields) typeErr(at int, fd field, sub string) {
+	if f.wrong.has(fd) {
+		return
+	}
+	f.wrong |= 1 << fd
+	f.errAt[fd] = at
+	switch sub {
+	case "lat":
+		f.errLat |= 1 << fd
+	case "lng":
+		f.errLng |= 1 << fd
 	}
 }
 
 // firstTypeError is the earliest type error among the fields in m, as encoding/json
-// reports the first one it meets decoding into a struct of those fields. Only the first
-// type error of each field can be the earliest, and a record has at most one value per
-// field that can be first, so keeping eight is enough for the events here.
+// reports the first one it meets decoding into a struct of those fields.
 func (f *fields) firstTypeError(m fieldMask) error {
-	var first *typeError
-	for i := range f.errs[:f.nerr] {
-		e := &f.errs[i]
-		if m.has(e.field) && (first == nil || e.at < first.at) {
-			first = e
-		}
-	}
-	if first == nil {
+	m &= f.wrong
+	if m == 0 {
 		return nil
 	}
-	name := fieldNames[first.field]
-	if first.sub != "" {
-		name += "." + first.sub
+	first := fNone
+	for fd := field(1); fd < nFields; fd++ {
+		if m.has(fd) && (first == fNone || f.errAt[fd] < f.errAt[first]) {
+			first = fd
+		}
 	}
-	return invalid(ReasonWrongType, name, "want "+first.want+", got JSON "+first.got)
+	name, want := fieldNames[first], wantName(fieldKind[first])
+	switch {
+	case f.errLat.has(first):
+		name, want = name+".lat", "float64"
+	case f.errLng.has(first):
+		name, want = name+".lng", "float64"
+	}
+	s := scanner{b: f.src, i: f.errAt[first]}
+	got := s.kind()
+	gotName := kindNames[got]
+	if got == kindNumber && want == "float64" {
+		gotName = "number " + string(s.number()) // beyond a float64
+	}
+	return invalid(ReasonWrongType, name, "want "+want+", got JSON "+gotName)
 }
 
 type scanner struct {
@@ -552,6 +567,8 @@ func match(key []byte) field {
 		return fReason
 	case "cancel_time":
 		return fCancelTime
+	case "offer_id":
+		return fOfferID
 	}
 	for f := field(1); f < nFields; f++ {
 		if foldEqual(key, fieldNames[f]) {
@@ -567,16 +584,18 @@ func match(key []byte) field {
 var keyHints = func() (h [nFields]hint) {
 	next := map[field][]field{
 		fNone:      {fEventType},
-		fEventType: {fDriverID, fRequestID},
+		fEventType: {fDriverID, fRequestID, fOfferID},
 		// driver_location_update
-		fDriverID: {fLocation}, fLocation: {fTimestamp}, fTimestamp: {fSpeed, fReason},
+		fDriverID: {fLocation, fTimestamp}, fLocation: {fTimestamp}, fTimestamp: {fSpeed, fReason},
 		fSpeed: {fHeading}, fHeading: {fAvailability}, fAvailability: {fVehicleType},
 		fVehicleType: {fRating},
 		// ride_requested, ride_cancelled
-		fRequestID: {fCustomerID, fTimestamp}, fCustomerID: {fPickupLocation, fTimestamp},
+		fRequestID: {fCustomerID, fTimestamp, fDriverID}, fCustomerID: {fPickupLocation, fTimestamp},
 		fPickupLocation: {fDropLocation}, fDropLocation: {fPickupCoordinates},
 		fPickupCoordinates: {fDropCoordinates}, fDropCoordinates: {fRequestTime},
 		fRequestTime: {fRideType}, fRideType: {fEstimatedDistance},
+		// offer_accepted, offer_declined
+		fOfferID: {fRequestID},
 	}
 	for prev, fs := range next {
 		for _, f := range fs {
@@ -640,6 +659,7 @@ func wantName(k jsonKind) string {
 // syntax error.
 func scanFields(b []byte, f *fields) bool {
 	s := scanner{b: b}
+	f.src = b
 	s.ws()
 	if s.peek() != '{' {
 		return false
@@ -670,7 +690,7 @@ func scanFields(b []byte, f *fields) bool {
 			f.has &^= 1 << fd
 			*f.ptOf(fd) = point{}
 		case got != fieldKind[fd]:
-			f.typeErr(typeError{at: at, field: fd, want: wantName(fieldKind[fd]), got: kindNames[got]})
+			f.typeErr(at, fd, "")
 			s.skip()
 		case got == kindString:
 			f.str[fd] = s.str()
@@ -680,7 +700,7 @@ func scanFields(b []byte, f *fields) bool {
 				f.num[fd] = v
 				f.has |= 1 << fd
 			} else if !s.bad {
-				f.typeErr(typeError{at: at, field: fd, want: "float64", got: "number " + string(s.b[at:s.i])})
+				f.typeErr(at, fd, "")
 			}
 		default:
 			f.has |= 1 << fd
@@ -800,13 +820,13 @@ func (s *scanner) point(f *fields, fd field) {
 			s.literal()
 			*has = false
 		case k != kindNumber:
-			f.typeErr(typeError{at: at, field: fd, sub: name, want: "float64", got: kindNames[k]})
+			f.typeErr(at, fd, name)
 			s.skip()
 		default:
 			if x, ok := s.float(); ok {
 				*v, *has = x, true
 			} else if !s.bad {
-				f.typeErr(typeError{at: at, field: fd, sub: name, want: "float64", got: "number " + string(s.b[at:s.i])})
+				f.typeErr(at, fd, name)
 			}
 		}
 	}

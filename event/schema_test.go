@@ -141,7 +141,7 @@ var exceptions = []exception{
 // inputFields are the keys the decoder knows, at the top level and in a point.
 var inputFields = []string{"event_type", "driver_id", "location", "timestamp", "speed", "heading", "availability",
 	"vehicle_type", "rating", "request_id", "customer_id", "pickup_location", "drop_location", "pickup_coordinates",
-	"drop_coordinates", "request_time", "ride_type", "estimated_distance", "reason", "cancel_time", "lat", "lng"}
+	"drop_coordinates", "request_time", "ride_type", "estimated_distance", "reason", "cancel_time", "offer_id", "lat", "lng"}
 
 // keyQuirks reports whether an object of the record has a key that names a field only
 // without regard to case, or names the same field twice.
@@ -198,7 +198,7 @@ func keyQuirks(value []byte) bool {
 func overBytes(doc any) bool {
 	m, _ := doc.(map[string]any)
 	limits := map[string]int{"driver_id": event.MaxIDBytes, "request_id": event.MaxIDBytes, "customer_id": event.MaxIDBytes,
-		"pickup_location": 256, "drop_location": 256, "reason": 256}
+		"offer_id": event.MaxIDBytes, "pickup_location": 256, "drop_location": 256, "reason": 256}
 	for f, limit := range limits {
 		if s, ok := m[f].(string); ok && len(s) > limit && utf8.RuneCountInString(s) <= limit {
 			return true
@@ -257,6 +257,7 @@ func newAgreements(t *testing.T) map[ridematch.Role]agreement {
 	return map[ridematch.Role]agreement{
 		ridematch.RoleDriverLocations: {topicSchemas(t, ridematch.RoleDriverLocations), shared, router.DriverLocations},
 		ridematch.RoleRideRequests:    {topicSchemas(t, ridematch.RoleRideRequests), shared, router.RideRequests},
+		ridematch.RoleDriverResponses: {topicSchemas(t, ridematch.RoleDriverResponses), shared, router.DriverResponses},
 	}
 }
 
@@ -280,7 +281,7 @@ func (a agreement) check(t *testing.T, value []byte) (routed bool, excuse string
 
 // TestSchemaAgreesWithRouter holds the input schemas to the router: every record of the
 // decoder's tests and fuzz corpus, of the router's and the engine's hostile-input tests,
-// and of schemaCases, is sent to both input topics; the schemas of the topic must accept
+// and of schemaCases, is sent to every input topic; the schemas of the topic must accept
 // it exactly when the router does, but for the exceptions above.
 func TestSchemaAgreesWithRouter(t *testing.T) {
 	records := append(event.InputCorpus(t), schemaCases()...)
@@ -426,6 +427,31 @@ func schemaCases() []event.CorpusRecord {
 	add("id with C1 control", strings.Replace(drv(""), `BAD-DRV-1`, "D\u00851", 1))
 	add("id with invalid UTF-8", strings.Replace(drv(""), `BAD-DRV-1`, "D\xff1", 1))
 	add("name of 100 four-byte characters", req(`,"pickup_location":"`+strings.Repeat("🚕", 100)+`"`))
+
+	// A driver's answers: an accept has no reason, so any is a field it does not know.
+	answer := func(typ, over string) string {
+		return `{"event_type":"` + typ + `","offer_id":"o-3-0123456789abcdef","request_id":"R1","driver_id":"D1","timestamp":"` + ts + `"` + over + `}`
+	}
+	for _, typ := range []string{"offer_accepted", "offer_declined"} {
+		add(typ, answer(typ, ""))
+		add(typ+" numeric reason", answer(typ, `,"reason":3`))
+		add(typ+" null reason", answer(typ, `,"reason":null`))
+		add(typ+" reason of 257 bytes", answer(typ, `,"reason":"`+strings.Repeat("r", 257)+`"`))
+		add(typ+" reason of 100 four-byte characters", answer(typ, `,"reason":"`+strings.Repeat("🚕", 100)+`"`))
+		add(typ+" offer id of 43 three-byte characters", strings.Replace(answer(typ, ""), "o-3-0123456789abcdef", strings.Repeat("中", 43), 1))
+		add(typ+" offer id of 129 bytes", strings.Replace(answer(typ, ""), "o-3-0123456789abcdef", strings.Repeat("o", 129), 1))
+		add(typ+" offer id of no partition", strings.Replace(answer(typ, ""), "o-3-", "o-99-", 1))
+		add(typ+" offer id not the engine's", strings.Replace(answer(typ, ""), "o-3-0123456789abcdef", "offer-1", 1))
+		add(typ+" empty offer id", strings.Replace(answer(typ, ""), "o-3-0123456789abcdef", "", 1))
+		add(typ+" null offer id", strings.Replace(answer(typ, ""), `"o-3-0123456789abcdef"`, "null", 1))
+		add(typ+" numeric driver id", strings.Replace(answer(typ, ""), `"D1"`, "1", 1))
+		add(typ+" null timestamp", strings.Replace(answer(typ, ""), `"`+ts+`"`, "null", 1))
+		add(typ+" epoch timestamp", strings.Replace(answer(typ, ""), `"`+ts+`"`, "1795633203", 1))
+		add(typ+" cancel_time, no timestamp", strings.Replace(answer(typ, ""), `"timestamp"`, `"cancel_time"`, 1))
+		add(typ+" timestamp with offset", strings.Replace(answer(typ, ""), ts, "2026-11-26T00:30:00+05:30", 1))
+		add(typ+" upper-case key", strings.Replace(answer(typ, ""), `"offer_id"`, `"OFFER_ID"`, 1))
+		add(typ+" a request's fields", answer(typ, `,"customer_id":7,"pickup_coordinates":"x","location":null`))
+	}
 	return out
 }
 

@@ -74,6 +74,30 @@ func BenchmarkRoute(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ins)), "ns/record")
 }
 
+// BenchmarkRouteResponse routes drivers' answers to offers: decoding, checking, and
+// reading the partition out of the offer id.
+func BenchmarkRouteResponse(b *testing.B) {
+	at := event.TimeOf(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC))
+	var values [][]byte
+	for i := range 64 {
+		r := event.OfferResponse{OfferID: event.OfferID(int32(i%12), fmt.Sprint("REQ-", i), fmt.Sprint("DRV-", i), at),
+			RequestID: fmt.Sprint("REQ-", i), DriverID: fmt.Sprint("DRV-", i), Accepted: i%3 != 0, Time: at}
+		values = append(values, r.AppendJSON(nil))
+	}
+	r, err := router.New(router.DefaultConfig(), 12, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := router.Source{Topic: router.DriverResponses, Time: at}
+	emit := func(int32, *event.LogRecord) {}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := r.Route(values[i&63], src, emit); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkCollect is what a router remembering 100,000 drivers costs the garbage
 // collector at each cycle: a full collection with the router all that is live, and the
 // heap objects and the bytes to scan for pointers it holds per driver.

@@ -103,11 +103,36 @@ type Source struct {
 // Input is which input topic a record came from.
 type Input uint8
 
-// The two input topics.
+// The input topics.
 const (
 	DriverLocations Input = iota + 1
 	RideRequests
+	DriverResponses
 )
+
+// inputOf is the input topic an event belongs on.
+func inputOf(k event.Kind) Input {
+	switch k {
+	case event.KindDriverLocation:
+		return DriverLocations
+	case event.KindOfferResponse:
+		return DriverResponses
+	}
+	return RideRequests
+}
+
+// String names the topic as topics.yaml does by default.
+func (i Input) String() string {
+	switch i {
+	case DriverLocations:
+		return "driver-locations"
+	case RideRequests:
+		return "ride-requests"
+	case DriverResponses:
+		return "driver-responses"
+	}
+	return "unknown"
+}
 
 type lastSeen struct {
 	id        ids.ID // zero for a free slot
@@ -133,8 +158,9 @@ type Stats struct {
 	Geneses      uint64 // drivers (re)appearing after silence
 	Shadows      uint64 // shadow records (withdrawals included) among those routed
 	Responses    uint64 // valid answers to driver offers
-	// UnknownOffers counts answers whose offer id names no region-log partition: no offer
-	// of this engine has it. They are dropped, not dead-lettered: the record is valid.
+	// UnknownOffers counts the answers, among Responses, whose offer id names no
+	// region-log partition: no offer of this engine has it. They are dropped, not
+	// dead-lettered: the record is valid.
 	UnknownOffers uint64
 }
 
@@ -223,8 +249,9 @@ func (r *Router) Drivers() int { return r.drivers.Len() }
 type Emit func(partition int32, rec *event.LogRecord)
 
 // Route validates one input record and passes what it becomes to emit: nothing (a stale
-// driver update), one record, two (a driver that changed partition: a Left for the old
-// one, an Arrival for the new), or one per partition (a cancel). It returns an
+// driver update, an answer to an unknown offer), one record, two (a driver that changed
+// partition: a Left for the old one, an Arrival for the new), or one per partition (a
+// cancel). It returns an
 // *event.InvalidError for a record that belongs in the dead-letter topic.
 func (r *Router) Route(value []byte, src Source, emit Emit) error {
 	if len(value) > r.cfg.MaxRecordBytes {
@@ -244,12 +271,8 @@ func (r *Router) Route(value []byte, src Source, emit Emit) error {
 }
 
 func (r *Router) check(in *event.Input, src Source) error {
-	want := RideRequests
-	if in.Kind == event.KindDriverLocation {
-		want = DriverLocations
-	}
-	if want != src.Topic {
-		return &event.InvalidError{Reason: event.ReasonWrongTopic, Field: "event_type", Detail: "this event belongs on the other input topic"}
+	if want := inputOf(in.Kind); want != src.Topic {
+		return &event.InvalidError{Reason: event.ReasonWrongTopic, Field: "event_type", Detail: "this event belongs on " + want.String()}
 	}
 	if !src.Time.Valid() {
 		return &event.InvalidError{Reason: event.ReasonBadRecordTime, Detail: fmt.Sprintf("record timestamp %v is outside the years 2000-2099", src.Time)}
@@ -287,6 +310,18 @@ func (r *Router) RouteEvent(in *event.Input, src Source, emit Emit) {
 			r.rec = event.LogRecord{Kind: event.LogCancel, Time: at, Cancel: in.Cancel}
 			emit(p, &r.rec)
 		}
+	case event.KindOfferResponse:
+		// The partition that made the offer holds it, and its id says which. An answer
+		// is no news of where its driver is: the driver's routing is left as it was.
+		r.stats.Responses++
+		p, ok := event.OfferPartition(in.Response.OfferID)
+		if !ok || p >= r.partitions {
+			r.stats.UnknownOffers++
+			return
+		}
+		r.stats.Routed++
+		r.rec = event.LogRecord{Kind: event.LogResponse, Time: at, Response: in.Response}
+		emit(p, &r.rec)
 	}
 }
 

@@ -217,8 +217,20 @@ func cancelJSON(id string, at event.Time) []byte {
 	return c.AppendJSON(nil)
 }
 
-func drivers(at event.Time) Source  { return Source{Topic: DriverLocations, Time: at} }
-func requests(at event.Time) Source { return Source{Topic: RideRequests, Time: at} }
+// offerOf is an offer id the matcher of region-log partition p would make.
+func offerOf(p int32) string { return event.OfferID(p, "R1", "D1", t0) }
+
+func responseJSON(offerID string, at event.Time, accepted bool) []byte {
+	r := event.OfferResponse{OfferID: offerID, RequestID: "R1", DriverID: "D1", Accepted: accepted, Time: at}
+	if !accepted {
+		r.Reason = "too_far"
+	}
+	return r.AppendJSON(nil)
+}
+
+func drivers(at event.Time) Source   { return Source{Topic: DriverLocations, Time: at} }
+func requests(at event.Time) Source  { return Source{Topic: RideRequests, Time: at} }
+func responses(at event.Time) Source { return Source{Topic: DriverResponses, Time: at} }
 
 // TestRouteRefuses: every class of bad input is refused with its reason, counted, and
 // emits nothing.
@@ -261,6 +273,20 @@ func TestRouteRefuses(t *testing.T) {
 		{"cancel on driver-locations", cancelJSON("R1", t0), drivers(t0), event.ReasonWrongTopic},
 		{"driver update on ride-requests", driverJSON("D1", bandra, t0, event.Available), requests(t0), event.ReasonWrongTopic},
 		{"unknown topic", driverJSON("D1", bandra, t0, event.Available), Source{Topic: 0, Time: t0}, event.ReasonWrongTopic},
+		{"accept on ride-requests", responseJSON(offerOf(1), t0, true), requests(t0), event.ReasonWrongTopic},
+		{"decline on driver-locations", responseJSON(offerOf(1), t0, false), drivers(t0), event.ReasonWrongTopic},
+		{"request on driver-responses", requestJSON("R1", bandra, t0), responses(t0), event.ReasonWrongTopic},
+		{"cancel on driver-responses", cancelJSON("R1", t0), responses(t0), event.ReasonWrongTopic},
+		{"driver update on driver-responses", driverJSON("D1", bandra, t0, event.Available), responses(t0), event.ReasonWrongTopic},
+		// A driver's answer is refused as any input is.
+		{"answer with an empty offer id", responseJSON("", t0, true), responses(t0), event.ReasonBadID},
+		{"answer with no offer id", []byte(`{"event_type":"offer_declined","request_id":"R1","driver_id":"D1","timestamp":"2026-11-25T19:00:00"}`), responses(t0), event.ReasonMissingField},
+		{"answer with a bad timestamp", bytes.Replace(responseJSON(offerOf(1), t0, true), []byte(`2026-11-25T19`), []byte(`2026-11-25T25`), 1), responses(t0), event.ReasonBadTimestamp},
+		{"answer from the future", responseJSON(offerOf(1), t0.Add(31*time.Second), true), responses(t0), event.ReasonFutureTimestamp},
+		{"answer an hour old", responseJSON(offerOf(1), t0.Add(-time.Hour-time.Microsecond), false), responses(t0), event.ReasonStaleTimestamp},
+		{"answer in a record of timestamp 0", responseJSON(offerOf(1), t0, true), responses(0), event.ReasonBadRecordTime},
+		// Validity comes first: an unknown offer's answer that is not valid is refused.
+		{"answer to an unknown offer from the future", responseJSON("o-99-0123456789abcdef", t0.Add(time.Minute), true), responses(t0), event.ReasonFutureTimestamp},
 		// Event time against record time.
 		{"driver from the future", driverJSON("D1", bandra, t0.Add(30*time.Second+time.Microsecond), event.Available), drivers(t0), event.ReasonFutureTimestamp},
 		{"request from tomorrow", requestJSON("R1", bandra, t0.Add(24*time.Hour)), requests(t0), event.ReasonFutureTimestamp},
@@ -597,5 +623,113 @@ func TestLogTimeIsTheClock(t *testing.T) {
 	}
 	if r.Watermark() != later {
 		t.Errorf("Watermark = %v, want %v", r.Watermark(), later)
+	}
+}
+
+// TestRouteResponses: a driver's answer goes, as a LogResponse at its log time, to the
+// region-log partition its offer id names; one whose id names none of them is counted and
+// dropped, not dead-lettered.
+func TestRouteResponses(t *testing.T) {
+	const n = 6
+	accept := event.OfferResponse{OfferID: offerOf(3), RequestID: "R1", DriverID: "D1", Accepted: true, Time: t0.Add(-2 * time.Second)}
+	decline := event.OfferResponse{OfferID: offerOf(0), RequestID: "R1", DriverID: "D1", Time: t0.Add(time.Second), Reason: "too_far"}
+	tests := []struct {
+		name      string
+		give      []byte
+		wantPart  int32 // -1: dropped
+		wantResp  event.OfferResponse
+		wantStats Stats
+	}{
+		{"accept", accept.AppendJSON(nil), 3, accept, Stats{Responses: 1, Routed: 1}},
+		{"decline, stamped ahead of its log time", decline.AppendJSON(nil), 0, decline, Stats{Responses: 1, Routed: 1}},
+		{"the last partition", responseJSON(offerOf(n-1), t0, true), n - 1, event.OfferResponse{}, Stats{Responses: 1, Routed: 1}},
+		{"a partition the region log does not have", responseJSON(offerOf(n), t0, true), -1, event.OfferResponse{}, Stats{Responses: 1, UnknownOffers: 1}},
+		{"a partition far beyond it", responseJSON("o-2147483647-0123456789abcdef", t0, false), -1, event.OfferResponse{}, Stats{Responses: 1, UnknownOffers: 1}},
+		{"a partition beyond int32", responseJSON("o-2147483648-0123456789abcdef", t0, false), -1, event.OfferResponse{}, Stats{Responses: 1, UnknownOffers: 1}},
+		{"not an offer id of ours", responseJSON("offer-1", t0, true), -1, event.OfferResponse{}, Stats{Responses: 1, UnknownOffers: 1}},
+		{"a partition with a leading zero", responseJSON("o-03-0123456789abcdef", t0, true), -1, event.OfferResponse{}, Stats{Responses: 1, UnknownOffers: 1}},
+		{"a negative partition", responseJSON("o--1-0123456789abcdef", t0, true), -1, event.OfferResponse{}, Stats{Responses: 1, UnknownOffers: 1}},
+		{"upper-case hex", responseJSON("o-1-0123456789ABCDEF", t0, true), -1, event.OfferResponse{}, Stats{Responses: 1, UnknownOffers: 1}},
+		{"a short hash", responseJSON("o-1-0123456789abcde", t0, true), -1, event.OfferResponse{}, Stats{Responses: 1, UnknownOffers: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRouter(t, DefaultConfig(), n)
+			var s sink
+			if err := r.Route(tt.give, responses(t0), s.emit); err != nil {
+				t.Fatalf("Route(%s) = %v, want it taken", tt.give, err)
+			}
+			if st := r.Stats(); st != tt.wantStats {
+				t.Errorf("Stats = %+v, want %+v", st, tt.wantStats)
+			}
+			if r.Watermark() != t0 {
+				t.Errorf("watermark %v, want the log time %v", r.Watermark(), t0)
+			}
+			out := s.take()
+			if tt.wantPart < 0 {
+				if len(out) != 0 {
+					t.Errorf("an answer to no offer of ours emitted %v", out)
+				}
+				return
+			}
+			if len(out) != 1 || out[0].p != tt.wantPart || out[0].rec.Kind != event.LogResponse || out[0].rec.Time != t0 {
+				t.Fatalf("emitted %v, want one LogResponse at %v to p%d", out, t0, tt.wantPart)
+			}
+			if tt.wantResp != (event.OfferResponse{}) && out[0].rec.Response != tt.wantResp {
+				t.Errorf("response %+v, want %+v", out[0].rec.Response, tt.wantResp)
+			}
+		})
+	}
+}
+
+// TestResponsesLeaveDrivers: an answer is no news of where its driver is: a router
+// routing both keeps the driver's routing as it was, and its next update follows on.
+func TestResponsesLeaveDrivers(t *testing.T) {
+	r := newRouter(t, DefaultConfig(), 6)
+	var s sink
+	if err := r.Route(driverJSON("D1", bandra, t0, event.Available), drivers(t0), s.emit); err != nil {
+		t.Fatal(err)
+	}
+	before := slices.Clone(r.seen)
+	s.take()
+	for i, accepted := range []bool{true, false} {
+		at := t0.Add(time.Duration(i+1) * time.Second)
+		if err := r.Route(responseJSON(offerOf(int32(i)), at, accepted), responses(at), s.emit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(r.seen, before) || r.Drivers() != 1 {
+		t.Errorf("answers changed the driver's routing: %+v, was %+v", r.seen, before)
+	}
+	at := t0.Add(3 * time.Second)
+	if err := r.Route(driverJSON("D1", bandra, at, event.Busy), drivers(at), s.emit); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range s.take() {
+		if o.rec.Kind == event.LogDriver && o.rec.Route == event.RouteGenesis {
+			t.Errorf("the driver's update after the answers starts a new ownership: %v", o)
+		}
+	}
+	if st := r.Stats(); st.Drivers != 2 || st.Geneses != 1 || st.Responses != 2 || st.UnknownOffers != 0 {
+		t.Errorf("Stats = %+v", st)
+	}
+}
+
+// TestOfferIDsRoute: every partition's offer ids come back to it.
+func TestOfferIDsRoute(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int32{1, 6, 12, 64} {
+		r := newRouter(t, DefaultConfig(), n)
+		for i := 0; i < 500; i++ {
+			p := rnd.Int32N(n)
+			id := event.OfferID(p, fmt.Sprint("R", rnd.Uint64()), fmt.Sprint("D", rnd.Uint64()), t0.Add(time.Duration(rnd.Int64N(int64(time.Hour)))))
+			var s sink
+			if err := r.Route(responseJSON(id, t0, i%2 == 0), responses(t0), s.emit); err != nil {
+				t.Fatal(err)
+			}
+			if out := s.take(); len(out) != 1 || out[0].p != p || out[0].rec.Response.OfferID != id {
+				t.Fatalf("%s among %d partitions: emitted %v, want it to p%d", id, n, out, p)
+			}
+		}
 	}
 }

@@ -296,6 +296,8 @@ func TestTopicsSchemas(t *testing.T) {
 		}
 		return err
 	})
+	// The inputs' 5 (with the drivers' 2 answers to offers), the driver-offers' 2 and the
+	// outputs' 5.
 	if want != 12 || files != want {
 		t.Errorf("%d files written for %d events, want 12 of each", files, want)
 	}
