@@ -46,8 +46,9 @@ type harness struct {
 	broker *broker.Broker
 	client *kgo.Client
 	topics ridematch.Topics
-	// assignment is every engine's, and a clean replay's.
-	assignment matcher.Assignment
+	// assignment is every engine's, and a clean replay's; so is offerTimeout.
+	assignment   matcher.Assignment
+	offerTimeout time.Duration
 }
 
 func newHarness(t *testing.T) *harness { return newHarnessWith(t, ridematch.DefaultTopics()) }
@@ -99,6 +100,7 @@ func (h *harness) start(mutate ...func(*Config)) *running {
 	cfg.Topics = h.topics
 	cfg.Matcher.RequestTTL = 5 * time.Second
 	cfg.Matcher.Assignment = h.assignment
+	cfg.Matcher.OfferTimeout = h.offerTimeout
 	for _, m := range mutate {
 		m(&cfg)
 	}

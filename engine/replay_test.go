@@ -63,7 +63,7 @@ func newMatcherOutputs() *matcherOutputs {
 func written(t *testing.T, h *harness) *matcherOutputs {
 	t.Helper()
 	o := newMatcherOutputs()
-	for _, role := range []ridematch.Role{ridematch.RoleRideMatches, ridematch.RoleSurgePricing} {
+	for _, role := range []ridematch.Role{ridematch.RoleRideMatches, ridematch.RoleSurgePricing, ridematch.RoleDriverOffers} {
 		for _, r := range h.readAll(h.topics.Name(role)) {
 			k := h.topics.Name(role) + "/" + string(r.Key)
 			o.keyed[k] = append(o.keyed[k], string(r.Value))
@@ -104,11 +104,12 @@ func replayed(t *testing.T, h *harness) *matcherOutputs {
 	for _, r := range byOffset(h.readAll(h.topics.Name(ridematch.RoleRegionLog))) {
 		byPartition[r.Partition] = append(byPartition[r.Partition], r)
 	}
-	matches, surge := h.topics.Name(ridematch.RoleRideMatches), h.topics.Name(ridematch.RoleSurgePricing)
+	matches, surge, offers := h.topics.Name(ridematch.RoleRideMatches), h.topics.Name(ridematch.RoleSurgePricing), h.topics.Name(ridematch.RoleDriverOffers)
 	for p, recs := range byPartition {
 		cfg := DefaultConfig().Matcher
 		cfg.RequestTTL = 5 * time.Second
 		cfg.Assignment = h.assignment
+		cfg.OfferTimeout = h.offerTimeout
 		part, err := matcher.New(cfg, p, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -129,8 +130,11 @@ func replayed(t *testing.T, h *harness) *matcherOutputs {
 						o.logged[out.To] = append(o.logged[out.To], string(event.AppendLog(nil, out.Handoff)))
 					case out.Event != nil:
 						topic := matches
-						if out.Event.Type() == event.TypeSurgeUpdated {
+						switch out.Event.Type() {
+						case event.TypeSurgeUpdated:
 							topic = surge
+						case event.TypeRideOffered, event.TypeOfferWithdrawn:
+							topic = offers
 						}
 						v, err := json.Marshal(out.Event)
 						if err != nil {
