@@ -163,6 +163,7 @@ func (c Config) Validate() error {
 		{"the request rate (a simulated second)", c.Rate, 0.01, 1e6},
 		{"the quality phase's request rate (a simulated second)", c.QualityRate, 0.01, 1e6},
 		{"the dispatch request rate (a simulated second)", c.Dispatch.Rate, 0.01, 1e6},
+		{"the dispatch accept rate (a share of the offers)", c.Dispatch.AcceptRate, 0, 1},
 		{"the latency rate (events a second)", c.LatencyRate, 1, maxEventRate},
 		{"the restore rate (events a second)", c.RestoreRate, 1, maxEventRate},
 	}
@@ -190,7 +191,15 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	return c.Engine.Validate()
+	if err := c.Engine.Validate(); err != nil {
+		return err
+	}
+	m := c.Engine.Matcher
+	m.OfferTimeout = c.Dispatch.OfferTimeout
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("%w: the dispatch phase: %w", ErrConfig, err)
+	}
+	return nil
 }
 
 // Percentiles of a latency distribution.
@@ -347,6 +356,15 @@ type DispatchConfig struct {
 	// GPSInterval is how often each driver reports (default 4s: half the update work of
 	// the simulator's 2s, and still well inside the matcher's 30s driver TTL).
 	GPSInterval time.Duration
+	// OfferTimeout is the engine's matcher.Config.OfferTimeout in this phase: positive,
+	// the matcher offers each driver it picks the request, and the loop's drivers answer
+	// (default 0: offers off, as the engine's default). The other phases have no drivers
+	// to answer, and run without offers.
+	OfferTimeout time.Duration
+	// AcceptRate is the share of the offers the loop's drivers accept, with offers on
+	// (default 0.85, the simulator's): each answers as simulate's drivers do
+	// (simulator.Decide, after its own response delay of 1s to 5s).
+	AcceptRate float64
 }
 
 func defaultDispatch() DispatchConfig {
@@ -357,5 +375,6 @@ func defaultDispatch() DispatchConfig {
 		Span:        2 * time.Hour,
 		Start:       ample.Start,
 		GPSInterval: 4 * time.Second,
+		AcceptRate:  0.85,
 	}
 }

@@ -28,12 +28,24 @@ type Dispatch struct {
 	GPSInterval string  `json:"gps_interval"`
 	// Start is when the world started, in the city's local time.
 	Start string `json:"start"`
+	// Offers is how drivers were offered rides, when offers were on; nil when off.
+	Offers *DispatchOfferSetup `json:"offers,omitempty"`
 	// Policies holds the figures of greedy, batch and adaptive, by name.
 	Policies map[string]DispatchFigures `json:"policies"`
 	// Bound is batch assignment knowing the next window's requests: every request is fed
 	// one window before its rider asks, and waits are measured from when the rider asked.
-	// No policy that sees only the past can do much better.
+	// No policy that sees only the past can do much better. With offers on, its offers
+	// are made a window early too, so a driver's answer may come before the rider asked,
+	// and its offers' ids, hence the answers drawn for them, are not the policies': each
+	// answer is drawn from the seed and its offer id alone, at the same rates.
 	Bound DispatchFigures `json:"bound"`
+}
+
+// DispatchOfferSetup is how the dispatch phase offered rides: the engine's offer timeout,
+// and the share of the offers the loop's drivers accept.
+type DispatchOfferSetup struct {
+	Timeout    string  `json:"timeout"`
+	AcceptRate float64 `json:"accept_rate"`
 }
 
 // Name is the scenario, with its city when it is a preset's.
@@ -75,6 +87,26 @@ type DispatchFigures struct {
 	PickupHistogram []int `json:"pickup_km_histogram"`
 	// Conflicts are matches of a driver already on another ride: the engine promises none.
 	Conflicts uint64 `json:"conflicts,omitempty"`
+	// Offers is how driver offers went; nil when offers were off. With offers on, a wait
+	// includes the drivers' answers: the matches are the accepts.
+	Offers *OfferFigures `json:"offers,omitempty"`
+}
+
+// OfferFigures are how the driver offers of one dispatch run went.
+type OfferFigures struct {
+	// Made are the ride_offered events; PerRequest them over the requests, those never
+	// offered to anyone included.
+	Made       int     `json:"made"`
+	PerRequest float64 `json:"per_request"`
+	// AcceptRate is the offers accepted (a ride_matched naming its offer) over the offers
+	// made; the others were declined, lapsed, or were still open when the span ended.
+	AcceptRate float64 `json:"accept_rate"`
+	// RanOut is the share of the requests that ended ride_unmatched because their offers
+	// ran out (MaxOffers drivers offered, or the TTL passed while one was): Declined
+	// those whose last offer was declined, TimedOut those whose last lapsed.
+	RanOut   float64 `json:"ran_out"`
+	Declined int     `json:"declined"`
+	TimedOut int     `json:"offer_timeout"`
 }
 
 // PickupBinKM is the width of a bin of DispatchFigures.PickupHistogram.
@@ -126,14 +158,20 @@ type dispatchLoop struct {
 	feed  []event.RideRequest
 	// record, when set, receives every request the world made.
 	record *[]event.RideRequest
+	// observe, when set, sees every event the engine emits, before the world does.
+	observe func(event.Output)
 }
 
 // run steps the world through the span, dispatchStep at a time with a tick each step,
-// and feeds the engine's outcomes back into it.
+// and feeds the engine's outcomes back into it. With offers on, the world's drivers are
+// told of the offers made to them, and their answers come back in its later steps, at
+// their due time in event time: an offer made while a step's inputs are applied is timed
+// from the step's start, so its answer may come up to a step early.
 func (l dispatchLoop) run() (DispatchFigures, error) {
 	cfg := l.cfg
 	cfg.GPSInterval = cfg.Dispatch.GPSInterval
 	cfg.Engine.Matcher.RequestTTL += l.early
+	cfg.Engine.Matcher.OfferTimeout = cfg.Dispatch.OfferTimeout
 	if err := cfg.Engine.Matcher.Validate(); err != nil {
 		return DispatchFigures{}, err
 	}
@@ -145,17 +183,39 @@ func (l dispatchLoop) run() (DispatchFigures, error) {
 	asked := map[string]event.Time{} // each request's true time
 	var waitS, pickupKM []float64
 	batched := 0
+	var offers OfferFigures
+	accepted := 0
 	eng, err := newPipeline(cfg, cfg.Engine.Topics.Get(ridematch.RoleRegionLog).Partitions, func(_ int32, e event.Output) {
+		if l.observe != nil {
+			l.observe(e)
+		}
 		o := event.RideOutcome{Type: e.Type(), RequestID: e.Key()}
 		switch m := e.(type) {
+		case *event.RideOffered:
+			offers.Made++
+			w.Offer(m)
+			return
+		case *event.OfferWithdrawn:
+			w.Withdraw(m)
+			return
 		case *event.RideMatched:
 			o.DriverID, o.Pickup, o.Drop = m.DriverID, m.PickupCoords, m.DropCoords
 			pickupKM = append(pickupKM, m.PickupDistanceKM)
 			if m.Batched {
 				batched++
 			}
+			if m.OfferID != "" {
+				accepted++
+			}
 			if at, ok := asked[m.RequestID]; ok {
 				waitS = append(waitS, max(0, m.MatchTimestamp.Sub(at).Seconds()))
+			}
+		case *event.RideUnmatched:
+			switch m.Reason {
+			case event.UnmatchedDeclined:
+				offers.Declined++
+			case event.UnmatchedOfferTimeout:
+				offers.TimedOut++
 			}
 		case *event.MatchCancelled:
 			o.DriverID = m.DriverID
@@ -224,6 +284,13 @@ func (l dispatchLoop) run() (DispatchFigures, error) {
 		}
 		hist[bin]++
 	}
+	var offerFigures *OfferFigures
+	if cfg.Engine.Matcher.OfferTimeout > 0 {
+		offers.PerRequest = float64(offers.Made) / float64(max(len(asked), 1))
+		offers.AcceptRate = float64(accepted) / float64(max(offers.Made, 1))
+		offers.RanOut = float64(offers.Declined+offers.TimedOut) / float64(max(len(asked), 1))
+		offerFigures = &offers
+	}
 	return DispatchFigures{
 		MatchedAtOnce:     float64(atOnce) / float64(max(len(waitS), 1)),
 		Contested:         float64(stats.Contested) / float64(max(len(asked), 1)),
@@ -239,6 +306,7 @@ func (l dispatchLoop) run() (DispatchFigures, error) {
 		P99WaitS:          ws.P99,
 		DriverUtilization: busy / float64(max(steps, 1)) / float64(max(c.Drivers, 1)),
 		Conflicts:         c.Conflicts,
+		Offers:            offerFigures,
 	}, nil
 }
 
@@ -262,12 +330,21 @@ func runDispatch(cfg Config, res *Result, progress progressFunc) error {
 		Start:    start.Format(time.RFC3339),
 		Policies: map[string]DispatchFigures{},
 	}
-	progress("dispatch: %s, %d drivers, %.2f requests a simulated second, %s from %s local, batch window %s",
-		out.Name(), d.Drivers, d.Rate, d.Span, start.Format("15:04 MST"), window)
+	offering := ""
+	if d.OfferTimeout > 0 {
+		out.Offers = &DispatchOfferSetup{Timeout: d.OfferTimeout.String(), AcceptRate: d.AcceptRate}
+		offering = fmt.Sprintf(", driver offers of %s accepted at %.2f", d.OfferTimeout, d.AcceptRate)
+	}
+	progress("dispatch: %s, %d drivers, %.2f requests a simulated second, %s from %s local, batch window %s%s",
+		out.Name(), d.Drivers, d.Rate, d.Span, start.Format("15:04 MST"), window, offering)
 	var asked []event.RideRequest
 	report := func(name string, f DispatchFigures, took time.Duration) {
-		progress("  %s: match rate %.3f of %d requests, wait mean %.1fs p95 %.1fs, pickup mean %.2f km p95 %.2f km, %d rides completed, utilization %.3f (%.1fs)",
-			name, f.MatchRate, f.Requests, f.MeanWaitS, f.P95WaitS, f.MeanPickupKM, f.P95PickupKM, f.CompletedRides, f.DriverUtilization, took.Seconds())
+		offered := ""
+		if o := f.Offers; o != nil {
+			offered = fmt.Sprintf(", %.2f offers a request, %.3f accepted, %.3f ran out of offers", o.PerRequest, o.AcceptRate, o.RanOut)
+		}
+		progress("  %s: match rate %.3f of %d requests, wait mean %.1fs p95 %.1fs, pickup mean %.2f km p95 %.2f km, %d rides completed, utilization %.3f%s (%.1fs)",
+			name, f.MatchRate, f.Requests, f.MeanWaitS, f.P95WaitS, f.MeanPickupKM, f.P95PickupKM, f.CompletedRides, f.DriverUtilization, offered, took.Seconds())
 		if f.Conflicts > 0 {
 			progress("  warning: %s gave %d drivers a second ride while on one", name, f.Conflicts)
 		}

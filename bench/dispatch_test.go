@@ -2,7 +2,9 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,11 +156,183 @@ func TestDispatchValidate(t *testing.T) {
 		{"no requests", func(d *DispatchConfig) { d.Rate = 0 }},
 		{"a start past midnight", func(d *DispatchConfig) { d.Start = 24 * time.Hour }},
 		{"GPS every 10ms", func(d *DispatchConfig) { d.GPSInterval = 10 * time.Millisecond }},
+		{"offers of 10ms", func(d *DispatchConfig) { d.OfferTimeout = 10 * time.Millisecond }},
+		{"an accept rate over one", func(d *DispatchConfig) { d.OfferTimeout, d.AcceptRate = 15*time.Second, 1.5 }},
 	} {
 		cfg := DefaultConfig()
 		tt.set(&cfg.Dispatch)
 		if err := cfg.Validate(); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: Validate() = %v, want ErrConfig", tt.name, err)
+		}
+	}
+}
+
+// offerRun is one greedy run of the small closed loop with driver offers on, and what
+// the engine emitted: each request's final outcomes, and the requests the world made.
+type offerRun struct {
+	f         DispatchFigures
+	cfg       Config
+	asked     []event.RideRequest
+	finals    map[string][]string // request id: its final outcomes' types, in order
+	offered   int
+	unoffered []*event.RideMatched // matches that name no offer
+	unmatched []*event.RideUnmatched
+}
+
+func runOffers(t *testing.T, acceptRate float64) offerRun {
+	t.Helper()
+	cfg := smallDispatch()
+	cfg.Dispatch.OfferTimeout, cfg.Dispatch.AcceptRate = 15*time.Second, acceptRate
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := offerRun{cfg: cfg, finals: map[string][]string{}}
+	l := dispatchLoop{cfg: cfg, start: dispatchStart(cfg), record: &r.asked, observe: func(e event.Output) {
+		switch m := e.(type) {
+		case *event.RideOffered:
+			r.offered++
+		case *event.RideMatched:
+			if m.OfferID == "" {
+				r.unoffered = append(r.unoffered, m)
+			}
+		case *event.RideUnmatched:
+			r.unmatched = append(r.unmatched, m)
+		}
+		if (event.RideOutcome{Type: e.Type()}).Final() {
+			r.finals[e.Key()] = append(r.finals[e.Key()], e.Type())
+		}
+	}}
+	l.cfg.Engine.Matcher.Assignment = matcher.Greedy
+	f, err := l.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.f = f
+	return r
+}
+
+// checkOutcomes checks that no request had two final outcomes, and that every request
+// made long enough before the span's end to have run out of time and offers had one.
+func (r offerRun) checkOutcomes(t *testing.T) {
+	t.Helper()
+	m := r.cfg.Engine.Matcher
+	settled := event.TimeOf(dispatchStart(r.cfg)).Add(r.cfg.Dispatch.Span - m.RequestTTL - time.Duration(m.MaxOffers)*r.cfg.Dispatch.OfferTimeout - 10*time.Second)
+	for id, fs := range r.finals {
+		if len(fs) > 1 {
+			t.Errorf("request %s ended %d times: %v", id, len(fs), fs)
+		}
+	}
+	missing := 0
+	for _, q := range r.asked {
+		if q.Time < settled && len(r.finals[q.RequestID]) == 0 {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d of %d requests made before the last minutes had no outcome", missing, len(r.asked))
+	}
+}
+
+// TestDispatchOffers: with offers on, every match is an accepted offer, made after the
+// driver's answer, at about the accept rate, and no driver is given a second ride.
+func TestDispatchOffers(t *testing.T) {
+	r := runOffers(t, 0.85)
+	f, o := r.f, r.f.Offers
+	if o == nil {
+		t.Fatalf("no offer figures: %+v", f)
+	}
+	r.checkOutcomes(t)
+	switch {
+	case f.Requests < 200 || o.Made != r.offered:
+		t.Errorf("%d requests, %d offers made, %d ride_offered seen", f.Requests, o.Made, r.offered)
+	case o.PerRequest < 0.8 || o.PerRequest > float64(r.cfg.Engine.Matcher.MaxOffers):
+		t.Errorf("%.2f offers a request", o.PerRequest)
+	case o.AcceptRate < 0.78 || o.AcceptRate > 0.92:
+		t.Errorf("acceptance %.3f of %d offers, want near 0.85", o.AcceptRate, o.Made)
+	case f.Conflicts != 0:
+		t.Errorf("%d drivers given a second ride while on one", f.Conflicts)
+	case len(r.unoffered) > 0:
+		t.Errorf("%d matches name no offer, the first %+v", len(r.unoffered), r.unoffered[0])
+	case f.MatchedAtOnce != 0 || f.MeanWaitS < 1:
+		// Every answer takes the driver a second or more.
+		t.Errorf("matched at once %.3f, mean wait %.2fs: the waits leave out the answers", f.MatchedAtOnce, f.MeanWaitS)
+	case f.MatchRate < 0.5 || f.DriverUtilization <= 0:
+		t.Errorf("match rate %.3f, utilization %.3f", f.MatchRate, f.DriverUtilization)
+	}
+	ranOut := 0
+	for _, u := range r.unmatched {
+		if u.Reason == event.UnmatchedDeclined || u.Reason == event.UnmatchedOfferTimeout {
+			ranOut++
+		}
+	}
+	if ranOut != o.Declined+o.TimedOut || o.RanOut != float64(ranOut)/float64(f.Requests) {
+		t.Errorf("%d requests ran out of offers, figures %+v", ranOut, *o)
+	}
+	// Offers off: no offer figures, as before.
+	cfg := smallDispatch()
+	cfg.Dispatch.Span = 2 * time.Minute
+	off, err := dispatchLoop{cfg: cfg, start: dispatchStart(cfg)}.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off.Offers != nil || off.MatchedAtOnce == 0 {
+		t.Errorf("offers off: %+v", off)
+	}
+}
+
+// TestDispatchOffersLapse: drivers that never answer let every offer lapse, and the
+// requests offered end offer_timeout, none matched.
+func TestDispatchOffersLapse(t *testing.T) {
+	r := runOffers(t, 0)
+	f, o := r.f, r.f.Offers
+	if o == nil {
+		t.Fatalf("no offer figures: %+v", f)
+	}
+	r.checkOutcomes(t)
+	if f.MatchRate != 0 || f.DriverUtilization != 0 || o.AcceptRate != 0 || o.Declined != 0 {
+		t.Errorf("nobody answers, yet: match rate %.3f, utilization %.3f, acceptance %.3f, %d declined", f.MatchRate, f.DriverUtilization, o.AcceptRate, o.Declined)
+	}
+	if o.Made == 0 || o.TimedOut == 0 || o.TimedOut > o.Made {
+		t.Errorf("%d offers made, %d requests timed out", o.Made, o.TimedOut)
+	}
+	for _, u := range r.unmatched {
+		if u.Offers > 0 && u.Reason != event.UnmatchedOfferTimeout {
+			t.Errorf("%s offered to %d drivers ended %q, want %q", u.RequestID, u.Offers, u.Reason, event.UnmatchedOfferTimeout)
+		}
+	}
+}
+
+// TestDispatchPhaseOffers: with offers on, every policy and the bound make offers, get
+// answers, and give no driver a second ride; the setup says offers were on.
+func TestDispatchPhaseOffers(t *testing.T) {
+	cfg := smallDispatch()
+	cfg.Dispatch.OfferTimeout = 15 * time.Second
+	var res Result
+	var lines []string
+	if err := runDispatch(cfg, &res, func(f string, args ...any) { lines = append(lines, fmt.Sprintf(f, args...)) }); err != nil {
+		t.Fatal(err)
+	}
+	d := res.Dispatch
+	if d == nil || len(lines) != 5 || d.Offers == nil || *d.Offers != (DispatchOfferSetup{Timeout: "15s", AcceptRate: 0.85}) {
+		t.Fatalf("dispatch %+v, %d progress lines", d, len(lines))
+	}
+	if !strings.Contains(lines[0], "driver offers of 15s accepted at 0.85") || !strings.Contains(lines[1], "offers a request") {
+		t.Errorf("progress does not say offers were on:\n%s", strings.Join(lines, "\n"))
+	}
+	runs := map[string]DispatchFigures{"bound": d.Bound}
+	for name, f := range d.Policies {
+		runs[name] = f
+	}
+	for name, f := range runs {
+		switch o := f.Offers; {
+		case o == nil:
+			t.Errorf("%s: no offer figures", name)
+		case o.Made == 0 || o.AcceptRate < 0.75 || o.AcceptRate > 0.95:
+			t.Errorf("%s: %d offers, acceptance %.3f", name, o.Made, o.AcceptRate)
+		case f.Conflicts != 0:
+			t.Errorf("%s: %d drivers given a second ride", name, f.Conflicts)
+		case f.MatchRate <= 0:
+			t.Errorf("%s: match rate %v", name, f.MatchRate)
 		}
 	}
 }

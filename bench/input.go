@@ -28,10 +28,12 @@ type inputRecord struct {
 
 // world returns the simulated load of the benchmark's scenario: drivers in its cities,
 // and rate requests a simulated second, generated or, for a trip file, replayed at that
-// average rate.
+// average rate. Its drivers answer the offers they are told of (World.Offer) as the
+// dispatch phase's accept rate says.
 func world(cfg Config, drivers int, rate float64, start time.Time) (*simulator.World, error) {
 	sc := simulator.DefaultConfig()
 	sc.City, sc.Drivers, sc.Rate, sc.GPSInterval, sc.Seed = cfg.Scenario, drivers, rate, cfg.GPSInterval, cfg.Seed
+	sc.AcceptRate = cfg.Dispatch.AcceptRate
 	if cfg.replay == nil {
 		return simulator.NewWorld(sc, event.TimeOf(start))
 	}

@@ -14,11 +14,12 @@ import (
 // routed, so it shows what the matching logic does, not what the plumbing costs: it
 // measures match quality, and, with one partition, is the global oracle.
 type pipeline struct {
-	drivers, requests []*router.Router // one per input partition
-	parts             []*matcher.Partition
-	next              []int64 // the next position in each partition
-	outcome           func(partition int32, e event.Output)
-	pending           []handoff
+	// One router per input partition of each input topic.
+	drivers, requests, responses []*router.Router
+	parts                        []*matcher.Partition
+	next                         []int64 // the next position in each partition
+	outcome                      func(partition int32, e event.Output)
+	pending                      []handoff
 }
 
 type handoff struct {
@@ -55,29 +56,32 @@ func newPipeline(cfg Config, partitions int32, outcome func(int32, event.Output)
 	if p.requests, err = mk(int(cfg.Engine.Topics.Get(ridematch.RoleRideRequests).Partitions)); err != nil {
 		return nil, err
 	}
+	if p.responses, err = mk(int(cfg.Engine.Topics.Get(ridematch.RoleDriverResponses).Partitions)); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
 // input routes one event as the router reading its input partition would: records are
 // keyed by driver or request id, so one id always reads from one input partition.
+// Drivers' answers to offers are keyed by driver id, on driver-responses, as the
+// simulator writes them; the router sends each to the partition its offer names.
 func (p *pipeline) input(in *event.Input) {
-	rs, key := p.requests, ""
+	rs, key, topic := p.requests, "", router.RideRequests
 	switch in.Kind {
 	case event.KindDriverLocation:
-		rs, key = p.drivers, in.Driver.DriverID
+		rs, key, topic = p.drivers, in.Driver.DriverID, router.DriverLocations
 	case event.KindRideRequest:
 		key = in.Request.RequestID
 	case event.KindRideCancel:
 		key = in.Cancel.RequestID
+	case event.KindOfferResponse:
+		rs, key, topic = p.responses, in.Response.DriverID, router.DriverResponses
 	}
 	h := fnv.New32a()
 	h.Write([]byte(key))
 	r := rs[h.Sum32()%uint32(len(rs))]
-	src := router.Source{Topic: router.DriverLocations, Time: in.Time()}
-	if in.Kind != event.KindDriverLocation {
-		src.Topic = router.RideRequests
-	}
-	r.RouteEvent(in, src, p.deliver)
+	r.RouteEvent(in, router.Source{Topic: topic, Time: in.Time()}, p.deliver)
 	p.drain()
 }
 

@@ -28,7 +28,9 @@ offered load; index updates a second and match latency with a city of drivers;
 memory per driver; restore time of five minutes of a busy partition; match
 quality against a global oracle; and dispatch: one demand served, in a closed loop
 of simulated drivers, by each assignment policy (greedy, batch, adaptive) and by
-batch knowing the next window's requests (the bound). Progress goes to stderr;
+batch knowing the next window's requests (the bound); with --offer-timeout, the
+matcher offers each driver it picks the ride, and the simulated drivers accept at
+--accept-rate, decline or let the offer lapse. Progress goes to stderr;
 --json prints one JSON object on stdout. BENCHMARKS.md ("What each figure means")
 explains them.
 
@@ -58,6 +60,9 @@ too, over a preset's.`,
 			if fs.Changed("rate") {
 				cfg.Dispatch.Rate, cfg.QualityRate = cfg.Rate, cfg.Rate
 			}
+			if fs.Changed("accept-rate") && cfg.Dispatch.OfferTimeout == 0 {
+				return usageError{fmt.Errorf("%w: --accept-rate needs --offer-timeout: with offers off, no driver is asked", bench.ErrConfig)}
+			}
 			// The engines' own logs would drown the progress: warnings only.
 			cfg.Log = log.Level(max(zerolog.WarnLevel, log.GetLevel()))
 			errOut := cmd.ErrOrStderr()
@@ -85,6 +90,8 @@ too, over a preset's.`,
 	fs.IntVar(&cfg.Drivers, "drivers", cfg.Drivers, fmt.Sprintf("drivers in the throughput and latency load; given, in the quality and dispatch phases too (default there %d and %d, or the preset's)", cfg.QualityDrivers, cfg.Dispatch.Drivers))
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, fmt.Sprintf("ride requests a simulated second in that load; given, in the quality and dispatch phases too (default there %g and %g, or the preset's)", cfg.QualityRate, cfg.Dispatch.Rate))
 	fs.DurationVar(&cfg.Dispatch.Span, "dispatch-span", cfg.Dispatch.Span, "simulated time each assignment policy of the dispatch phase runs for")
+	fs.DurationVar(&cfg.Dispatch.OfferTimeout, "offer-timeout", cfg.Dispatch.OfferTimeout, "in the dispatch phase, offer each chosen driver the request, with this long to accept, as match --offer-timeout does (0: off, a match is final)")
+	fs.Float64Var(&cfg.Dispatch.AcceptRate, "accept-rate", cfg.Dispatch.AcceptRate, "share of the dispatch phase's offers its simulated drivers accept, with --offer-timeout (of the rest, 3 in 4 declined, the others left to lapse)")
 	fs.Var(&cfg.Engine.Matcher.Assignment, "assignment", "how the matcher assigns drivers to waiting requests: greedy, batch or adaptive, in every phase but dispatch, which runs each")
 	fs.DurationVar(&cfg.Engine.Matcher.BatchWindow, "batch-window", cfg.Engine.Matcher.BatchWindow, "event time between the assignments of batch and adaptive, in every phase")
 	fs.IntVar(&cfg.Events, "events", cfg.Events, "input events the throughput phases consume")
@@ -146,19 +153,26 @@ func clock(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60)
 }
 
+// dispatchRow is a row of the dispatch table: a figure, its format, and how to read it.
+type dispatchRow struct {
+	name   string
+	format string
+	get    func(bench.DispatchFigures) float64
+}
+
 // printDispatch prints the dispatch phase as a table of its own: the policies and the
 // bound as columns, the figures as rows.
 func printDispatch(w io.Writer, d *bench.Dispatch) {
-	fmt.Fprintf(w, "\ndispatch: %s, %d drivers, %g requests/s, %s from %s, batch window %s, GPS every %s\n",
-		d.Name(), d.Drivers, d.Rate, d.Span, d.Start, d.Window, d.GPSInterval)
+	offers := ""
+	if o := d.Offers; o != nil {
+		offers = fmt.Sprintf(", driver offers of %s accepted at %g", o.Timeout, o.AcceptRate)
+	}
+	fmt.Fprintf(w, "\ndispatch: %s, %d drivers, %g requests/s, %s from %s, batch window %s, GPS every %s%s\n",
+		d.Name(), d.Drivers, d.Rate, d.Span, d.Start, d.Window, d.GPSInterval, offers)
 	cols := []bench.DispatchFigures{d.Policies["greedy"], d.Policies["batch"], d.Policies["adaptive"], d.Bound}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\tgreedy\tbatch\tadaptive\tbound\t")
-	rows := []struct {
-		name   string
-		format string
-		get    func(bench.DispatchFigures) float64
-	}{
+	rows := []dispatchRow{
 		{"requests", "%.0f", func(f bench.DispatchFigures) float64 { return float64(f.Requests) }},
 		{"match rate", "%.3f", func(f bench.DispatchFigures) float64 { return f.MatchRate }},
 		{"completed rides", "%.0f", func(f bench.DispatchFigures) float64 { return float64(f.CompletedRides) }},
@@ -171,6 +185,21 @@ func printDispatch(w io.Writer, d *bench.Dispatch) {
 		{"matched at once", "%.3f", func(f bench.DispatchFigures) float64 { return f.MatchedAtOnce }},
 		{"contested", "%.3f", func(f bench.DispatchFigures) float64 { return f.Contested }},
 		{"batched", "%.3f", func(f bench.DispatchFigures) float64 { return f.Batched }},
+	}
+	if d.Offers != nil {
+		offer := func(get func(*bench.OfferFigures) float64) func(bench.DispatchFigures) float64 {
+			return func(f bench.DispatchFigures) float64 {
+				if f.Offers == nil {
+					return 0
+				}
+				return get(f.Offers)
+			}
+		}
+		rows = append(rows, []dispatchRow{
+			{"offers per request", "%.2f", offer(func(o *bench.OfferFigures) float64 { return o.PerRequest })},
+			{"offers accepted", "%.3f", offer(func(o *bench.OfferFigures) float64 { return o.AcceptRate })},
+			{"ran out of offers", "%.3f", offer(func(o *bench.OfferFigures) float64 { return o.RanOut })},
+		}...)
 	}
 	for _, row := range rows {
 		fmt.Fprintf(tw, "%s\t", row.name)

@@ -208,6 +208,61 @@ func TestBenchDispatchTable(t *testing.T) {
 	}
 }
 
+// --offer-timeout turns driver offers on in the dispatch phase, answered at --accept-rate;
+// --accept-rate alone is a mistake.
+func TestBenchDispatchOffers(t *testing.T) {
+	code, out, errs := runCommand(t, time.Minute, "bench", "--json", "--phases", "dispatch", "--scenario", "ample", "--drivers", "300", "--dispatch-span", "2m", "--offer-timeout", "15s", "--accept-rate", "0.5")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var r struct{ Dispatch *bench.Dispatch }
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Dispatch == nil {
+		t.Fatalf("%v: no dispatch in\n%s", err, out)
+	}
+	d := r.Dispatch
+	if d.Offers == nil || *d.Offers != (bench.DispatchOfferSetup{Timeout: "15s", AcceptRate: 0.5}) {
+		t.Errorf("setup echoes offers %+v", d.Offers)
+	}
+	for name, f := range map[string]bench.DispatchFigures{"greedy": d.Policies["greedy"], "bound": d.Bound} {
+		if o := f.Offers; o == nil || o.Made == 0 || o.AcceptRate < 0.3 || o.AcceptRate > 0.7 {
+			t.Errorf("%s: offers %+v, want about half accepted", name, o)
+		}
+	}
+	if !strings.Contains(errs, "driver offers of 15s accepted at 0.50") {
+		t.Errorf("progress does not say offers were on:\n%s", errs)
+	}
+	code, _, errs = runCommand(t, time.Minute, "bench", "--phases", "dispatch", "--accept-rate", "0.5")
+	if code != 2 || !strings.Contains(errs, "--accept-rate needs --offer-timeout") {
+		t.Errorf("--accept-rate without offers: exit %d, %q", code, errs)
+	}
+	code, _, errs = runCommand(t, time.Minute, "bench", "--phases", "dispatch", "--offer-timeout", "15s", "--accept-rate", "2")
+	if code != 2 || !strings.Contains(errs, "accept rate") {
+		t.Errorf("--accept-rate 2: exit %d, %q", code, errs)
+	}
+}
+
+// With offers on, the dispatch table has a row for each offer figure; off, none.
+func TestBenchDispatchOfferTable(t *testing.T) {
+	f := bench.DispatchFigures{Requests: 7201, MatchRate: 0.7, Offers: &bench.OfferFigures{Made: 8000, PerRequest: 1.11, AcceptRate: 0.851, RanOut: 0.021}}
+	d := &bench.Dispatch{Scenario: "scarce", City: "mumbai", Offers: &bench.DispatchOfferSetup{Timeout: "15s", AcceptRate: 0.85},
+		Policies: map[string]bench.DispatchFigures{"greedy": f, "batch": f, "adaptive": f}, Bound: f}
+	var s strings.Builder
+	printBench(&s, bench.Result{Setup: bench.Setup{Phases: []string{"dispatch"}}, Dispatch: d})
+	for _, want := range []string{"driver offers of 15s accepted at 0.85", "offers per request    1.11", "offers accepted   0.851", "ran out of offers   0.021"} {
+		if !strings.Contains(s.String(), want) {
+			t.Errorf("no %q in\n%s", want, s.String())
+		}
+	}
+	d.Offers, f.Offers = nil, nil
+	d.Policies = map[string]bench.DispatchFigures{"greedy": f, "batch": f, "adaptive": f}
+	d.Bound = f
+	s.Reset()
+	printBench(&s, bench.Result{Setup: bench.Setup{Phases: []string{"dispatch"}}, Dispatch: d})
+	if strings.Contains(s.String(), "offer") {
+		t.Errorf("offer rows with offers off:\n%s", s.String())
+	}
+}
+
 // --drivers and --rate, given, shape the quality phase's load too.
 func TestBenchQualityLoad(t *testing.T) {
 	code, out, errs := runCommand(t, time.Minute, "bench", "--json", "--phases", "quality", "--scenario", "mumbai", "--drivers", "300", "--rate", "2")
