@@ -136,7 +136,7 @@ func TestOffersEndToEnd(t *testing.T) {
 	}
 	follower := exec.CommandContext(follow, kcat, "-b", addr, "-C", "-t", "driver-offers", "-o", "beginning", "-u", "-q",
 		"-X", "isolation.level=read_committed")
-	var followerErr bytes.Buffer
+	var followerErr syncBuffer
 	follower.Stdout, follower.Stderr = offersOut, &followerErr
 	answerer := exec.CommandContext(ctx, python, script, addr, "answer", string(planJSON))
 	var said, answererErr syncBuffer
@@ -156,6 +156,9 @@ func TestOffersEndToEnd(t *testing.T) {
 	t.Cleanup(func() {
 		cancel() // kills the script if the test ended before it did
 		<-answered
+		if t.Failed() {
+			t.Logf("driver_offers.py answer said:\n%s%s\nkcat following driver-offers: %s", said.String(), answererErr.String(), followerErr.String())
+		}
 	})
 	// The children hold the pipe's ends now: the script reads to its end when kcat stops.
 	offersIn.Close()
@@ -190,7 +193,7 @@ func TestOffersEndToEnd(t *testing.T) {
 	waitFor(t, 30*time.Second, "an outcome for every request and the late accept", func() bool {
 		select {
 		case <-answered:
-			t.Fatalf("driver_offers.py answer exited early: %v\n%s%s", answerErr, said.String(), answererErr.String())
+			t.Fatalf("driver_offers.py answer exited early: %v", answerErr)
 		default:
 		}
 		outcomes = map[string][]map[string]any{}
