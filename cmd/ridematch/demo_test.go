@@ -162,10 +162,12 @@ func checkDemoMap(t *testing.T, c *command, base string) {
 }
 
 // TestDemoOffers: the demo's simulated drivers answer offers on driver-offers, and its
-// summary line and final summary count them. Until the engine makes offers, the test
-// makes them itself on the demo's broker.
+// summary line and final summary count them. The test makes forty offers itself on the
+// demo's broker, with the engine's own off (--offer-timeout 0), so that the answers the
+// simulator decides for them are all it counts; TestOffersEndToEnd covers the engine's.
 func TestDemoOffers(t *testing.T) {
-	c := startCommand(t, "demo", "--listen", "127.0.0.1:0", "--http", "", "--duration", "6s", "--drivers", "200", "--rate", "1", "--seed", "4")
+	c := startCommand(t, "demo", "--listen", "127.0.0.1:0", "--http", "", "--duration", "6s", "--drivers", "200", "--rate", "1", "--seed", "4",
+		"--offer-timeout", "0")
 	var addr string
 	waitFor(t, 15*time.Second, "the first summary line", func() bool {
 		if c.exited() {

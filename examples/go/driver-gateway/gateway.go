@@ -27,11 +27,13 @@ type locationUpdate struct {
 	Rating       float64 `json:"rating"`
 }
 
-// outcome holds the fields of a ride-matches event that a driver app reads.
-type outcome struct {
+// rideEvent holds the fields of a ride-matches or driver-offers event that a driver app
+// reads.
+type rideEvent struct {
 	EventType        string  `json:"event_type"`
 	RequestID        string  `json:"request_id"`
 	MatchID          string  `json:"match_id"`
+	OfferID          string  `json:"offer_id"`
 	CustomerID       string  `json:"customer_id"`
 	DriverID         string  `json:"driver_id"`
 	PickupLocation   string  `json:"pickup_location"`
@@ -42,6 +44,19 @@ type outcome struct {
 	SurgeMultiplier  float64 `json:"surge_multiplier"`
 	Assignment       string  `json:"assignment"`
 	Reason           string  `json:"reason"`
+	Attempt          int     `json:"attempt"`    // of a ride_offered: the drivers offered the ride, this one included
+	ExpiresAt        string  `json:"expires_at"` // of a ride_offered: answer before this, RFC 3339
+}
+
+// offerAnswer is a driver's answer to a ride_offered, on driver-responses: offer_accepted,
+// or offer_declined with a reason.
+type offerAnswer struct {
+	EventType string `json:"event_type"`
+	OfferID   string `json:"offer_id"`
+	RequestID string `json:"request_id"`
+	DriverID  string `json:"driver_id"`
+	Timestamp string `json:"timestamp"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // driver is one driver the gateway speaks for.
@@ -66,8 +81,8 @@ type gateway struct {
 	sent    int
 }
 
-// run streams the drivers' updates and handles ride-matches until ctx is done or
-// cfg.Duration has passed.
+// run streams the drivers' updates, answers their offers and handles ride-matches until
+// ctx is done or cfg.Duration has passed.
 func run(ctx context.Context, cfg config, out io.Writer) error {
 	if err := cfg.validate(); err != nil {
 		return err
@@ -79,12 +94,12 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ConsumeTopics(cfg.MatchesTopic),
+		kgo.ConsumeTopics(cfg.MatchesTopic, cfg.OffersTopic),
 		// Only what is decided from now on concerns this gateway's drivers.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()),
-		// The engine writes outcomes in transactions: read only the committed ones.
+		// The engine writes outcomes and offers in transactions: read only the committed ones.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ProducerLinger(0), // a location is news only while it is fresh
+		kgo.ProducerLinger(0), // a location or an answer is news only while it is fresh
 	)
 	if err != nil {
 		return err
@@ -92,17 +107,17 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 	defer cl.Close()
 	out = &lockedWriter{w: out} // the loop, the reader and produce callbacks all write to it
 	g := newGateway(cfg, cl, out)
-	fmt.Fprintf(out, "driver gateway: %d drivers (%s-1..%d) from %s towards %s at %g km/h, an update every %v, brokers %s\n",
-		cfg.Drivers, cfg.Prefix, cfg.Drivers, &cfg.From, &cfg.To, cfg.SpeedKMH, cfg.Interval, cfg.Brokers[0])
+	fmt.Fprintf(out, "driver gateway: %d drivers (%s-1..%d) from %s towards %s at %g km/h, an update every %v, accepting offers within %g km, brokers %s\n",
+		cfg.Drivers, cfg.Prefix, cfg.Drivers, &cfg.From, &cfg.To, cfg.SpeedKMH, cfg.Interval, cfg.AcceptWithinKM, cfg.Brokers[0])
 
-	// One goroutine reads ride-matches and hands each outcome to the loop below, which
-	// owns the drivers; it stops when ctx is done, and the loop waits for it.
-	outcomes := make(chan outcome)
+	// One goroutine reads ride-matches and driver-offers and hands each event to the loop
+	// below, which owns the drivers; it stops when ctx is done, and the loop waits for it.
+	events := make(chan rideEvent)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		consume(ctx, cl, outcomes, out)
+		consume(ctx, cl, events, out)
 	}()
 	defer wg.Wait()
 
@@ -125,8 +140,8 @@ func run(ctx context.Context, cfg config, out io.Writer) error {
 			g.release(now)
 			g.move()
 			g.sendUpdates(ctx, now)
-		case o := <-outcomes:
-			g.handle(ctx, o, time.Now())
+		case e := <-events:
+			g.handle(ctx, e, time.Now())
 		case now := <-status:
 			g.printStatus(now)
 		}
@@ -150,8 +165,9 @@ func newGateway(cfg config, cl *kgo.Client, out io.Writer) *gateway {
 	return g
 }
 
-// consume reads ride-matches until ctx is done and sends each decoded outcome on to.
-func consume(ctx context.Context, cl *kgo.Client, to chan<- outcome, out io.Writer) {
+// consume reads ride-matches and driver-offers until ctx is done and sends each decoded
+// event on to.
+func consume(ctx context.Context, cl *kgo.Client, to chan<- rideEvent, out io.Writer) {
 	for {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -162,12 +178,12 @@ func consume(ctx context.Context, cl *kgo.Client, to chan<- outcome, out io.Writ
 			fmt.Fprintf(out, "reading %s[%d]: %v\n", topic, p, err)
 		})
 		for it := fs.RecordIter(); !it.Done(); {
-			var o outcome
-			if err := json.Unmarshal(it.Next().Value, &o); err != nil {
+			var e rideEvent
+			if err := json.Unmarshal(it.Next().Value, &e); err != nil {
 				continue // not an event this gateway knows
 			}
 			select {
-			case to <- o:
+			case to <- e:
 			case <-ctx.Done():
 				return
 			}
@@ -175,29 +191,80 @@ func consume(ctx context.Context, cl *kgo.Client, to chan<- outcome, out io.Writ
 	}
 }
 
-// handle is what an outcome means to the drivers. Driver offers (ride_offered, answered
-// on driver-responses) will be one more case here, returning the driver's answer.
-func (g *gateway) handle(ctx context.Context, o outcome, now time.Time) {
-	d := g.byID[o.DriverID]
+// handle is what an event means to the drivers: an offer gets the driver's answer, a
+// match makes the driver busy, a cancel of the match frees it.
+func (g *gateway) handle(ctx context.Context, e rideEvent, now time.Time) {
+	d := g.byID[e.DriverID]
 	if d == nil {
 		return // another gateway's driver, or no driver at all
 	}
-	switch o.EventType {
+	switch e.EventType {
+	case "ride_offered":
+		g.answer(ctx, d, e, now)
+	case "offer_withdrawn":
+		fmt.Fprintf(g.out, "%s %s: offer %s withdrawn, the rider cancelled (%s)\n", now.Format("15:04:05"), d.id, e.OfferID, e.Reason)
 	case "ride_matched":
-		d.matchID = o.MatchID
+		d.matchID = e.MatchID
 		d.freeAt = now.Add(g.cfg.BusyFor)
 		fmt.Fprintf(g.out, "%s %s matched: request %s of %s, pickup %s %.2f km away, ETA %d min, fare %.2f, surge x%g, assignment %s; busy for %v\n",
-			now.Format("15:04:05"), d.id, o.RequestID, o.CustomerID, o.PickupLocation, o.PickupDistanceKM,
-			o.EstimatedArrival, o.FareEstimate, o.SurgeMultiplier, o.Assignment, g.cfg.BusyFor)
+			now.Format("15:04:05"), d.id, e.RequestID, e.CustomerID, e.PickupLocation, e.PickupDistanceKM,
+			e.EstimatedArrival, e.FareEstimate, e.SurgeMultiplier, e.Assignment, g.cfg.BusyFor)
 		g.send(ctx, d, now) // the app says busy at once, not at the next tick
 	case "match_cancelled":
-		if o.MatchID != d.matchID {
+		if e.MatchID != d.matchID {
 			return
 		}
 		d.matchID = ""
-		fmt.Fprintf(g.out, "%s %s: rider cancelled (%s); available again\n", now.Format("15:04:05"), d.id, o.Reason)
+		fmt.Fprintf(g.out, "%s %s: rider cancelled (%s); available again\n", now.Format("15:04:05"), d.id, e.Reason)
 		g.send(ctx, d, now)
 	}
+}
+
+// decide is the driver's answer to an offer: accept unless it is on a ride or the pickup
+// is farther than cfg.AcceptWithinKM; a declined offer says why.
+func (g *gateway) decide(d *driver, offer rideEvent) (accept bool, reason string) {
+	switch {
+	case d.matchID != "":
+		return false, "on_a_ride"
+	case offer.PickupDistanceKM > g.cfg.AcceptWithinKM:
+		return false, "pickup_too_far"
+	}
+	return true, ""
+}
+
+// answer produces d's answer to an offer on driver-responses, keyed by the driver as the
+// offer is. An offer read after its expires_at gets none: the engine has moved on.
+func (g *gateway) answer(ctx context.Context, d *driver, offer rideEvent, now time.Time) {
+	prefix := fmt.Sprintf("%s %s offered request %s of %s (attempt %d): pickup %s %.2f km away, ETA %d min, fare %.2f, surge x%g",
+		now.Format("15:04:05"), d.id, offer.RequestID, offer.CustomerID, offer.Attempt, offer.PickupLocation,
+		offer.PickupDistanceKM, offer.EstimatedArrival, offer.FareEstimate, offer.SurgeMultiplier)
+	if expires, err := time.Parse(time.RFC3339Nano, offer.ExpiresAt); err == nil && !now.Before(expires) {
+		fmt.Fprintf(g.out, "%s; expired at %s before it was read, not answered\n", prefix, expires.Local().Format("15:04:05"))
+		return
+	}
+	a := offerAnswer{
+		EventType: "offer_accepted",
+		OfferID:   offer.OfferID,
+		RequestID: offer.RequestID,
+		DriverID:  d.id,
+		Timestamp: now.UTC().Format("2006-01-02T15:04:05.000000"),
+	}
+	accept, reason := g.decide(d, offer)
+	if accept {
+		fmt.Fprintf(g.out, "%s; accepted\n", prefix)
+	} else {
+		a.EventType, a.Reason = "offer_declined", reason
+		fmt.Fprintf(g.out, "%s; declined: %s\n", prefix, reason)
+	}
+	value, err := json.Marshal(a)
+	if err != nil {
+		panic(err) // a struct of strings always marshals
+	}
+	g.cl.Produce(ctx, &kgo.Record{Topic: g.cfg.ResponsesTopic, Key: []byte(d.id), Value: value}, func(_ *kgo.Record, err error) {
+		if err != nil && ctx.Err() == nil {
+			fmt.Fprintf(g.out, "sending %s's answer to %s: %v\n", d.id, offer.OfferID, err)
+		}
+	})
 }
 
 // release ends the rides that are over.

@@ -1,9 +1,11 @@
 // Command driver-gateway is a driver app's backend for ridematch, written as any team
 // would write one: franz-go and the standard library, no ridematch packages. It streams
 // driver_location_update events for a few drivers moving along a line to
-// driver-locations, keyed by driver_id, and reads ride-matches (read_committed) to learn
-// when one of its drivers is matched: that driver then reports itself busy for the ride,
-// and available again after it.
+// driver-locations, keyed by driver_id; answers the ride offers it reads on driver-offers
+// (read_committed) for its drivers with offer_accepted or offer_declined on
+// driver-responses; and reads ride-matches (read_committed) to learn when one of its
+// drivers is matched: that driver then reports itself busy for the ride, and available
+// again after it.
 package main
 
 import (
@@ -51,9 +53,15 @@ type config struct {
 	StatusEvery time.Duration // between two status lines; 0 prints none
 	Duration    time.Duration // how long to run; 0 runs until interrupted
 
+	// AcceptWithinKM is the farthest pickup a driver accepts an offer for; it declines
+	// the others.
+	AcceptWithinKM float64
+
 	// Topics, as topics.yaml names them.
 	LocationsTopic string
 	MatchesTopic   string
+	OffersTopic    string
+	ResponsesTopic string
 }
 
 func defaultConfig() config {
@@ -70,9 +78,12 @@ func defaultConfig() config {
 		SpeedKMH:       20,
 		Interval:       2 * time.Second,
 		BusyFor:        30 * time.Second,
+		AcceptWithinKM: 2,
 		StatusEvery:    10 * time.Second,
 		LocationsTopic: "driver-locations",
 		MatchesTopic:   "ride-matches",
+		OffersTopic:    "driver-offers",
+		ResponsesTopic: "driver-responses",
 	}
 }
 
@@ -86,6 +97,8 @@ func (c config) validate() error {
 		return errors.New("--interval must be positive")
 	case c.SpeedKMH < 0:
 		return errors.New("--speed cannot be negative")
+	case !(c.AcceptWithinKM >= 0): // NaN too
+		return errors.New("--accept-within cannot be negative")
 	case c.BusyFor < 0 || c.StatusEvery < 0 || c.Duration < 0:
 		return errors.New("durations cannot be negative")
 	}
@@ -104,6 +117,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&cfg.SpeedKMH, "speed", cfg.SpeedKMH, "driving speed, km/h")
 	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "time between two location updates of a driver")
 	fs.DurationVar(&cfg.BusyFor, "busy-for", cfg.BusyFor, "how long a matched driver is busy on its ride")
+	fs.Float64Var(&cfg.AcceptWithinKM, "accept-within", cfg.AcceptWithinKM, "accept a ride offer whose pickup is at most this many km away; decline the others (pickup_too_far)")
 	fs.DurationVar(&cfg.StatusEvery, "status-every", cfg.StatusEvery, "time between two status lines (0: none)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to run (0: until Ctrl-C)")
 	if err := fs.Parse(args); err != nil {

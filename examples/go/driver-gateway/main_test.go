@@ -26,6 +26,9 @@ func TestParseFlags(t *testing.T) {
 		{give: []string{"--to", "91,0"}, wantErr: true},
 		{give: []string{"--to", "19.1"}, wantErr: true},
 		{give: []string{"--brokers", ""}, wantErr: true},
+		{give: []string{"--accept-within", "0.5"}, want: func(c config) bool { return c.AcceptWithinKM == 0.5 }},
+		{give: []string{"--accept-within", "-1"}, wantErr: true},
+		{give: []string{"--accept-within", "NaN"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		got, err := parseFlags(tt.give, io.Discard)
