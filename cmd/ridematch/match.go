@@ -184,7 +184,11 @@ func logStatus(ctx context.Context, log zerolog.Logger, e *engine.Engine, every 
 		case <-t.C:
 		}
 		s := e.Stats()
-		log.Info().
+		ev := log.Info()
+		if s.Offers > 0 {
+			ev = ev.Uint64("offered", s.Offers-last.Offers).Uint64("offers_accepted", s.OffersAccepted-last.OffersAccepted)
+		}
+		ev.
 			Uint64("drivers_in", s.DriverUpdates-last.DriverUpdates).
 			Uint64("requests_in", s.Requests-last.Requests).
 			Uint64("matched", s.Matched-last.Matched).
