@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"ridematch/event"
-	"ridematch/geo"
 )
 
 // offerState is where an offer stands.
@@ -63,12 +62,11 @@ func (p *Partition) makeOffer(r *request, d *driver, dist, score float64) {
 		Kind: event.LogDecision, Time: p.now, RequestID: r.RequestID, CustomerID: r.CustomerID, DriverID: driverID,
 		Outcome: event.OutcomeOffered, Position: p.pos, RequestPosition: r.pos,
 	}})
+	// Kept in a replay too: an accept after the replayed span writes the terms offered.
+	o.terms = p.terms(r, d, dist, score)
 	if p.replaying {
-		// An accept after the replayed span must still write the terms the driver saw.
-		o.terms = p.terms(r, d, dist, score)
 		return
 	}
-	o.terms = p.terms(r, d, dist, score)
 	m := o.terms
 	p.emit(&event.RideOffered{
 		EventType:        event.TypeRideOffered,
@@ -103,13 +101,8 @@ func (r *request) attempts() int {
 
 // offerRecorded makes an offer a replayed decision recorded.
 func (p *Partition) offerRecorded(r *request, id string) {
-	d := p.driver(id)
-	if d == nil {
-		d = p.newDriver(id)
-		d.seen = p.now
-	}
-	dist := geo.DistanceKM(r.Pickup, d.pos)
-	p.makeOffer(r, d, dist, p.cfg.Weights.Score(dist, d.rating, r.RideType.Compatible(d.vehicle)))
+	d, dist, score := p.recordedDriver(r, id)
+	p.makeOffer(r, d, dist, score)
 }
 
 // isOffer reports whether a reservation holds a driver for an offer, not a match: only

@@ -945,14 +945,20 @@ func (p *Partition) take(r *request, c candidate) {
 
 // matchRecorded makes a match a replayed decision recorded.
 func (p *Partition) matchRecorded(r *request, id string) {
+	d, dist, score := p.recordedDriver(r, id)
+	p.matchFinal(r, d, dist, score)
+}
+
+// recordedDriver is the driver a replayed decision for r names, with its pickup distance
+// and score: forgotten or never known here, it is made, as the record still holds.
+func (p *Partition) recordedDriver(r *request, id string) (*driver, float64, float64) {
 	d := p.driver(id)
 	if d == nil {
-		// Forgotten or never known here: the record of the match still holds.
 		d = p.newDriver(id)
 		d.seen = p.now
 	}
 	dist := geo.DistanceKM(r.Pickup, d.pos)
-	p.matchFinal(r, d, dist, p.cfg.Weights.Score(dist, d.rating, r.RideType.Compatible(d.vehicle)))
+	return d, dist, p.cfg.Weights.Score(dist, d.rating, r.RideType.Compatible(d.vehicle))
 }
 
 // match gives r the driver d: with driver offers on, it offers d the request; otherwise
