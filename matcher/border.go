@@ -243,11 +243,13 @@ func (p *Partition) answered(a *event.LogRecord) {
 			// Released by the offer's end, there as here; one that let it lapse is offered
 			// nothing until its next update.
 			d.passed = d.passed || o == event.OutcomeLapsed
-		} else if held := a.Reservation; held.RequestID != "" && held.Until > p.clock && !d.reserved {
+		} else if held := a.Reservation; held.RequestID != "" && held.Until > p.clock && !d.reserved && !isOffer(&held) {
 			// Held by a match there: so it is here, until the same release (its update
 			// showing it busy, the rider's cancel, which every partition sees, or time).
 			p.hold(d, &held)
 		} else {
+			// Held by nothing, or by an offer there, which may end any moment: passed
+			// over until its next update.
 			d.passed = true
 		}
 		p.reindex(d)

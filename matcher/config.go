@@ -231,8 +231,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: the batch window (%v) must be between 10ms and the request TTL (%v)", ErrConfig, c.BatchWindow, c.RequestTTL)
 	case c.BatchRequests < 1 || c.BatchRequests > 100_000 || c.BatchCandidates < 1 || c.BatchCandidates > 1000:
 		return fmt.Errorf("%w: a window takes 1 to 100,000 requests and 1 to 1,000 candidates each", ErrConfig)
-	case c.OfferTimeout < 0 || c.OfferTimeout > 0 && (c.OfferTimeout < 100*time.Millisecond || c.OfferTimeout > 10*time.Minute):
-		return fmt.Errorf("%w: the offer timeout (%v) must be 0 (offers off) or between 100ms and 10m", ErrConfig, c.OfferTimeout)
+	case c.OfferTimeout < 0 || c.OfferTimeout > 0 && (c.OfferTimeout < 100*time.Millisecond || c.OfferTimeout >= c.DriverTTL):
+		// A driver silent for the driver TTL starts afresh wherever it reports next, and
+		// another partition may own it: no offer may outlast that.
+		return fmt.Errorf("%w: the offer timeout (%v) must be 0 (offers off) or at least 100ms and below the driver TTL (%v)", ErrConfig, c.OfferTimeout, c.DriverTTL)
 	case c.MaxOffers < 1 || c.MaxOffers > 100:
 		return fmt.Errorf("%w: max offers (%d) must be between 1 and 100", ErrConfig, c.MaxOffers)
 	}

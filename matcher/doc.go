@@ -128,7 +128,9 @@
 //     showed them), at the accept's time; the driver is held as a match holds it.
 //   - declined: the driver is released, and the request is offered to its best driver
 //     left, never one it was offered before (request.tried).
-//   - lapsed: the clock reached expires_at unanswered (an accept at expires_at is late).
+//   - lapsed: the clock reached expires_at unanswered. An answer whose own log time is
+//     expires_at or later is late, even while the clock, held back by a slower input,
+//     has not reached it; the offer lapses when the clock does.
 //     The driver is released but passed over, offered nothing until its next update, and
 //     the request goes on as after a decline.
 //   - withdrawn: the rider cancelled; offer_withdrawn tells the driver, and the request
@@ -141,7 +143,8 @@
 //
 // An offer holds its driver until it ends, whatever the driver's updates say meanwhile: a
 // busy driver's reservation is dropped by its update, an offered one's only by the offer's
-// end. Offers lapse after the retries and the window of their moment, so a request whose
+// end; a driver silent while it decides is not forgotten. OfferTimeout stays below the
+// DriverTTL, since a driver silent for that long starts afresh wherever it reports next. Offers lapse after the retries and the window of their moment, so a request whose
 // offer lapses is decided for once at that moment, and a replay makes the offer the log
 // recorded at its moment (Decisions are keyed by request and moment).
 //
@@ -154,7 +157,9 @@
 // A driver that moves to another partition with an offer open takes the offer's hold with
 // its token; the offer stays where it was made. The hold there lasts until the offer's
 // end plus ReservationTimeout, since that partition does not see the offer end: after a
-// decline or a lapse the driver is free again only then.
+// decline or a lapse the driver is free again only then, or when it comes back to the
+// partition that made the offer. A claim refused because the driver holds an offer
+// passes its shadow over until the driver's next update, rather than holding it.
 //
 // # Driver ownership
 //

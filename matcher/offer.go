@@ -1,8 +1,6 @@
 package matcher
 
 import (
-	"strings"
-
 	"ridematch/event"
 )
 
@@ -105,9 +103,30 @@ func (p *Partition) offerRecorded(r *request, id string) {
 	p.makeOffer(r, d, dist, score)
 }
 
-// isOffer reports whether a reservation holds a driver for an offer, not a match: only
-// the offer's end releases it, never the driver's own update.
-func isOffer(res *event.Reservation) bool { return strings.HasPrefix(res.MatchID, "o-") }
+// isOffer reports whether a reservation holds a driver for an offer, not a match (its
+// match id is an offer id): only the offer's end releases it, never the driver's update.
+func isOffer(res *event.Reservation) bool {
+	_, ok := event.OfferPartition(res.MatchID)
+	return ok
+}
+
+// endedOffer reports whether res holds a driver for an offer of this partition's that
+// ended unaccepted: a driver back with such a hold is free.
+func (p *Partition) endedOffer(res *event.Reservation) bool {
+	o := p.offers[res.MatchID]
+	return o != nil && o.state != offerOpen && o.state != offerAccepted
+}
+
+// offered reports whether d is held by an offer of this partition's that is still open:
+// a driver silent while it decides is not forgotten, nor its hold with it.
+func (p *Partition) offered(d *driver) bool {
+	res := p.reservation(d)
+	if res == nil {
+		return false
+	}
+	o := p.offers[res.MatchID]
+	return o != nil && o.state == offerOpen
+}
 
 // respond applies a driver's answer to an offer of this partition's.
 func (p *Partition) respond(v *event.OfferResponse) {
@@ -120,7 +139,9 @@ func (p *Partition) respond(v *event.OfferResponse) {
 	case o.driverID != v.DriverID || o.req.RequestID != v.RequestID:
 		p.stats.Dropped[DropDriver]++
 		return
-	case o.state == offerLapsed:
+	case o.state == offerLapsed || o.state == offerOpen && p.now >= o.expires:
+		// Late: by its own log time, if the clock has not reached expires_at yet; the
+		// offer lapses when it does.
 		p.stats.Dropped[DropExpired]++
 		return
 	case o.state == offerWithdrawn:

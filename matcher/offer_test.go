@@ -236,10 +236,22 @@ func offerLog(t *testing.T, seed uint64, log []*event.LogRecord, accept, decline
 		copy(due[i+1:], due[i:])
 		due[i] = r
 	}
+	// A driver's token, back from the other partition, carries the hold it left with, as
+	// the other partition would send it.
+	held := map[string]event.Reservation{}
 	feed := func(r *event.LogRecord) {
+		if r.Kind == event.LogToken {
+			r.Reservation = held[r.DriverID]
+		}
 		out = append(out, r)
 		p.Apply(r, event.Position(len(out)-1))
-		for _, o := range offersIn(p.Outputs()) {
+		outputs := p.Outputs()
+		for _, o := range outputs {
+			if o.Handoff != nil && o.Handoff.Kind == event.LogToken {
+				held[o.Handoff.DriverID] = o.Handoff.Reservation
+			}
+		}
+		for _, o := range offersIn(outputs) {
 			at := o.OfferTimestamp.Add(time.Duration(rng.Int64N(int64(20 * time.Second))))
 			switch x := rng.Float64(); {
 			case x < accept:
@@ -285,6 +297,13 @@ func TestOffersRestore(t *testing.T) {
 			checkRestore(t, log, []int{len(log) / 3, len(log) / 2, len(log) * 3 / 4, len(log) - 300}, mutate...)
 		})
 	}
+	// Longer than History: the restores replay part of the log and remember the rest
+	// from the decision log.
+	t.Run("past history", func(t *testing.T) {
+		mutate := []func(*Config){offers(8 * time.Second), assignment(Adaptive)}
+		log := offerLog(t, 4, randomLog(6, 9*time.Minute, 200, 3), 0.6, 0.25, mutate...)
+		checkRestore(t, log, []int{len(log) * 3 / 4, len(log) - 300}, mutate...)
+	})
 }
 
 // TestOffersEveryRequestOneOutcome: over a random log with answers, every request gets
@@ -303,6 +322,13 @@ func TestOffersEveryRequestOneOutcome(t *testing.T) {
 			requests[r.Request.RequestID] = true
 		}
 		p.Apply(r, event.Position(i))
+		open := map[string]bool{}
+		for _, o := range p.open {
+			if open[o.driverID] {
+				t.Fatalf("%s holds two open offers", o.driverID)
+			}
+			open[o.driverID] = true
+		}
 		for _, o := range p.Outputs() {
 			switch e := o.Event.(type) {
 			case *event.RideOffered:
@@ -331,4 +357,101 @@ func TestOffersEveryRequestOneOutcome(t *testing.T) {
 		t.Fatalf("%d offers made, %d ended", s.Offers, got)
 	}
 	t.Log(fmt.Sprintf("offers %d: accepted %d declined %d expired %d withdrawn %d; dropped %v", s.Offers, s.OffersAccepted, s.OffersDeclined, s.OffersExpired, s.OffersWithdrawn, s.Dropped))
+}
+
+// TestRemoteOfferNotRemembered: an owner's offer for a claimant's request, declined, is
+// all the owner records of it; a partition restored long after writes nothing for the
+// request's late cancel, as the one that saw the whole log writes nothing.
+func TestRemoteOfferNotRemembered(t *testing.T) {
+	with := []func(*Config){offers(15 * time.Second), assignment(Greedy)}
+	pr := newPair(t, with...)
+	d1 := driverAt("D1", across, t0)
+	pr.to(1, d1)
+	pr.to(0, shadowOf(d1, 1), requestAt("R1", bandra, event.Mini, t0.Add(sec(1))))
+	o := pr.out[len(pr.out)-1].(*event.RideOffered)
+	pr.to(1, answer(o, false, t0.Add(sec(3))))
+	for s := 4.0; s < 420; s++ {
+		at := t0.Add(sec(s))
+		pr.to(0, tickAt(at))
+		pr.to(1, tickAt(at), driverAt("D1", geo.Offset(across, 0, s*0.001), at, route(event.RouteStay, 0)))
+	}
+	cut := len(pr.logs[1])
+	c := cancelAt("R1", t0.Add(sec(420)))
+	pr.to(0, c)
+	pr.to(1, c)
+	pr.to(1, requestAt("R2", across, event.Mini, t0.Add(sec(421))))
+	for s := 421.0; s < 430; s++ {
+		pr.to(1, tickAt(t0.Add(sec(s))))
+	}
+	pr.matched()
+	checkRestore(t, pr.logs[1], []int{cut}, with...)
+}
+
+// TestSilentOfferedDriverKept: a driver silent while it decides is not forgotten with its
+// hold: reporting again before its offer lapses, it is offered nothing else.
+func TestSilentOfferedDriverKept(t *testing.T) {
+	p := newPartition(t, offers(20*time.Second), assignment(Greedy), func(c *Config) { c.ForgetAfter = c.DriverTTL })
+	apply(p, driverAt("X", geo.Offset(bandra, 0.3, 0), t0), driverAt("Y", geo.Offset(bandra, 1.5, 0), t0.Add(sec(28))))
+	o := onlyOffer(t, apply(p, requestAt("R1", bandra, event.Mini, t0.Add(sec(29)))))
+	if o.DriverID != "X" {
+		t.Fatalf("R1 offered %s", o.DriverID)
+	}
+	for s := 30.0; s < 45; s++ {
+		apply(p, tickAt(t0.Add(sec(s))))
+	}
+	apply(p, driverAt("X", geo.Offset(bandra, 0.3, 0), t0.Add(sec(45)), route(event.RouteStay, 0)),
+		driverAt("Y", geo.Offset(bandra, 1.5, 0), t0.Add(sec(45)), route(event.RouteStay, 0)))
+	if o2 := onlyOffer(t, apply(p, requestAt("R2", bandra, event.Mini, t0.Add(sec(46))))); o2.DriverID == "X" {
+		t.Fatal("X, silent while R1's offer was open, was forgotten and offered R2 too")
+	}
+}
+
+// TestShadowOfAnOfferedDriver: a claim refused because the owner's driver holds an offer
+// passes the shadow over until its next update, not for the offer's whole hold: once the
+// driver declines and reports, the claimant's rider is offered it.
+func TestShadowOfAnOfferedDriver(t *testing.T) {
+	pr := newPair(t, offers(15*time.Second), assignment(Greedy))
+	d1 := driverAt("D1", across, t0)
+	pr.to(1, d1)
+	pr.to(0, shadowOf(d1, 1))
+	pr.to(1, requestAt("R2", geo.Offset(across, 0, 0.2), event.Mini, t0.Add(sec(0.5))))
+	o := pr.out[len(pr.out)-1].(*event.RideOffered)
+	pr.to(0, requestAt("R1", bandra, event.Mini, t0.Add(sec(1))))
+	pr.to(1, answer(o, false, t0.Add(sec(2))))
+	for s := 2.5; s < 6; s += 0.5 {
+		at := t0.Add(sec(s))
+		u := driverAt("D1", across, at, route(event.RouteStay, 0))
+		pr.to(1, tickAt(at), u)
+		pr.to(0, tickAt(at), shadowOf(u, 1))
+	}
+	for _, e := range pr.out {
+		if o, ok := e.(*event.RideOffered); ok && o.RequestID == "R1" && o.DriverID == "D1" {
+			return
+		}
+	}
+	t.Fatalf("R1 was never offered D1, free from 2 s on: %s", describe(pr.out))
+}
+
+// TestLateByItsOwnTime: an accept whose log time is expires_at or later is late, even
+// while the clock, held back by a slower input, has not reached it; the offer lapses
+// when the clock does.
+func TestLateByItsOwnTime(t *testing.T) {
+	p := newPartition(t, offers(10*time.Second), assignment(Greedy))
+	frame(p, t0, append([]*event.LogRecord{markAt(event.Unbounded, claim(drivers0, t0), claim(requests0, t0))}, offerCity()...)...)
+	at := t0.Add(sec(1))
+	o := onlyOffer(t, frame(p, t0, markAt(event.Unbounded, claim(drivers0, at), claim(requests0, at)), requestAt("R1", bandra, event.Mini, at)))
+	// The driver-responses partition runs ahead of the others: the clock stays at 1 s.
+	late := o.ExpiresAt.Add(sec(1))
+	out := frame(p, t0, markAt(event.Unbounded, claim(event.ResponseSource(0), late)), answer(o, true, late))
+	if got := finals(out); len(got) != 0 || p.Clock() >= o.ExpiresAt {
+		t.Fatalf("a late accept wrote %s at clock %v", describe(got), p.Clock())
+	}
+	if p.stats.Dropped[DropExpired] != 1 {
+		t.Fatalf("dropped %v, want the late accept", p.stats.Dropped)
+	}
+	// The others reach expires_at: the offer lapses, and Y is offered R1.
+	out = frame(p, t0, markAt(event.Unbounded, claim(drivers0, late), claim(requests0, late)))
+	if next := onlyOffer(t, out); next.DriverID != "Y" || next.OfferTimestamp != o.ExpiresAt {
+		t.Fatalf("after the lapse: %+v", next)
+	}
 }

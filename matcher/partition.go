@@ -382,6 +382,11 @@ func (p *Partition) Replay(r *event.LogRecord, pos event.Position, decided map[D
 // that a duplicate of it gets no outcome and a late cancel finds it. Call it in decision
 // log order, before any Replay.
 func (p *Partition) Remember(d *event.LogRecord) {
+	if d.Outcome == event.OutcomeOffered {
+		// Not an outcome: the offer's end, and the request's, are in the replayed span, or
+		// were recorded after it. An owner's offer for a claimant records nothing else.
+		return
+	}
 	r := p.requests[d.RequestID]
 	if r == nil {
 		r = &request{RideRequest: event.RideRequest{RequestID: d.RequestID, CustomerID: d.CustomerID}, pos: d.RequestPosition, finished: d.Time}
@@ -393,8 +398,6 @@ func (p *Partition) Remember(d *event.LogRecord) {
 		// Its answer may still come: it waits for it, as it did.
 		r.claiming, r.claim = true, d.DriverID
 		return
-	case event.OutcomeOffered:
-		return // its answer, or its end, is in the replayed span
 	}
 	r.state, r.claiming = d.Outcome, false
 	if r.driverID == "" && (d.Outcome == event.OutcomeMatched || d.Outcome == event.OutcomeMatchCancelled) {
@@ -1297,7 +1300,7 @@ func (p *Partition) token(id string, arrival event.Time, res event.Reservation) 
 	d.own = ownOwned
 	delete(p.forwards, d.ref)
 	p.dropShadow(id)
-	if res.RequestID != "" && res.Until > p.clock {
+	if res.RequestID != "" && res.Until > p.clock && !p.endedOffer(&res) {
 		r := res
 		p.unreserve(d)
 		p.hold(d, &r)
@@ -1323,7 +1326,7 @@ func (p *Partition) sweep() {
 		for _, r := range p.drivers.All() {
 			d := p.table.at(r)
 			silent := p.clock.Sub(d.seen)
-			if silent > p.cfg.ForgetAfter && (d.own != ownIncoming || silent > history) {
+			if silent > p.cfg.ForgetAfter && (d.own != ownIncoming || silent > history) && !p.offered(d) {
 				d.own = ownGone
 				p.release(d)
 				p.reindex(d)
