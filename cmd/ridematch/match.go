@@ -35,7 +35,7 @@ func (f *engineFlags) addFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&m.CancelHold, "cancel-hold", m.CancelHold, "how long a cancel that overtook its request is kept for it (0: none)")
 	fs.Var(&m.Assignment, "assignment", "how waiting requests get drivers: greedy (each its best driver at once, first come first served), batch (every --batch-window of event time, the assignment of the waiting requests with the highest total score) or adaptive (at once unless a waiting request could take the same driver, else in the window)")
 	fs.DurationVar(&m.BatchWindow, "batch-window", m.BatchWindow, "how often batch and adaptive assignment solve the waiting requests, in event time")
-	fs.DurationVar(&m.OfferTimeout, "offer-timeout", m.OfferTimeout, "0: a match is final when it is made. Above 0: the chosen driver is offered the ride on driver-offers and has this long, in event time, to accept on driver-responses; a decline or silence offers it to the next best driver")
+	fs.DurationVar(&m.OfferTimeout, "offer-timeout", m.OfferTimeout, "0: a match is final when it is made. Above 0 (and below --driver-ttl): the chosen driver is offered the ride on driver-offers and has this long, in event time, to accept on driver-responses; a decline or silence offers it to the next best driver")
 	fs.IntVar(&m.MaxOffers, "max-offers", m.MaxOffers, "with offers on, how many drivers one request is offered to before it ends ride_unmatched")
 	fs.BoolVar(&m.SoftCompatibility, "soft-compatibility", m.SoftCompatibility, "make vehicle compatibility the reference's +15 score bonus instead of a hard filter")
 	fs.Float64Var(&m.Weights.DistancePerKM, "weight-distance", m.Weights.DistancePerKM, "score lost per km of pickup distance")
