@@ -88,11 +88,12 @@ func (p *Partition) makeOffer(r *request, d *driver, dist, score float64) {
 	})
 }
 
-// attempts is how many drivers a remote request was offered to before this claim: its
-// claimant counts them.
+// attempts is, for a remote request, the attempt its claim names (its claimant counts
+// the offers; a claim of an engine before offers names none: the first); zero for one of
+// this partition's, whose offers are counted here.
 func (r *request) attempts() int {
 	if r.remote {
-		return r.claimAttempt
+		return max(1, r.claimAttempt)
 	}
 	return 0
 }
