@@ -1,6 +1,8 @@
 package matcher
 
 import (
+	"container/heap"
+
 	"ridematch/event"
 )
 
@@ -25,6 +27,7 @@ type offer struct {
 	at       event.Time // when it was made
 	expires  event.Time // when it lapses, unanswered
 	ended    event.Time
+	seq      uint64 // its place among the offers made here
 	state    offerState
 	terms    *event.RideMatched // the match an accept makes, but its id and time
 }
@@ -51,10 +54,9 @@ func (p *Partition) makeOffer(r *request, d *driver, dist, score float64) {
 		r.offered++
 	}
 	p.offers[o.id] = o
-	if len(p.open) == 0 || o.expires < p.nextLapse {
-		p.nextLapse = o.expires
-	}
-	p.open = append(p.open, o)
+	o.seq = p.offersMade
+	p.offersMade++
+	heap.Push(&p.open, o)
 	p.stats.Offers++
 	p.push(Output{Decision: &event.LogRecord{
 		Kind: event.LogDecision, Time: p.now, RequestID: r.RequestID, CustomerID: r.CustomerID, DriverID: driverID,
@@ -193,13 +195,7 @@ func (p *Partition) accept(o *offer) {
 func (p *Partition) endOffer(o *offer, s offerState) {
 	o.state, o.ended = s, p.now
 	o.req.offer = nil
-	for i, q := range p.open {
-		if q == o {
-			p.open = append(p.open[:i], p.open[i+1:]...)
-			break
-		}
-	}
-	p.ended = append(p.ended, o)
+	p.ended = append(p.ended, o) // it leaves open when its time comes (lapse)
 	if s == offerAccepted {
 		return
 	}
@@ -215,18 +211,15 @@ func (p *Partition) endOffer(o *offer, s offerState) {
 	}
 }
 
-// lapse ends the offers whose time is up, unanswered, in the order they were made.
+// lapse ends the offers whose time is up, unanswered, in the order they were made, and
+// drops the ended ones whose time has come from open.
 func (p *Partition) lapse() {
 	var due []*offer
-	next := event.Time(0)
-	for _, o := range p.open {
-		if o.expires <= p.clock {
+	for len(p.open) > 0 && p.open[0].expires <= p.clock {
+		if o := heap.Pop(&p.open).(*offer); o.state == offerOpen {
 			due = append(due, o)
-		} else if next == 0 || o.expires < next {
-			next = o.expires
 		}
 	}
-	p.nextLapse = next
 	for _, o := range due {
 		p.stats.OffersExpired++
 		p.endOffer(o, offerLapsed)
@@ -300,4 +293,25 @@ func (p *Partition) forgetOffers() {
 	}
 	clear(p.ended[:n])
 	p.ended = p.ended[n:]
+}
+
+// offerQueue holds offers by when they lapse, then in the order they were made: the
+// first is the next to lapse. An offer that ends otherwise stays until its time comes.
+type offerQueue []*offer
+
+func (q offerQueue) Len() int { return len(q) }
+func (q offerQueue) Less(i, j int) bool {
+	if q[i].expires != q[j].expires {
+		return q[i].expires < q[j].expires
+	}
+	return q[i].seq < q[j].seq
+}
+func (q offerQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *offerQueue) Push(x any)   { *q = append(*q, x.(*offer)) }
+func (q *offerQueue) Pop() any {
+	old := *q
+	o := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	return o
 }

@@ -324,6 +324,9 @@ func TestOffersEveryRequestOneOutcome(t *testing.T) {
 		p.Apply(r, event.Position(i))
 		open := map[string]bool{}
 		for _, o := range p.open {
+			if o.state != offerOpen {
+				continue
+			}
 			if open[o.driverID] {
 				t.Fatalf("%s holds two open offers", o.driverID)
 			}

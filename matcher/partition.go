@@ -231,13 +231,13 @@ type Partition struct {
 	pending    []*request // waiting for a driver, oldest first
 	done       []*request // finished, oldest first, remembered for DedupWindow
 	reservedBy map[string]*driver
-	// offers are the offers made here (doc.go, Offers), open or ended, by id; open are the
-	// open ones, in the order they were made, the first to lapse at nextLapse; ended are
-	// the ended ones, remembered for DedupWindow to tell a late or repeated answer.
-	offers    map[string]*offer
-	open      []*offer
-	ended     []*offer
-	nextLapse event.Time
+	// offers are the offers made here (doc.go, Offers), open or ended, by id; open holds
+	// them until their time to lapse, the next first; ended are the ended ones, remembered
+	// for DedupWindow to tell a late or repeated answer; offersMade counts them all.
+	offers     map[string]*offer
+	open       offerQueue
+	ended      []*offer
+	offersMade uint64
 	// reservations are the reserved drivers', and forwards the lefts recorded for a driver
 	// while its token had not arrived yet, by driver.
 	reservations map[driverRef]*event.Reservation
@@ -620,7 +620,7 @@ func (p *Partition) nextDue() event.Time {
 		next = min(next, p.nextExpiry)
 	}
 	if len(p.open) > 0 {
-		next = min(next, p.nextLapse)
+		next = min(next, p.open[0].expires)
 	}
 	return next
 }
@@ -648,7 +648,7 @@ func (p *Partition) due() {
 	// Offers lapse after the retries and the window of their moment: a request whose offer
 	// lapses is searched for again at once, or waits for the next window, so no two steps
 	// of one moment decide for it, and a replay makes each decision at its step.
-	if len(p.open) > 0 && p.clock >= p.nextLapse {
+	if len(p.open) > 0 && p.clock >= p.open[0].expires {
 		p.lapse()
 	}
 	if len(p.pending) > 0 && p.clock >= p.nextExpiry {
